@@ -1,0 +1,45 @@
+// husk: the command-line program. Parse, call the library, map errors to
+// exit codes; nothing else lives here.
+#include "cli/cli.hpp"
+#include "runtime/check.hpp"
+#include "runtime/launch.hpp"
+#include "runtime/process.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+#include <cstdio>
+#include <iostream>
+
+int main(int argc, char** argv) {
+    using namespace husk;
+    std::vector<std::string> args(argv + 1, argv + argc);
+    cli::Parsed p = cli::parse(args, std::cout, std::cerr);
+    if (p.exit_now) {
+        return *p.exit_now;
+    }
+    log::set_level(p.quiet            ? log::Level::Quiet
+                   : p.verbosity >= 2 ? log::Level::Debug
+                   : p.verbosity == 1 ? log::Level::Verbose
+                                      : log::Level::Normal);
+    try {
+        switch (p.command) {
+        case cli::Command::Run:
+            return runtime::run(p.run);
+        case cli::Command::Check:
+            return runtime::print_check(runtime::check_host(), std::cout);
+        case cli::Command::Version:
+            std::cout << cli::version_string() << "\n";
+            return 0;
+        }
+    } catch (const Error& e) {
+        std::fprintf(stderr, "husk: error: %s\n", e.what());
+        if (log::level() >= log::Level::Verbose) {
+            for (const auto& c : e.trail()) {
+                std::fprintf(stderr, "husk:   %s\n", c.c_str());
+            }
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "husk: error: %s\n", e.what());
+    }
+    return runtime::exit_code::kHuskFailed;
+}

@@ -1,0 +1,241 @@
+#include "cli/cli.hpp"
+
+#include "util/error.hpp"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+
+#ifndef HUSK_VERSION
+#define HUSK_VERSION "0.0.0"
+#endif
+
+namespace husk::cli {
+
+runtime::BindSpec parse_bind(std::string_view spec) {
+    runtime::BindSpec b;
+    std::vector<std::string> parts;
+    size_t i = 0;
+    while (true) {
+        size_t j = spec.find(':', i);
+        parts.emplace_back(spec.substr(i, j == std::string_view::npos ? j : j - i));
+        if (j == std::string_view::npos) {
+            break;
+        }
+        i = j + 1;
+    }
+    const std::string shown = "-b " + std::string(spec);
+    if (parts.size() > 3) {
+        throw Error(shown + ": expected SRC[:DST[:ro|rw]]");
+    }
+    b.source = parts[0];
+    if (b.source.empty()) {
+        throw Error(shown + ": the source is empty");
+    }
+    b.target = parts.size() >= 2 ? parts[1] : parts[0];
+    if (b.target.empty()) {
+        throw Error(shown + ": the destination is empty");
+    }
+    if (parts.size() == 3) {
+        if (parts[2] == "ro") {
+            b.read_only = true;
+        } else if (parts[2] != "rw") {
+            throw Error(shown + ": unknown flag \"" + parts[2] + "\" (expected ro or rw)");
+        }
+    }
+    return b;
+}
+
+std::string version_string() {
+    return std::string("husk ") + HUSK_VERSION;
+}
+
+namespace {
+
+/// Where `husk run`'s own options end: the index of IMAGE in `args` (which
+/// start after "run"), or args.size() if there is none.
+size_t find_image(const std::vector<std::string>& args, const CLI::App& run) {
+    auto takes_value = [&](const std::string& tok) {
+        for (const CLI::Option* o : run.get_options()) {
+            if (o->get_items_expected_min() <= 0) {
+                continue;
+            }
+            if (tok.size() == 2 && tok[0] == '-' && tok[1] != '-') {
+                const auto& s = o->get_snames();
+                if (std::find(s.begin(), s.end(), tok.substr(1)) != s.end()) {
+                    return true;
+                }
+            } else if (tok.rfind("--", 0) == 0 && tok.find('=') == std::string::npos) {
+                const auto& l = o->get_lnames();
+                if (std::find(l.begin(), l.end(), tok.substr(2)) != l.end()) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    };
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& t = args[i];
+        if (t == "--") {
+            return i + 1;
+        }
+        if (t.size() > 1 && t[0] == '-') {
+            if (takes_value(t)) {
+                ++i;
+            }
+            continue;
+        }
+        return i;
+    }
+    return args.size();
+}
+
+template <typename T> void parse_id(const std::string& text, const char* what, T& out) {
+    size_t pos = 0;
+    unsigned long v = 0;
+    try {
+        v = std::stoul(text, &pos, 10);
+    } catch (const std::exception&) {
+        pos = 0;
+    }
+    if (pos != text.size() || text.empty() || text[0] == '-' || v > 0xffffffffUL) {
+        throw Error(std::string(what) + " " + text + ": not a number from 0 to 4294967294");
+    }
+    out = static_cast<T>(v);
+}
+
+} // namespace
+
+Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+    Parsed p;
+    CLI::App app{"husk: run container images as an ordinary user, on HPC clusters", "husk"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", version_string());
+    app.add_flag("-v,--verbose", p.verbosity, "Say more on stderr; repeat for more");
+    app.add_flag("-q,--quiet", p.quiet, "Print no warnings");
+    app.footer("Exit status of run: the command's own, 128+N if it died of signal N,\n"
+               "125 if husk failed, 126 if the command cannot be executed, 127 if not found.\n"
+               "See husk-run(1), husk-check(1): doc/ in the source.");
+
+    auto& r = p.run;
+    CLI::App* run = app.add_subcommand("run", "Run a command in an image");
+    std::vector<std::string> binds, uid_text, gid_text;
+    std::string image;
+    bool write = false, overlay = false;
+    run->add_option("-b,--bind", binds,
+                    "Bind host SRC at DST in the container (DST defaults to SRC);\n"
+                    "ro: read-only on every submount. Repeatable")
+        ->type_name("SRC[:DST[:ro|rw]]");
+    auto* w = run->add_flag("-w,--write", write, "Mount the image read-write (directory images)");
+    auto* ov = run->add_flag("--overlay", overlay,
+                             "Put a tmpfs overlay over the image: writes and new mount\n"
+                             "points are possible and vanish at exit; the image is unchanged");
+    w->excludes(ov);
+    run->add_option("-c,--cd", r.cwd,
+                    "Start in DIR (default: the current directory if it exists\n"
+                    "in the container, else the image's WorkingDir, else /)")
+        ->type_name("DIR");
+    run->add_option("-e,--env", r.env,
+                    "Set KEY to VAL in the container; KEY alone copies the host's. Repeatable")
+        ->type_name("KEY[=VAL]");
+    run->add_option("--env-file", r.env_files,
+                    "Read KEY=VAL lines from FILE (docker --env-file format). Repeatable")
+        ->type_name("FILE");
+    run->add_option("--unset-env", r.unset_env,
+                    "Remove variables whose name matches GLOB (e.g. 'SLURM_*'), after\n"
+                    "everything else. Repeatable")
+        ->type_name("GLOB");
+    run->add_option("--uid", uid_text, "Run as user id N inside (default: your own)")
+        ->type_name("N")
+        ->expected(1);
+    run->add_option("--gid", gid_text, "Run as group id N inside (default: your own)")
+        ->type_name("N")
+        ->expected(1);
+    run->add_flag("--fake-root", r.fake_root, "Run as uid 0 and gid 0 inside (no real privilege)");
+    run->add_flag("--private-tmp", r.private_tmp,
+                  "Mount an empty tmpfs on /tmp instead of the host's /tmp");
+    run->add_flag("--no-home", r.no_home, "Do not bind your home directory");
+    run->add_flag("-v,--verbose", p.verbosity, "Say more on stderr: each phase and its duration");
+    run->add_flag("-q,--quiet", p.quiet, "Print no warnings");
+    run->add_option("IMAGE", image, "Image: a directory holding a root filesystem")->required();
+    run->footer("Everything after IMAGE is the command and its arguments (a '--' right\n"
+                "after IMAGE is dropped). Without a command the image's Entrypoint and\n"
+                "Cmd run. Environment: the host's, then the image's Env, then\n"
+                "--env-file, then -e, then --unset-env.");
+
+    CLI::App* check =
+        app.add_subcommand("check", "Check, step by step, what this host supports for husk");
+    CLI::App* version = app.add_subcommand("version", "Print husk's version");
+
+    // Split `husk ... run [OPTIONS] IMAGE CMD...`: CLI11 sees up to IMAGE.
+    std::vector<std::string> head = args;
+    std::vector<std::string> command;
+    auto run_at = std::find(args.begin(), args.end(), "run");
+    if (run_at != args.end()) {
+        size_t base = static_cast<size_t>(run_at - args.begin()) + 1;
+        std::vector<std::string> rest(args.begin() + static_cast<long>(base), args.end());
+        size_t img = find_image(rest, *run);
+        if (img < rest.size()) {
+            head.assign(args.begin(), args.begin() + static_cast<long>(base + img + 1));
+            size_t cmd = img + 1;
+            if (cmd < rest.size() && rest[cmd] == "--") {
+                ++cmd;
+            }
+            command.assign(rest.begin() + static_cast<long>(cmd), rest.end());
+            // CLI11 would take a "--" before IMAGE as the end of options; drop it.
+            if (img > 0 && rest[img - 1] == "--") {
+                head.erase(head.begin() + static_cast<long>(base + img - 1));
+            }
+        }
+    }
+
+    try {
+        std::vector<std::string> reversed(head.rbegin(), head.rend());
+        app.parse(reversed);
+        r.image = image;
+        r.command = std::move(command);
+        for (const auto& b : binds) {
+            r.binds.push_back(parse_bind(b));
+        }
+        if (!uid_text.empty()) {
+            parse_id(uid_text.back(), "--uid", r.uid.emplace());
+        }
+        if (!gid_text.empty()) {
+            parse_id(gid_text.back(), "--gid", r.gid.emplace());
+        }
+        r.root_mode = write     ? runtime::RootMode::Writable
+                      : overlay ? runtime::RootMode::Overlay
+                                : runtime::RootMode::ReadOnly;
+    } catch (const CLI::CallForHelp&) {
+        CLI::App* target = app.get_subcommands().empty() ? &app : app.get_subcommands().front();
+        out << target->help();
+        p.exit_now = 0;
+        return p;
+    } catch (const CLI::CallForVersion&) {
+        out << version_string() << "\n";
+        p.exit_now = 0;
+        return p;
+    } catch (const CLI::ParseError& e) {
+        std::string msg = e.what();
+        if (msg.empty()) {
+            msg = "invalid command line";
+        }
+        err << "husk: error: " << msg << " (try husk --help)\n";
+        p.exit_now = 125;
+        return p;
+    } catch (const Error& e) {
+        err << "husk: error: " << e.what() << "\n";
+        p.exit_now = 125;
+        return p;
+    }
+
+    if (run->parsed()) {
+        p.command = Command::Run;
+    } else if (check->parsed()) {
+        p.command = Command::Check;
+    } else if (version->parsed()) {
+        p.command = Command::Version;
+    }
+    return p;
+}
+
+} // namespace husk::cli

@@ -1,0 +1,43 @@
+// The command line: CLI11 definitions of every subcommand, filling plain
+// option structs. No system calls.
+#pragma once
+
+#include "runtime/run_options.hpp"
+
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace husk::cli {
+
+/// Which subcommand was given.
+enum class Command { Run, Check, Version };
+
+/// The parsed command line.
+struct Parsed {
+    Command command = Command::Version;
+    runtime::RunOptions run; ///< for Command::Run
+    int verbosity = 0;       ///< number of -v
+    bool quiet = false;      ///< -q
+    /// Set when parsing already finished the job (--help, --version, or a
+    /// usage error, already printed): main() exits with it.
+    std::optional<int> exit_now;
+};
+
+/// Parses argv. Help and version go to `out`; usage errors are printed to
+/// `err` as one "husk: error: ..." line and give exit_now = 125.
+/// For `run`, option parsing stops at IMAGE: everything after it (after an
+/// optional "--") is the command, so `husk run IMG grep -e x f` passes -e to
+/// grep, as `docker run` does.
+Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
+/// Parses one -b/--bind value, SRC[:DST[:ro|rw]]: DST defaults to SRC.
+/// @throws husk::Error for an empty SRC or DST or a flag other than ro/rw.
+runtime::BindSpec parse_bind(std::string_view spec);
+
+/// The version string, "husk 0.1.0".
+std::string version_string();
+
+} // namespace husk::cli

@@ -1,0 +1,125 @@
+// gather_host_facts(): the only I/O that plan() depends on.
+#include "runtime/plan.hpp"
+#include "util/error.hpp"
+#include "util/fd.hpp"
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace husk::runtime {
+
+namespace {
+
+std::string canonical(const std::string& path) {
+    char* real = ::realpath(path.c_str(), nullptr);
+    if (real == nullptr) {
+        return {};
+    }
+    std::string out(real);
+    std::free(real);
+    return out;
+}
+
+std::string read_text_file(const std::string& path, const std::string& what) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
+        throw_errno(what + " " + path + ": cannot open");
+    }
+    std::string out;
+    char buf[8192];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            throw_errno(what + " " + path + ": cannot read");
+        }
+        if (n == 0) {
+            return out;
+        }
+        out.append(buf, static_cast<size_t>(n));
+    }
+}
+
+} // namespace
+
+HostFacts gather_host_facts(const RunOptions& opts) {
+    HostFacts h;
+    h.uid = ::getuid();
+    h.gid = ::getgid();
+
+    // getpwuid_r/getgrgid_r may consult NSS (LDAP, sssd) on a cluster; a
+    // missing entry is not an error, the user just gets a synthetic name.
+    std::string pw_home;
+    {
+        struct passwd pw {};
+        struct passwd* res = nullptr;
+        std::vector<char> buf(16384);
+        if (::getpwuid_r(h.uid, &pw, buf.data(), buf.size(), &res) == 0 && res != nullptr) {
+            h.user = pw.pw_name;
+            h.gecos = pw.pw_gecos != nullptr ? pw.pw_gecos : "";
+            pw_home = pw.pw_dir != nullptr ? pw.pw_dir : "";
+        } else {
+            h.user = "uid" + std::to_string(h.uid);
+        }
+    }
+    {
+        struct group gr {};
+        struct group* res = nullptr;
+        std::vector<char> buf(16384);
+        if (::getgrgid_r(h.gid, &gr, buf.data(), buf.size(), &res) == 0 && res != nullptr) {
+            h.group = gr.gr_name;
+        } else {
+            h.group = "gid" + std::to_string(h.gid);
+        }
+    }
+
+    const char* home = std::getenv("HOME");
+    std::string home_raw = home != nullptr && home[0] == '/' ? home : pw_home;
+    // HOME as the user knows it (often a symlink into a parallel filesystem):
+    // it is bound at that path, and the executor follows the host's symlinks
+    // to find what to bind.
+    if (!home_raw.empty() && ::access(home_raw.c_str(), F_OK) == 0) {
+        h.home = home_raw;
+    }
+
+    // The current directory by the name the shell uses ($PWD) when that still
+    // names it, as getcwd(1) does; the canonical path otherwise.
+    h.cwd = canonical(".");
+    const char* pwd = std::getenv("PWD");
+    if (pwd != nullptr && pwd[0] == '/') {
+        struct stat a {
+        }, b{};
+        if (::stat(pwd, &a) == 0 && ::stat(".", &b) == 0 && a.st_dev == b.st_dev &&
+            a.st_ino == b.st_ino) {
+            h.cwd = pwd;
+        }
+    }
+
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+        h.environ.emplace_back(*e);
+    }
+    for (const auto& f : opts.env_files) {
+        h.env_files.push_back({f, read_text_file(f, "--env-file")});
+    }
+    for (const auto& b : opts.binds) {
+        char* real = ::realpath(b.source.c_str(), nullptr);
+        if (real == nullptr) {
+            throw_errno("-b " + b.source + ": bind source");
+        }
+        h.bind_srcs.emplace_back(real);
+        std::free(real);
+    }
+    return h;
+}
+
+} // namespace husk::runtime

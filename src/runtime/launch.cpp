@@ -1,0 +1,98 @@
+#include "runtime/launch.hpp"
+
+#include "image/image.hpp"
+#include "runtime/mounts.hpp"
+#include "runtime/process.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+#include <cerrno>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+namespace husk::runtime {
+
+void refuse_privileged_binary() {
+    struct stat st {};
+    if (::stat("/proc/self/exe", &st) != 0) {
+        throw_errno("cannot stat /proc/self/exe");
+    }
+    if ((st.st_mode & (S_ISUID | S_ISGID)) != 0) {
+        throw Error("husk is installed setuid or setgid; it must run without privileges "
+                    "(chmod u-s,g-s it)");
+    }
+    if (::getxattr("/proc/self/exe", "security.capability", nullptr, 0) >= 0) {
+        throw Error("husk carries file capabilities; it must run without privileges "
+                    "(setcap -r it)");
+    }
+    if (::getuid() != ::geteuid() || ::getgid() != ::getegid()) {
+        throw Error("husk runs with effective ids different from the real ones; it must run "
+                    "without privileges");
+    }
+}
+
+void enter_namespaces(const IdMaps& ids) {
+    if (::unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) {
+        int err = errno;
+        std::string hint;
+        if (err == EPERM || err == ENOSPC || err == EINVAL) {
+            hint = "; unprivileged user namespaces may be disabled here "
+                   "(see user.max_user_namespaces, kernel.unprivileged_userns_clone, "
+                   "kernel.apparmor_restrict_unprivileged_userns; run husk check)";
+        }
+        throw Error("cannot create a user and mount namespace" + hint, err);
+    }
+    write_id_maps(ids);
+}
+
+namespace {
+
+void enter_cwd(const LaunchPlan& p) {
+    if (::chdir(p.cwd.c_str()) == 0) {
+        return;
+    }
+    if (p.cwd_required) {
+        throw_errno("--cd " + p.cwd + ": cannot enter it in the container");
+    }
+    log::info("starting in " + p.cwd_fallback + ": " + p.cwd + " does not exist in the container");
+    if (::chdir(p.cwd_fallback.c_str()) != 0 && ::chdir("/") != 0) {
+        throw_errno("cannot enter / in the container");
+    }
+}
+
+} // namespace
+
+int launch(const LaunchPlan& p) {
+    {
+        log::Phase ph("namespaces");
+        enter_namespaces(p.ids);
+    }
+    build_root(p);
+    // no_new_privs: nothing the command executes can gain privileges
+    // (prctl(2), Documentation/userspace-api/no_new_privs.rst).
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        throw_errno("cannot set no_new_privs");
+    }
+    enter_cwd(p);
+    return run_command(p.argv, p.env);
+}
+
+int run(const RunOptions& opts) {
+    refuse_privileged_binary();
+    image::Image img;
+    {
+        log::Phase ph("resolve image");
+        img = image::resolve(opts.image);
+    }
+    LaunchPlan p;
+    {
+        log::Phase ph("plan");
+        p = plan(opts, img, gather_host_facts(opts));
+    }
+    return launch(p);
+}
+
+} // namespace husk::runtime

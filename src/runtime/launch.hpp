@@ -1,0 +1,31 @@
+// The launch pipeline of `husk run`.
+#pragma once
+
+#include "runtime/plan.hpp"
+#include "runtime/run_options.hpp"
+
+namespace husk::runtime {
+
+/// Refuses to go on if husk's own binary is setuid, setgid or carries file
+/// capabilities, or if the process runs with different real and effective
+/// ids: husk is designed for unprivileged use only (DESIGN.md).
+/// @throws husk::Error saying which.
+void refuse_privileged_binary();
+
+/// unshare(2) a user and a mount namespace and write the id maps
+/// (user_namespaces(7)).
+/// @throws husk::Error naming the failed step; EPERM/ENOSPC point at
+///         user.max_user_namespaces or a distribution switch.
+void enter_namespaces(const IdMaps& ids);
+
+/// Enters the namespaces, builds the root, sets PR_SET_NO_NEW_PRIVS, enters
+/// the working directory, and runs the command (run_command()).
+/// @returns the command's exit status (see process.hpp).
+/// @throws husk::Error for any failure of husk itself.
+int launch(const LaunchPlan& p);
+
+/// `husk run`: resolve the image, gather host facts, plan, launch.
+/// @returns the command's exit status; @throws husk::Error (exit 125).
+int run(const RunOptions& opts);
+
+} // namespace husk::runtime

@@ -1,0 +1,394 @@
+#include "runtime/mounts.hpp"
+
+#include "util/error.hpp"
+#include "util/fd.hpp"
+#include "util/log.hpp"
+#include "util/path.hpp"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <optional>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace husk::runtime {
+
+namespace {
+
+// Layout of the staging tmpfs, which is the root while the container's root
+// is being assembled.
+constexpr const char* kStageMount = "/tmp"; // where the staging tmpfs is mounted first
+constexpr const char* kOldRoot = "/oldroot";
+constexpr const char* kNewRoot = "/newroot";
+constexpr const char* kFiles = "/files";     // generated files (passwd, group)
+constexpr const char* kOverlay = "/overlay"; // tmpfs holding the overlay's upper and work
+constexpr const char* kProc = "/oldroot/proc";
+
+constexpr size_t kMaxAccountFile = 16 << 20; // bytes read from an image's passwd/group
+
+void sys_mount(const std::string& source, const std::string& target, const char* type,
+               unsigned long flags, const char* data, const std::string& what) {
+    if (::mount(source.c_str(), target.c_str(), type, flags, data) != 0) {
+        throw_errno(what);
+    }
+}
+
+void sys_mkdir(const std::string& path, mode_t mode) {
+    if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
+        throw_errno("cannot create staging directory " + path);
+    }
+}
+
+Fd open_dir(const std::string& path, int flags = O_PATH) {
+    Fd fd(::open(path.c_str(), flags | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) {
+        throw_errno("cannot open " + path);
+    }
+    return fd;
+}
+
+void mount_setattr_fd(int fd, uint64_t set, const std::string& what) {
+    struct mount_attr attr {};
+    attr.attr_set = set;
+    if (::syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) !=
+        0) {
+        if (errno == ENOSYS) {
+            throw Error("cannot change mount flags of " + what +
+                            ": this kernel lacks mount_setattr (Linux 5.12 or later needed)",
+                        ENOSYS);
+        }
+        throw_errno("cannot change mount flags of " + what);
+    }
+}
+
+std::string read_small_file(int dirfd_path, const std::string& what) {
+    // Reopen the O_PATH descriptor for reading through its /proc magic link,
+    // so the file read is the one resolved inside the image.
+    Fd fd(::open(path::fd_path(dirfd_path, kProc).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
+        throw_errno("cannot open " + what);
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        throw Error(what + " in the image is not a regular file");
+    }
+    std::string out;
+    char buf[8192];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            throw_errno("cannot read " + what);
+        }
+        if (n == 0) {
+            return out;
+        }
+        out.append(buf, static_cast<size_t>(n));
+        if (out.size() > kMaxAccountFile) {
+            throw Error(what + " in the image is larger than 16 MiB");
+        }
+    }
+}
+
+void write_file(const std::string& path, const std::string& content) {
+    Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
+    if (!fd) {
+        throw_errno("cannot create " + path);
+    }
+    size_t off = 0;
+    while (off < content.size()) {
+        ssize_t n = ::write(fd.get(), content.data() + off, content.size() - off);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            throw_errno("cannot write " + path);
+        }
+        off += static_cast<size_t>(n);
+    }
+}
+
+/// A mount target opened inside the new root, with its path there.
+struct Target {
+    Fd fd;
+    std::string path; ///< inside the new root, no symlinks
+};
+
+class RootBuilder {
+  public:
+    explicit RootBuilder(const LaunchPlan& p) : p_(p) {}
+
+    void build() {
+        {
+            log::Phase ph("mount: staging root");
+            make_mounts_slave();
+            enter_staging_root();
+        }
+        {
+            log::Phase ph("mount: image root");
+            mount_image_root();
+        }
+        {
+            log::Phase ph("mount: binds");
+            for (const auto& op : p_.mounts) {
+                try {
+                    apply(op);
+                } catch (Error& e) {
+                    throw e.add_context("while mounting " + op.what);
+                }
+            }
+        }
+        {
+            log::Phase ph("pivot_root");
+            enter_new_root();
+        }
+    }
+
+  private:
+    // Nothing mounted here may reach the host's mount table: slave receives
+    // the host's later mounts (an automounted /home) but sends none back.
+    void make_mounts_slave() {
+        sys_mount("none", "/", nullptr, MS_REC | MS_SLAVE, nullptr,
+                  "cannot make the mount namespace a slave of the host's");
+    }
+
+    void enter_staging_root() {
+        sys_mount("tmpfs", kStageMount, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700",
+                  std::string("cannot mount the staging tmpfs on ") + kStageMount);
+        for (const char* d : {kOldRoot, kNewRoot, kFiles, kOverlay}) {
+            sys_mkdir(std::string(kStageMount) + d, 0700);
+        }
+        if (::chdir(kStageMount) != 0) {
+            throw_errno(std::string("cannot enter ") + kStageMount);
+        }
+        // pivot_root(2): the staging tmpfs becomes "/", the host's root moves
+        // to /oldroot, where every host path stays reachable for binding.
+        if (::syscall(SYS_pivot_root, ".", &kOldRoot[1]) != 0) {
+            throw_errno("cannot pivot_root into the staging tmpfs");
+        }
+        if (::chdir("/") != 0) {
+            throw_errno("cannot enter the staging root");
+        }
+        old_root_ = open_dir(kOldRoot);
+    }
+
+    void mount_image_root() {
+        path::Resolved img = path::resolve_in_root(old_root_.get(), p_.image_path);
+        if (!img.missing.empty()) {
+            throw Error("image " + p_.image_path + " disappeared", ENOENT);
+        }
+        const std::string src = path::fd_path(img.fd.get(), kProc);
+        switch (p_.root_mode) {
+        case RootMode::ReadOnly:
+        case RootMode::Writable: {
+            sys_mount(src, kNewRoot, nullptr, MS_BIND | MS_REC, nullptr,
+                      "cannot bind image " + p_.image_path);
+            Fd root = open_dir(kNewRoot);
+            uint64_t flags = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+            if (p_.root_mode == RootMode::ReadOnly) {
+                flags |= MOUNT_ATTR_RDONLY;
+            }
+            mount_setattr_fd(root.get(), flags, "image " + p_.image_path);
+            break;
+        }
+        case RootMode::Overlay: {
+            sys_mount("tmpfs", kOverlay, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755",
+                      "cannot mount the overlay's tmpfs");
+            sys_mkdir(std::string(kOverlay) + "/upper", 0755);
+            sys_mkdir(std::string(kOverlay) + "/work", 0755);
+            // lowerdir "." (the image, entered by descriptor) spares escaping
+            // ',' and ':' in the image's path. userxattr: overlayfs in a user
+            // namespace keeps its metadata in user.* xattrs (Linux 5.11).
+            if (::fchdir(img.fd.get()) != 0) {
+                throw_errno("cannot enter image " + p_.image_path);
+            }
+            sys_mount("overlay", kNewRoot, "overlay", MS_NOSUID | MS_NODEV,
+                      "lowerdir=.,upperdir=/overlay/upper,workdir=/overlay/work,userxattr",
+                      "cannot mount overlayfs over image " + p_.image_path);
+            if (::chdir("/") != 0) {
+                throw_errno("cannot enter the staging root");
+            }
+            break;
+        }
+        }
+        new_root_ = open_dir(kNewRoot);
+    }
+
+    bool may_create(const MountOp& op) const {
+        // A writable (-w) image is the user's own tree: only what they asked
+        // for (-b) creates mount points in it; with --overlay anything may.
+        return p_.root_mode == RootMode::Overlay ||
+               (p_.root_mode == RootMode::Writable && op.on_missing == OnMissing::Fail);
+    }
+
+    static std::string joined(const path::Resolved& r) {
+        std::string out = r.path == "/" ? "" : r.path;
+        for (const auto& m : r.missing) {
+            out += "/" + m;
+        }
+        return out.empty() ? "/" : out;
+    }
+
+    /// Resolves (and where allowed creates) op.target in the new root;
+    /// nullopt when the op is to be skipped.
+    std::optional<Target> target(const MountOp& op, path::Kind kind) {
+        path::Resolved r = path::resolve_in_root(new_root_.get(), op.target);
+        if (r.missing.empty()) {
+            return Target{std::move(r.fd), r.path};
+        }
+        std::string why = "does not exist in the image";
+        if (may_create(op)) {
+            try {
+                return Target{path::create_missing(r, kind), joined(r)};
+            } catch (const Error& e) {
+                why = "cannot be created (" + std::string(e.what()) + ")";
+            }
+        }
+        switch (op.on_missing) {
+        case OnMissing::Fail:
+            throw Error(op.what + ": destination " + op.target + " " + why +
+                        (p_.root_mode == RootMode::ReadOnly
+                             ? "; create it in the image, or use -w or --overlay"
+                             : ""));
+        case OnMissing::Warn:
+            log::warn("not mounting " + op.what + ": " + op.target + " " + why);
+            return std::nullopt;
+        case OnMissing::Quiet:
+            log::info("not mounting " + op.what + ": " + op.target + " " + why);
+            return std::nullopt;
+        case OnMissing::TmpfsParent:
+            if (r.missing.size() == 1 && r.path != "/") {
+                // As ch-run does for /home: a tmpfs over the parent (which
+                // hides its contents in the container) to hold the mount point.
+                sys_mount("tmpfs", path::fd_path(r.fd.get(), kProc), "tmpfs", MS_NOSUID | MS_NODEV,
+                          "mode=0755", "cannot mount a tmpfs on " + r.path + " for " + op.what);
+                log::info("mounted a tmpfs on " + r.path + " to hold " + op.target);
+                path::Resolved again = path::resolve_in_root(new_root_.get(), op.target);
+                return Target{path::create_missing(again, kind), joined(again)};
+            }
+            log::warn("not mounting " + op.what + ": " + op.target + " " + why +
+                      " (use --no-home, -w or --overlay)");
+            return std::nullopt;
+        }
+        return std::nullopt;
+    }
+
+    /// Reopens a mount point after mounting on it: the old descriptor still
+    /// names the directory underneath.
+    Fd reopen(const Target& t) {
+        path::Resolved r = path::resolve_in_root(new_root_.get(), t.path, path::Last::NoFollow);
+        if (!r.missing.empty()) {
+            throw Error("mount point " + t.path + " vanished", ENOENT);
+        }
+        return std::move(r.fd);
+    }
+
+    /// Binds `source`, resolved inside the tree at `source_root` (the host's
+    /// root, or the staging root for generated files), on op.target.
+    void bind(const MountOp& op, int source_root, const std::string& source) {
+        const std::string& host_source = source;
+        path::Resolved src = path::resolve_in_root(source_root, source);
+        if (!src.missing.empty()) {
+            if (op.on_missing == OnMissing::Fail) {
+                throw Error("bind source " + host_source + " does not exist on the host", ENOENT);
+            }
+            log::info("not mounting " + op.what + ": " + host_source + " missing on the host");
+            return;
+        }
+        struct stat st {};
+        if (::fstat(src.fd.get(), &st) != 0) {
+            throw_errno("cannot stat " + host_source);
+        }
+        auto tgt = target(op, S_ISDIR(st.st_mode) ? path::Kind::Directory : path::Kind::File);
+        if (!tgt) {
+            return;
+        }
+        sys_mount(path::fd_path(src.fd.get(), kProc), path::fd_path(tgt->fd.get(), kProc), nullptr,
+                  MS_BIND | MS_REC, nullptr, "cannot bind " + host_source + " to " + tgt->path);
+        if (op.read_only) {
+            Fd mnt = reopen(*tgt);
+            make_read_only(mnt.get(), tgt->path);
+        }
+        log::debug("bound " + host_source + " on " + tgt->path + (op.read_only ? " (ro)" : ""));
+    }
+
+    void tmpfs(const MountOp& op) {
+        auto tgt = target(op, path::Kind::Directory);
+        if (!tgt) {
+            return;
+        }
+        sys_mount("tmpfs", path::fd_path(tgt->fd.get(), kProc), "tmpfs", MS_NOSUID | MS_NODEV,
+                  "mode=1777", "cannot mount a tmpfs on " + tgt->path);
+    }
+
+    void account_file(const MountOp& op) {
+        const bool passwd = op.kind == MountKind::Passwd;
+        std::string image_text;
+        path::Resolved existing = path::resolve_in_root(new_root_.get(), op.target);
+        if (existing.missing.empty()) {
+            image_text = read_small_file(existing.fd.get(), op.target);
+        }
+        std::string staged = std::string(kFiles) + (passwd ? "/passwd" : "/group");
+        write_file(staged, passwd ? merge_passwd(image_text, p_.account)
+                                  : merge_group(image_text, p_.account));
+        Fd stage = open_dir("/");
+        bind(op, stage.get(), staged);
+    }
+
+    void apply(const MountOp& op) {
+        switch (op.kind) {
+        case MountKind::Bind:
+            bind(op, old_root_.get(), op.source);
+            return;
+        case MountKind::Tmpfs:
+            tmpfs(op);
+            return;
+        case MountKind::Passwd:
+        case MountKind::Group:
+            account_file(op);
+            return;
+        }
+    }
+
+    // pivot_root(".", ".") stacks the old root on top of the new one; the
+    // umount then detaches it and everything below it (crun's method, see
+    // pivot_root(2) NOTES), leaving no path to the host's tree.
+    void enter_new_root() {
+        Fd root = open_dir(kNewRoot, O_RDONLY);
+        old_root_.reset();
+        new_root_.reset();
+        if (::fchdir(root.get()) != 0) {
+            throw_errno("cannot enter the new root");
+        }
+        if (::syscall(SYS_pivot_root, ".", ".") != 0) {
+            throw_errno("cannot pivot_root into the image");
+        }
+        if (::umount2(".", MNT_DETACH) != 0) {
+            throw_errno("cannot detach the old root");
+        }
+        if (::chdir("/") != 0) {
+            throw_errno("cannot enter /");
+        }
+    }
+
+    const LaunchPlan& p_;
+    Fd old_root_;
+    Fd new_root_;
+};
+
+} // namespace
+
+void make_read_only(int fd, const std::string& what) {
+    mount_setattr_fd(fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, what);
+}
+
+void build_root(const LaunchPlan& p) {
+    RootBuilder(p).build();
+}
+
+} // namespace husk::runtime

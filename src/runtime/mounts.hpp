@@ -1,0 +1,34 @@
+// The mount executor: applies a LaunchPlan's root and mount list.
+#pragma once
+
+#include "runtime/plan.hpp"
+
+#include <string>
+
+namespace husk::runtime {
+
+/// Builds the container's root filesystem from `p` and makes it the root of
+/// the calling process's mount namespace. Call it after enter_namespaces(),
+/// in the process that will fork the command.
+///
+/// Steps (each a named function in mounts.cpp): make every mount a slave of
+/// the host's so nothing propagates back; mount a staging tmpfs and
+/// pivot_root(2) into it, the host's root then being /oldroot (the method of
+/// bubblewrap, so no host directory is hidden while binding); mount the image
+/// at /newroot (read-only bind, writable bind, or overlayfs with a tmpfs
+/// upper); apply p.mounts in order, resolving every target inside /newroot
+/// with path::resolve_in_root; finally pivot_root(".", ".") into /newroot and
+/// detach the old root, so no host path stays reachable except through the
+/// binds.
+///
+/// @throws husk::Error with the failing step, path and errno, and a trail
+///         "while mounting <what>".
+void build_root(const LaunchPlan& p);
+
+/// Sets read-only, nosuid and nodev on the mount at `fd` and every mount below
+/// it (mount_setattr(2), AT_RECURSIVE; Linux >= 5.12), so that no submount of
+/// a read-only bind stays writable (the bubblewrap lesson).
+/// @throws husk::Error naming `what` on failure.
+void make_read_only(int fd, const std::string& what);
+
+} // namespace husk::runtime

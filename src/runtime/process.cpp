@@ -1,0 +1,174 @@
+#include "runtime/process.hpp"
+
+#include "util/error.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace husk::runtime {
+
+namespace {
+
+std::vector<char*> c_strings(const std::vector<std::string>& v) {
+    std::vector<char*> out;
+    out.reserve(v.size() + 1);
+    for (const auto& s : v) {
+        out.push_back(const_cast<char*>(s.c_str()));
+    }
+    out.push_back(nullptr);
+    return out;
+}
+
+void write_all(int fd, const char* s, size_t n) {
+    while (n > 0) {
+        ssize_t w = ::write(fd, s, n);
+        if (w <= 0) {
+            if (w < 0 && errno == EINTR) {
+                continue;
+            }
+            return;
+        }
+        s += w;
+        n -= static_cast<size_t>(w);
+    }
+}
+
+/// Runs in the forked child: only async-signal-safe calls, since a threaded
+/// husk (the FUSE server) may fork. Never returns.
+[[noreturn]] void exec_child(pid_t parent, const sigset_t& mask, char* const* argv,
+                             char* const* envp, const std::vector<std::string>& candidates,
+                             const std::string& shown) {
+    // Die with husk: a SIGKILL of husk (Slurm's last word) must not leave the
+    // command running. PDEATHSIG is kept across execve(2) of non-setuid files.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) { // husk died before the prctl
+        ::_exit(exit_code::kHuskFailed);
+    }
+    ::sigprocmask(SIG_SETMASK, &mask, nullptr);
+    int err = ENOENT;
+    bool denied = false;
+    for (const auto& c : candidates) {
+        ::execve(c.c_str(), argv, envp);
+        err = errno;
+        if (err == EACCES) {
+            denied = true;
+        } else if (err != ENOENT && err != ENOTDIR) {
+            break;
+        }
+    }
+    if (denied && (err == ENOENT || err == ENOTDIR)) {
+        err = EACCES;
+    }
+    const bool missing = err == ENOENT || err == ENOTDIR;
+    const char* why = missing ? "command not found" : ::strerrordesc_np(err);
+    const char* prefix = "husk: error: cannot execute ";
+    write_all(2, prefix, std::strlen(prefix));
+    write_all(2, shown.data(), shown.size());
+    write_all(2, ": ", 2);
+    write_all(2, why, std::strlen(why));
+    write_all(2, "\n", 1);
+    ::_exit(missing ? exit_code::kNotFound : exit_code::kCannotExecute);
+}
+
+int status_of(int status) {
+    if (WIFEXITED(status)) {
+        return WEXITSTATUS(status);
+    }
+    if (WIFSIGNALED(status)) {
+        return exit_code::kSignalBase + WTERMSIG(status);
+    }
+    return exit_code::kHuskFailed;
+}
+
+} // namespace
+
+std::vector<std::string> exec_candidates(const std::string& argv0, const std::string& path) {
+    if (argv0.find('/') != std::string::npos) {
+        return {argv0};
+    }
+    std::string p = path.empty() ? "/usr/bin:/bin" : path;
+    std::vector<std::string> out;
+    size_t i = 0;
+    while (i <= p.size()) {
+        size_t j = p.find(':', i);
+        if (j == std::string::npos) {
+            j = p.size();
+        }
+        std::string dir = p.substr(i, j - i);
+        out.push_back((dir.empty() ? std::string(".") : dir) + "/" + argv0);
+        i = j + 1;
+    }
+    return out;
+}
+
+int run_command(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+    std::string path;
+    for (const auto& e : env) {
+        if (e.rfind("PATH=", 0) == 0) {
+            path = e.substr(5);
+        }
+    }
+    // Everything the child needs is prepared before fork(): it must not
+    // allocate.
+    const auto candidates = exec_candidates(argv.at(0), path);
+    auto cargv = c_strings(argv);
+    auto cenv = c_strings(env);
+
+    // Block the forwarded signals and SIGCHLD, and take them synchronously
+    // with sigwaitinfo(2): no handler runs at an awkward moment, and none is
+    // lost between fork and wait.
+    sigset_t wait_set, old_mask;
+    sigemptyset(&wait_set);
+    for (int s : kForwardedSignals) {
+        sigaddset(&wait_set, s);
+    }
+    sigaddset(&wait_set, SIGCHLD);
+    if (::sigprocmask(SIG_BLOCK, &wait_set, &old_mask) != 0) {
+        throw_errno("cannot block signals");
+    }
+    const pid_t parent = ::getpid();
+    const pid_t child = ::fork();
+    if (child < 0) {
+        int err = errno;
+        ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+        throw Error("cannot fork the command", err);
+    }
+    if (child == 0) {
+        exec_child(parent, old_mask, cargv.data(), cenv.data(), candidates, argv[0]);
+    }
+    for (;;) {
+        siginfo_t info{};
+        int sig = ::sigwaitinfo(&wait_set, &info);
+        if (sig < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            throw_errno("sigwaitinfo");
+        }
+        if (sig == SIGCHLD) {
+            int status = 0;
+            pid_t r = ::waitpid(child, &status, WNOHANG);
+            if (r == child) {
+                return status_of(status);
+            }
+            if (r < 0 && errno != EINTR) {
+                throw_errno("cannot wait for the command");
+            }
+            continue;
+        }
+        // A signal the kernel sent on behalf of the terminal (Ctrl-C, Ctrl-\)
+        // already reached the command, which shares husk's process group;
+        // passing it on would deliver it twice. Anything sent with kill(2)
+        // (Slurm, mpirun, a user) is forwarded.
+        if (info.si_code == SI_KERNEL) {
+            continue;
+        }
+        ::kill(child, sig);
+    }
+}
+
+} // namespace husk::runtime

@@ -1,0 +1,38 @@
+// The user's command: fork, exec, forward signals, return its status.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace husk::runtime {
+
+/// Exit statuses of `husk run`, shared with the tests (docker run's and
+/// podman run's convention).
+namespace exit_code {
+inline constexpr int kHuskFailed = 125;    ///< husk itself failed
+inline constexpr int kCannotExecute = 126; ///< found but not executable
+inline constexpr int kNotFound = 127;      ///< not found in PATH
+inline constexpr int kSignalBase = 128;    ///< + N when the command died of signal N
+} // namespace exit_code
+
+/// The signals husk passes on to the command: what Slurm, mpirun and a
+/// terminal send to stop, hang up or notify a job.
+inline constexpr int kForwardedSignals[] = {1 /*HUP*/,   2 /*INT*/,   3 /*QUIT*/,
+                                            10 /*USR1*/, 12 /*USR2*/, 15 /*TERM*/};
+
+/// Where argv[0] is looked for, in order: argv[0] itself when it contains a
+/// '/', else each directory of `path` (an empty element is the current
+/// directory, as execvp(3) does). `path` empty: "/usr/bin:/bin".
+std::vector<std::string> exec_candidates(const std::string& argv0, const std::string& path);
+
+/// Forks the command with `env` (KEY=VALUE) in the current directory, and
+/// waits for it while forwarding kForwardedSignals. The child gets
+/// PR_SET_PDEATHSIG(SIGKILL), so it dies if husk is killed. Every descriptor
+/// husk opened is O_CLOEXEC; inherited ones (stdin/out/err, a PMI fd) pass.
+///
+/// @returns the command's exit status, 128+N if it died of signal N, 126 if
+///          it could not be executed, 127 if it was not found.
+/// @throws husk::Error when fork or wait fails.
+int run_command(const std::vector<std::string>& argv, const std::vector<std::string>& env);
+
+} // namespace husk::runtime

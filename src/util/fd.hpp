@@ -1,0 +1,37 @@
+// husk::Fd — a move-only owner of one file descriptor.
+#pragma once
+
+#include <utility>
+
+namespace husk {
+
+/// Owns one file descriptor and closes it when destroyed. Move-only; -1 means
+/// "none". Every descriptor husk opens is O_CLOEXEC, so none reaches the
+/// user's command (see runtime/launch.cpp).
+class Fd {
+  public:
+    Fd() = default;
+    explicit Fd(int fd) noexcept : fd_(fd) {}
+    Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    Fd& operator=(Fd&& other) noexcept {
+        if (this != &other) {
+            reset(std::exchange(other.fd_, -1));
+        }
+        return *this;
+    }
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    ~Fd() { reset(); }
+
+    int get() const noexcept { return fd_; }
+    explicit operator bool() const noexcept { return fd_ >= 0; }
+    /// Gives up ownership and returns the descriptor.
+    int release() noexcept { return std::exchange(fd_, -1); }
+    /// Closes the owned descriptor (if any) and takes `fd`.
+    void reset(int fd = -1) noexcept;
+
+  private:
+    int fd_ = -1;
+};
+
+} // namespace husk

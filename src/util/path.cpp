@@ -1,0 +1,198 @@
+#include "util/path.hpp"
+
+#include "util/error.hpp"
+
+#include <cerrno>
+#include <deque>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace husk::path {
+
+std::vector<std::string> split(std::string_view path) {
+    std::vector<std::string> parts;
+    size_t i = 0;
+    while (i < path.size()) {
+        size_t j = path.find('/', i);
+        if (j == std::string_view::npos) {
+            j = path.size();
+        }
+        std::string_view part = path.substr(i, j - i);
+        if (!part.empty() && part != ".") {
+            parts.emplace_back(part);
+        }
+        i = j + 1;
+    }
+    return parts;
+}
+
+std::string join(const std::vector<std::string>& parts) {
+    if (parts.empty()) {
+        return "/";
+    }
+    std::string out;
+    for (const auto& p : parts) {
+        out += '/';
+        out += p;
+    }
+    return out;
+}
+
+namespace {
+
+constexpr int kMaxSymlinks = 40; // path_resolution(7)
+
+std::string read_link(int fd, const std::string& where) {
+    // readlinkat(2) with an empty path reads the symlink that an O_PATH|O_NOFOLLOW
+    // descriptor refers to (Linux >= 2.6.39), so the link read is the one opened.
+    std::string buf(256, '\0');
+    for (;;) {
+        ssize_t n = ::readlinkat(fd, "", buf.data(), buf.size());
+        if (n < 0) {
+            throw_errno("cannot read symlink " + where);
+        }
+        if (static_cast<size_t>(n) < buf.size()) {
+            buf.resize(static_cast<size_t>(n));
+            return buf;
+        }
+        buf.resize(buf.size() * 2);
+    }
+}
+
+} // namespace
+
+Resolved resolve_in_root(int root_fd, std::string_view path, Last last) {
+    const std::string shown(path);
+    std::deque<std::string> todo;
+    for (auto& p : split(path)) {
+        todo.push_back(std::move(p));
+    }
+
+    // The walked directories, root first; ".." pops one. names[i] is the name
+    // of dirs[i + 1].
+    std::vector<Fd> dirs;
+    std::vector<std::string> names;
+    int root_copy = ::fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
+    if (root_copy < 0) {
+        throw_errno("cannot duplicate root descriptor");
+    }
+    dirs.emplace_back(root_copy);
+
+    int links = 0;
+    while (!todo.empty()) {
+        std::string name = std::move(todo.front());
+        todo.pop_front();
+        if (name == "..") {
+            if (dirs.size() == 1) {
+                throw Error("path " + shown + " leaves the root through '..'");
+            }
+            dirs.pop_back();
+            names.pop_back();
+            continue;
+        }
+        int fd = ::openat(dirs.back().get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+            if (errno != ENOENT) {
+                throw_errno("cannot open " + join(names) + (names.empty() ? "" : "/") + name +
+                            " while resolving " + shown);
+            }
+            Resolved r;
+            r.missing.push_back(name);
+            for (auto& rest : todo) {
+                if (rest == "..") {
+                    throw Error("path " + shown + " uses '..' below a missing directory " +
+                                join(names) + (names.empty() ? "" : "/") + name);
+                }
+                r.missing.push_back(std::move(rest));
+            }
+            r.path = join(names);
+            r.fd = std::move(dirs.back());
+            return r;
+        }
+        Fd child(fd);
+        struct stat st {};
+        if (::fstat(child.get(), &st) != 0) {
+            throw_errno("cannot stat " + join(names) + "/" + name);
+        }
+        bool is_last = todo.empty();
+        if (S_ISLNK(st.st_mode) && (!is_last || last == Last::Follow)) {
+            if (++links > kMaxSymlinks) {
+                throw Error("too many symlinks while resolving " + shown, ELOOP);
+            }
+            std::string target = read_link(child.get(), join(names) + "/" + name);
+            if (!target.empty() && target[0] == '/') {
+                dirs.resize(1);
+                names.clear();
+            }
+            auto parts = split(target);
+            for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+                todo.push_front(std::move(*it));
+            }
+            continue;
+        }
+        if (!is_last && !S_ISDIR(st.st_mode)) {
+            throw Error("cannot resolve " + shown + ": " + join(names) + "/" + name +
+                            " is not a directory",
+                        ENOTDIR);
+        }
+        dirs.push_back(std::move(child));
+        names.push_back(std::move(name));
+    }
+    Resolved r;
+    r.path = join(names);
+    r.fd = std::move(dirs.back());
+    return r;
+}
+
+Fd create_missing(const Resolved& r, Kind last) {
+    int dup = ::fcntl(r.fd.get(), F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) {
+        throw_errno("cannot duplicate descriptor of " + r.path);
+    }
+    Fd cur(dup);
+    std::string where = r.path == "/" ? "" : r.path;
+    for (size_t i = 0; i < r.missing.size(); ++i) {
+        const std::string& name = r.missing[i];
+        where += "/" + name;
+        bool is_last = i + 1 == r.missing.size();
+        if (is_last && last == Kind::File) {
+            int fd = ::openat(cur.get(), name.c_str(),
+                              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+            if (fd < 0 && errno != EEXIST) {
+                throw_errno("cannot create file " + where);
+            }
+            if (fd >= 0) {
+                ::close(fd);
+            }
+        } else if (::mkdirat(cur.get(), name.c_str(), 0755) != 0 && errno != EEXIST) {
+            throw_errno("cannot create directory " + where);
+        }
+        int flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+        if (!is_last || last == Kind::Directory) {
+            flags |= O_DIRECTORY;
+        }
+        int fd = ::openat(cur.get(), name.c_str(), flags);
+        if (fd < 0) {
+            throw_errno("cannot open " + where + " after creating it");
+        }
+        Fd next(fd);
+        if (is_last && last == Kind::File) {
+            struct stat st {};
+            if (::fstat(next.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+                throw Error("cannot create file " + where + ": something else is there");
+            }
+        }
+        cur = std::move(next);
+    }
+    return cur;
+}
+
+std::string fd_path(int fd, std::string_view proc) {
+    std::string p(proc);
+    p += "/self/fd/";
+    p += std::to_string(fd);
+    return p;
+}
+
+} // namespace husk::path

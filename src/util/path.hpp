@@ -1,0 +1,68 @@
+// Paths: lexical helpers and symlink-safe resolution inside a root.
+#pragma once
+
+#include "util/fd.hpp"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace husk::path {
+
+/// Splits a path into its components, dropping empty ones and ".":
+/// "/a//b/./c/" -> {"a", "b", "c"}. ".." is kept (its meaning depends on
+/// symlinks, so it is resolved only while walking a real tree).
+std::vector<std::string> split(std::string_view path);
+
+/// Joins components into an absolute path: {"a","b"} -> "/a/b", {} -> "/".
+std::string join(const std::vector<std::string>& parts);
+
+/// The result of resolve_in_root().
+struct Resolved {
+    /// O_PATH descriptor of the deepest component that exists (the whole path
+    /// when `missing` is empty). Owned.
+    Fd fd;
+    /// Path of that component inside the root, symlinks resolved: "/usr/lib".
+    std::string path;
+    /// Components still to be created below `fd`, in order; empty when the
+    /// whole path exists. Never contains "." or "..".
+    std::vector<std::string> missing;
+};
+
+/// Whether the last component of a path is followed when it is a symlink.
+enum class Last { Follow, NoFollow };
+
+/// Resolves `path` (absolute or relative to the root) inside the tree whose
+/// root directory is open as `root_fd`, the way the kernel would after
+/// chroot(2) to it: an absolute symlink restarts at the root, and each
+/// component is opened with O_PATH|O_NOFOLLOW relative to its parent, so no
+/// symlink or rename race can take the walk outside. Unlike openat2(2)'s
+/// RESOLVE_IN_ROOT, which silently clamps "/.." to "/", a ".." or a symlink
+/// that would climb above the root is an error: an image that tries it is
+/// trying to escape, and the user should hear so.
+///
+/// Stops at the first component that does not exist and reports the rest in
+/// Resolved::missing (a missing component followed by ".." is an error).
+///
+/// @throws husk::Error naming `path`: a component above the root, more than 40
+///         symlinks (ELOOP, as path_resolution(7)), a non-directory in the
+///         middle (ENOTDIR), or a failed openat/readlinkat/fstat.
+Resolved resolve_in_root(int root_fd, std::string_view path, Last last = Last::Follow);
+
+/// What create_missing() makes for the last missing component.
+enum class Kind { Directory, File };
+
+/// Creates the components in `r.missing` below `r.fd` — directories 0755, and
+/// the last one a directory or an empty regular file 0644 — without following
+/// any symlink (mkdirat, openat O_CREAT|O_EXCL|O_NOFOLLOW). A component that
+/// appeared meanwhile is accepted only if it has the right type.
+///
+/// @returns an O_PATH descriptor of the last component, owned.
+/// @throws husk::Error naming the component and the errno (EROFS, EACCES ...).
+Fd create_missing(const Resolved& r, Kind last);
+
+/// "/proc/self/fd/N": a path that names an open descriptor for calls such as
+/// mount(2) that take paths. `proc` is where procfs is mounted right now.
+std::string fd_path(int fd, std::string_view proc = "/proc");
+
+} // namespace husk::path
