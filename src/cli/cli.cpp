@@ -154,7 +154,8 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
     run->add_flag("--private-tmp", r.private_tmp,
                   "Mount an empty tmpfs on /tmp instead of the host's /tmp");
     run->add_flag("--no-home", r.no_home, "Do not bind your home directory");
-    run->add_flag("-v,--verbose", p.verbosity, "Say more on stderr: each phase and its duration");
+    int run_verbosity = 0;
+    run->add_flag("-v,--verbose", run_verbosity, "Say more on stderr: each phase and its duration");
     run->add_flag("-q,--quiet", p.quiet, "Print no warnings");
     run->add_option("IMAGE", image, "Image: a directory holding a root filesystem")->required();
     run->footer("Everything after IMAGE is the command and its arguments (a '--' right\n"
@@ -191,6 +192,7 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
     try {
         std::vector<std::string> reversed(head.rbegin(), head.rend());
         app.parse(reversed);
+        p.verbosity += run_verbosity;
         r.image = image;
         r.command = std::move(command);
         for (const auto& b : binds) {

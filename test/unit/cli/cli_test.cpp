@@ -1,1 +1,139 @@
+#include "cli/cli.hpp"
+#include "util/error.hpp"
+
 #include <gtest/gtest.h>
+#include <sstream>
+
+namespace husk::cli {
+namespace {
+
+using runtime::BindSpec;
+using runtime::RootMode;
+
+struct Result {
+    Parsed parsed;
+    std::string out;
+    std::string err;
+};
+
+Result parse_args(std::vector<std::string> args) {
+    std::ostringstream out, err;
+    Result r{parse(args, out, err), "", ""};
+    r.out = out.str();
+    r.err = err.str();
+    return r;
+}
+
+TEST(ParseBind, Forms) {
+    EXPECT_EQ(parse_bind("/scratch"), (BindSpec{"/scratch", "/scratch", false}));
+    EXPECT_EQ(parse_bind("/scratch/me:/data"), (BindSpec{"/scratch/me", "/data", false}));
+    EXPECT_EQ(parse_bind("/a:/b:ro"), (BindSpec{"/a", "/b", true}));
+    EXPECT_EQ(parse_bind("/a:/b:rw"), (BindSpec{"/a", "/b", false}));
+    EXPECT_THROW(parse_bind(":/b"), Error);
+    EXPECT_THROW(parse_bind("/a:"), Error);
+    EXPECT_THROW(parse_bind("/a:/b:rx"), Error);
+    EXPECT_THROW(parse_bind("/a:/b:ro:x"), Error);
+}
+
+TEST(ParseRun, OptionsImageAndCommand) {
+    auto r = parse_args({"run",
+                         "-b",
+                         "/scratch/me:/data",
+                         "-c",
+                         "/data",
+                         "-e",
+                         "A=1",
+                         "-e",
+                         "B",
+                         "--unset-env",
+                         "SLURM_*",
+                         "--env-file",
+                         "x.env",
+                         "-w",
+                         "--no-home",
+                         "--private-tmp",
+                         "./debian",
+                         "--",
+                         "./analysis.sh",
+                         "-v"});
+    ASSERT_FALSE(r.parsed.exit_now) << r.err;
+    const auto& o = r.parsed.run;
+    EXPECT_EQ(r.parsed.command, Command::Run);
+    EXPECT_EQ(o.image, "./debian");
+    EXPECT_EQ(o.command, (std::vector<std::string>{"./analysis.sh", "-v"}));
+    EXPECT_EQ(o.binds, (std::vector<BindSpec>{{"/scratch/me", "/data", false}}));
+    EXPECT_EQ(*o.cwd, "/data");
+    EXPECT_EQ(o.env, (std::vector<std::string>{"A=1", "B"}));
+    EXPECT_EQ(o.unset_env, (std::vector<std::string>{"SLURM_*"}));
+    EXPECT_EQ(o.env_files, (std::vector<std::string>{"x.env"}));
+    EXPECT_EQ(o.root_mode, RootMode::Writable);
+    EXPECT_TRUE(o.no_home);
+    EXPECT_TRUE(o.private_tmp);
+    EXPECT_EQ(r.parsed.verbosity, 0); // the -v after IMAGE is the command's
+}
+
+TEST(ParseRun, OptionsStopAtTheImageWithoutDoubleDash) {
+    auto r = parse_args({"run", "--fake-root", "img", "grep", "-e", "x", "--overlay", "f"});
+    ASSERT_FALSE(r.parsed.exit_now) << r.err;
+    EXPECT_EQ(r.parsed.run.image, "img");
+    EXPECT_EQ(r.parsed.run.command,
+              (std::vector<std::string>{"grep", "-e", "x", "--overlay", "f"}));
+    EXPECT_TRUE(r.parsed.run.env.empty());
+    EXPECT_TRUE(r.parsed.run.fake_root);
+    EXPECT_EQ(r.parsed.run.root_mode, RootMode::ReadOnly);
+}
+
+TEST(ParseRun, AttachedValuesAndGlobalVerbosity) {
+    auto r = parse_args(
+        {"-v", "run", "--bind=/a:/b:ro", "-v", "--overlay", "--uid", "5", "--gid=6", "img", "id"});
+    ASSERT_FALSE(r.parsed.exit_now) << r.err;
+    EXPECT_EQ(r.parsed.verbosity, 2);
+    EXPECT_EQ(r.parsed.run.binds, (std::vector<BindSpec>{{"/a", "/b", true}}));
+    EXPECT_EQ(r.parsed.run.root_mode, RootMode::Overlay);
+    EXPECT_EQ(*r.parsed.run.uid, 5u);
+    EXPECT_EQ(*r.parsed.run.gid, 6u);
+    EXPECT_EQ(r.parsed.run.command, (std::vector<std::string>{"id"}));
+}
+
+TEST(ParseRun, NoCommandUsesTheImages) {
+    auto r = parse_args({"run", "img"});
+    ASSERT_FALSE(r.parsed.exit_now) << r.err;
+    EXPECT_TRUE(r.parsed.run.command.empty());
+}
+
+TEST(ParseRun, UsageErrorsExit125WithOneLine) {
+    for (auto args :
+         std::vector<std::vector<std::string>>{{"run"},
+                                               {"run", "-w", "--overlay", "img", "true"},
+                                               {"run", "--uid", "abc", "img", "true"},
+                                               {"run", "--uid", "-1", "img", "true"},
+                                               {"run", "-b", "/a:/b:bogus", "img", "true"},
+                                               {"run", "--no-such-option", "img"},
+                                               {"frobnicate"},
+                                               {}}) {
+        auto r = parse_args(args);
+        ASSERT_TRUE(r.parsed.exit_now);
+        EXPECT_EQ(*r.parsed.exit_now, 125);
+        EXPECT_EQ(r.err.rfind("husk: error: ", 0), 0u) << r.err;
+        EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    }
+}
+
+TEST(Parse, HelpAndVersion) {
+    auto r = parse_args({"run", "--help"});
+    ASSERT_TRUE(r.parsed.exit_now);
+    EXPECT_EQ(*r.parsed.exit_now, 0);
+    EXPECT_NE(r.out.find("--overlay"), std::string::npos);
+    EXPECT_NE(r.out.find("--bind"), std::string::npos);
+
+    r = parse_args({"--version"});
+    EXPECT_EQ(*r.parsed.exit_now, 0);
+    EXPECT_EQ(r.out, version_string() + "\n");
+
+    r = parse_args({"check"});
+    EXPECT_FALSE(r.parsed.exit_now);
+    EXPECT_EQ(r.parsed.command, Command::Check);
+}
+
+} // namespace
+} // namespace husk::cli

@@ -1,1 +1,183 @@
+#include "runtime/plan.hpp"
+#include "util/error.hpp"
+
 #include <gtest/gtest.h>
+
+namespace husk::runtime {
+namespace {
+
+HostFacts host() {
+    HostFacts h;
+    h.uid = 1001;
+    h.gid = 1001;
+    h.user = "alice";
+    h.group = "alice";
+    h.gecos = "Alice";
+    h.home = "/home/alice";
+    h.cwd = "/home/alice/project";
+    h.environ = {"HOME=/home/alice", "PATH=/usr/bin:/bin", "SLURM_JOB_ID=3"};
+    return h;
+}
+
+image::Image dir_image() {
+    image::Image img;
+    img.kind = image::Kind::Directory;
+    img.path = "/images/debian";
+    return img;
+}
+
+RunOptions opts(std::vector<std::string> cmd = {"/bin/true"}) {
+    RunOptions o;
+    o.image = "/images/debian";
+    o.command = std::move(cmd);
+    return o;
+}
+
+std::vector<std::string> targets(const LaunchPlan& p) {
+    std::vector<std::string> t;
+    for (const auto& m : p.mounts) {
+        t.push_back(m.target);
+    }
+    return t;
+}
+
+const MountOp* find(const LaunchPlan& p, const std::string& target) {
+    const MountOp* found = nullptr;
+    for (const auto& m : p.mounts) {
+        if (m.target == target) {
+            found = &m; // the last one wins, as when mounting
+        }
+    }
+    return found;
+}
+
+TEST(Plan, DefaultMountOrder) {
+    auto p = plan(opts(), dir_image(), host());
+    EXPECT_EQ(targets(p), (std::vector<std::string>{"/proc", "/sys", "/dev", "/tmp", "/home/alice",
+                                                    "/etc/hosts", "/etc/resolv.conf", "/etc/passwd",
+                                                    "/etc/group"}));
+    EXPECT_EQ(p.image_path, "/images/debian");
+    EXPECT_EQ(p.root_mode, RootMode::ReadOnly);
+    const MountOp* home = find(p, "/home/alice");
+    ASSERT_NE(home, nullptr);
+    EXPECT_EQ(home->source, "/home/alice");
+    EXPECT_EQ(home->on_missing, OnMissing::TmpfsParent);
+    EXPECT_TRUE(find(p, "/etc/hosts")->read_only);
+    EXPECT_EQ(find(p, "/etc/passwd")->kind, MountKind::Passwd);
+    EXPECT_EQ(find(p, "/tmp")->kind, MountKind::Bind);
+    EXPECT_EQ(find(p, "/tmp")->source, "/tmp");
+}
+
+TEST(Plan, PrivateTmpAndNoHome) {
+    auto o = opts();
+    o.private_tmp = true;
+    o.no_home = true;
+    auto p = plan(o, dir_image(), host());
+    EXPECT_EQ(find(p, "/tmp")->kind, MountKind::Tmpfs);
+    EXPECT_EQ(find(p, "/home/alice"), nullptr);
+    EXPECT_EQ(p.account.home, "/");
+    EXPECT_EQ(*Environment(p.env).get("HOME"), "/");
+}
+
+TEST(Plan, UserBindsComeLastInOrderAndUseCanonicalSources) {
+    auto o = opts();
+    o.binds = {{"scratch", "/data", false}, {"/etc", "/tmp", true}};
+    auto h = host();
+    h.bind_srcs = {"/lustre/alice/scratch", "/etc"};
+    auto p = plan(o, dir_image(), h);
+    ASSERT_GE(p.mounts.size(), 2u);
+    const auto& a = p.mounts[p.mounts.size() - 2];
+    const auto& b = p.mounts.back();
+    EXPECT_EQ(a.source, "/lustre/alice/scratch");
+    EXPECT_EQ(a.target, "/data");
+    EXPECT_FALSE(a.read_only);
+    EXPECT_EQ(a.on_missing, OnMissing::Fail);
+    EXPECT_EQ(b.target, "/tmp");
+    EXPECT_TRUE(b.read_only);
+    EXPECT_EQ(find(p, "/tmp"), &b); // covers the default /tmp
+}
+
+TEST(Plan, BindTargetsMustBeAbsoluteAndNotRoot) {
+    auto o = opts();
+    o.binds = {{"/x", "relative", false}};
+    EXPECT_THROW(plan(o, dir_image(), host()), Error);
+    o.binds = {{"/x", "//", false}};
+    EXPECT_THROW(plan(o, dir_image(), host()), Error);
+}
+
+TEST(Plan, IdsAndAccount) {
+    auto p = plan(opts(), dir_image(), host());
+    EXPECT_EQ(p.ids.uid, (IdMap{1001, 1001, 1}));
+    EXPECT_EQ(p.account,
+              (Account{"alice", 1001, 1001, "Alice", "/home/alice", "/bin/sh", "alice"}));
+
+    auto o = opts();
+    o.fake_root = true;
+    p = plan(o, dir_image(), host());
+    EXPECT_EQ(p.ids.uid, (IdMap{0, 1001, 1}));
+    EXPECT_EQ(p.account.name, "root");
+    EXPECT_EQ(p.account.group_name, "root");
+    EXPECT_EQ(p.account.home, "/home/alice");
+}
+
+TEST(Plan, EnvironmentIncludesImageAndOptions) {
+    auto img = dir_image();
+    img.config = image::OciConfig{};
+    img.config->env = {"LANG=C.UTF-8", "PATH=/opt/app/bin"};
+    auto o = opts();
+    o.env = {"OMP_NUM_THREADS=4"};
+    o.unset_env = {"SLURM_*"};
+    auto p = plan(o, img, host());
+    Environment e(p.env);
+    EXPECT_EQ(*e.get("LANG"), "C.UTF-8");
+    EXPECT_EQ(*e.get("PATH"), "/opt/app/bin:/usr/bin:/bin");
+    EXPECT_EQ(*e.get("OMP_NUM_THREADS"), "4");
+    EXPECT_FALSE(e.get("SLURM_JOB_ID"));
+    EXPECT_EQ(*e.get("HOME"), "/home/alice");
+}
+
+TEST(Plan, CommandFromOptionsOrImage) {
+    auto img = dir_image();
+    img.config = image::OciConfig{};
+    img.config->entrypoint = {"/entry"};
+    img.config->cmd = {"--flag"};
+    EXPECT_EQ(plan(opts({}), img, host()).argv, (std::vector<std::string>{"/entry", "--flag"}));
+    EXPECT_EQ(plan(opts({"ls"}), img, host()).argv, (std::vector<std::string>{"ls"}));
+    EXPECT_THROW(plan(opts({}), dir_image(), host()), Error);
+    EXPECT_THROW(plan(opts({""}), dir_image(), host()), Error);
+}
+
+TEST(Plan, WorkingDirectory) {
+    auto p = plan(opts(), dir_image(), host());
+    EXPECT_EQ(p.cwd, "/home/alice/project");
+    EXPECT_FALSE(p.cwd_required);
+    EXPECT_EQ(p.cwd_fallback, "/");
+
+    auto img = dir_image();
+    img.config = image::OciConfig{};
+    img.config->working_dir = "/work";
+    EXPECT_EQ(plan(opts(), img, host()).cwd_fallback, "/work");
+
+    auto o = opts();
+    o.cwd = "/data";
+    p = plan(o, dir_image(), host());
+    EXPECT_EQ(p.cwd, "/data");
+    EXPECT_TRUE(p.cwd_required);
+    o.cwd = "data";
+    EXPECT_THROW(plan(o, dir_image(), host()), Error);
+}
+
+TEST(Plan, OnlyDirectoryImages) {
+    auto img = dir_image();
+    img.kind = image::Kind::Squashfs;
+    EXPECT_THROW(plan(opts(), img, host()), Error);
+}
+
+TEST(Plan, RootModeIsKept) {
+    auto o = opts();
+    o.root_mode = RootMode::Overlay;
+    EXPECT_EQ(plan(o, dir_image(), host()).root_mode, RootMode::Overlay);
+}
+
+} // namespace
+} // namespace husk::runtime
