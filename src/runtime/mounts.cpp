@@ -137,6 +137,7 @@ class RootBuilder {
             log::Phase ph("mount: binds");
             for (const auto& op : p_.mounts) {
                 try {
+                    log::Phase step(op.what, log::Level::Debug);
                     apply(op);
                 } catch (Error& e) {
                     throw e.add_context("while mounting " + op.what);

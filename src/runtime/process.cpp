@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,11 +38,26 @@ void write_all(int fd, const char* s, size_t n) {
     }
 }
 
-/// Runs in the forked child: only async-signal-safe calls, since a threaded
-/// husk (the FUSE server) may fork. Never returns.
-[[noreturn]] void exec_child(pid_t parent, const sigset_t& mask, char* const* argv,
-                             char* const* envp, const std::vector<std::string>& candidates,
-                             const std::string& shown) {
+/// What the child needs, prepared by the parent before clone(2).
+struct ChildArgs {
+    pid_t parent;
+    sigset_t mask;
+    char* const* argv;
+    char* const* envp;
+    const std::vector<std::string>* candidates;
+    const std::string* shown;
+};
+
+/// Runs in the child, which shares husk's memory (CLONE_VM|CLONE_VFORK) until
+/// it execs: only async-signal-safe calls, no allocation, no writes to shared
+/// data. Never returns.
+[[noreturn]] void exec_child(const ChildArgs& a) {
+    const pid_t parent = a.parent;
+    const sigset_t& mask = a.mask;
+    char* const* argv = a.argv;
+    char* const* envp = a.envp;
+    const std::vector<std::string>& candidates = *a.candidates;
+    const std::string& shown = *a.shown;
     // Die with husk: a SIGKILL of husk (Slurm's last word) must not leave the
     // command running. PDEATHSIG is kept across execve(2) of non-setuid files.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -72,6 +88,10 @@ void write_all(int fd, const char* s, size_t n) {
     write_all(2, why, std::strlen(why));
     write_all(2, "\n", 1);
     ::_exit(missing ? exit_code::kNotFound : exit_code::kCannotExecute);
+}
+
+int child_main(void* arg) {
+    exec_child(*static_cast<const ChildArgs*>(arg));
 }
 
 int status_of(int status) {
@@ -112,7 +132,7 @@ int run_command(const std::vector<std::string>& argv, const std::vector<std::str
             path = e.substr(5);
         }
     }
-    // Everything the child needs is prepared before fork(): it must not
+    // Everything the child needs is prepared before clone(): it must not
     // allocate.
     const auto candidates = exec_candidates(argv.at(0), path);
     auto cargv = c_strings(argv);
@@ -120,7 +140,7 @@ int run_command(const std::vector<std::string>& argv, const std::vector<std::str
 
     // Block the forwarded signals and SIGCHLD, and take them synchronously
     // with sigwaitinfo(2): no handler runs at an awkward moment, and none is
-    // lost between fork and wait.
+    // lost between clone and wait.
     sigset_t wait_set, old_mask;
     sigemptyset(&wait_set);
     for (int s : kForwardedSignals) {
@@ -130,15 +150,18 @@ int run_command(const std::vector<std::string>& argv, const std::vector<std::str
     if (::sigprocmask(SIG_BLOCK, &wait_set, &old_mask) != 0) {
         throw_errno("cannot block signals");
     }
-    const pid_t parent = ::getpid();
-    const pid_t child = ::fork();
+    // clone(CLONE_VM|CLONE_VFORK), as posix_spawn(3) does: no page tables
+    // to copy and no copy-on-write faults afterwards; husk resumes once the
+    // child has exec'd or failed. posix_spawn itself cannot set PDEATHSIG.
+    ChildArgs args{::getpid(), old_mask, cargv.data(), cenv.data(), &candidates, &argv[0]};
+    constexpr size_t kChildStack = 64 * 1024;
+    std::vector<char> stack(kChildStack);
+    const pid_t child =
+        ::clone(child_main, stack.data() + stack.size(), CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
     if (child < 0) {
         int err = errno;
         ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
-        throw Error("cannot fork the command", err);
-    }
-    if (child == 0) {
-        exec_child(parent, old_mask, cargv.data(), cenv.data(), candidates, argv[0]);
+        throw Error("cannot start the command", err);
     }
     for (;;) {
         siginfo_t info{};

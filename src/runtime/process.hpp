@@ -1,4 +1,4 @@
-// The user's command: fork, exec, forward signals, return its status.
+// The user's command: start it, forward signals, return its status.
 #pragma once
 
 #include <string>
@@ -25,14 +25,14 @@ inline constexpr int kForwardedSignals[] = {1 /*HUP*/,   2 /*INT*/,   3 /*QUIT*/
 /// directory, as execvp(3) does). `path` empty: "/usr/bin:/bin".
 std::vector<std::string> exec_candidates(const std::string& argv0, const std::string& path);
 
-/// Forks the command with `env` (KEY=VALUE) in the current directory, and
+/// Starts the command with `env` (KEY=VALUE) in the current directory, and
 /// waits for it while forwarding kForwardedSignals. The child gets
 /// PR_SET_PDEATHSIG(SIGKILL), so it dies if husk is killed. Every descriptor
 /// husk opened is O_CLOEXEC; inherited ones (stdin/out/err, a PMI fd) pass.
 ///
 /// @returns the command's exit status, 128+N if it died of signal N, 126 if
 ///          it could not be executed, 127 if it was not found.
-/// @throws husk::Error when fork or wait fails.
+/// @throws husk::Error when the command cannot be started or waited for.
 int run_command(const std::vector<std::string>& argv, const std::vector<std::string>& env);
 
 } // namespace husk::runtime

@@ -45,11 +45,11 @@ void debug(std::string_view message) {
     }
 }
 
-Phase::Phase(std::string_view name) noexcept
-    : name_(name), start_(std::chrono::steady_clock::now()) {}
+Phase::Phase(std::string_view name, Level at) noexcept
+    : name_(name), at_(at), start_(std::chrono::steady_clock::now()) {}
 
 Phase::~Phase() {
-    if (g_level < Level::Verbose) {
+    if (g_level < at_) {
         return;
     }
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(

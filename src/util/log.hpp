@@ -24,13 +24,15 @@ void debug(std::string_view message);
 /// off (two clock reads).
 class Phase {
   public:
-    explicit Phase(std::string_view name) noexcept;
+    /// Reports at `at` and above (Verbose: -v; Debug: -vv for fine steps).
+    explicit Phase(std::string_view name, Level at = Level::Verbose) noexcept;
     ~Phase();
     Phase(const Phase&) = delete;
     Phase& operator=(const Phase&) = delete;
 
   private:
     std::string_view name_;
+    Level at_;
     std::chrono::steady_clock::time_point start_;
 };
 
