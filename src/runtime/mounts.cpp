@@ -116,7 +116,7 @@ void write_file(const std::string& path, const std::string& content) {
 /// A mount target opened inside the new root, with its path there.
 struct Target {
     Fd fd;
-    std::string path; ///< inside the new root, no symlinks
+    std::string path; ///< inside the new root, for messages
 };
 
 class RootBuilder {
@@ -279,12 +279,12 @@ class RootBuilder {
         return std::nullopt;
     }
 
-    /// Reopens a mount point after mounting on it: the old descriptor still
-    /// names the directory underneath.
-    Fd reopen(const Target& t) {
-        path::Resolved r = path::resolve_in_root(new_root_.get(), t.path, path::Last::NoFollow);
+    /// Reopens a mount point after mounting on it (the old descriptor still
+    /// names the directory underneath) by resolving op.target again.
+    Fd reopen(const MountOp& op) {
+        path::Resolved r = path::resolve_in_root(new_root_.get(), op.target);
         if (!r.missing.empty()) {
-            throw Error("mount point " + t.path + " vanished", ENOENT);
+            throw Error("mount point " + op.target + " vanished", ENOENT);
         }
         return std::move(r.fd);
     }
@@ -312,7 +312,7 @@ class RootBuilder {
         sys_mount(path::fd_path(src.fd.get(), kProc), path::fd_path(tgt->fd.get(), kProc), nullptr,
                   MS_BIND | MS_REC, nullptr, "cannot bind " + host_source + " to " + tgt->path);
         if (op.read_only) {
-            Fd mnt = reopen(*tgt);
+            Fd mnt = reopen(op);
             make_read_only(mnt.get(), tgt->path);
         }
         log::debug("bound " + host_source + " on " + tgt->path + (op.read_only ? " (ro)" : ""));

@@ -22,7 +22,9 @@ struct Resolved {
     /// O_PATH descriptor of the deepest component that exists (the whole path
     /// when `missing` is empty). Owned.
     Fd fd;
-    /// Path of that component inside the root, symlinks resolved: "/usr/lib".
+    /// Path of that component inside the root: "/usr/lib". Symlinks are
+    /// resolved when something is missing; when the whole path exists it may
+    /// be the path as asked, relative symlinks and all.
     std::string path;
     /// Components still to be created below `fd`, in order; empty when the
     /// whole path exists. Never contains "." or "..".
@@ -40,6 +42,10 @@ enum class Last { Follow, NoFollow };
 /// RESOLVE_IN_ROOT, which silently clamps "/.." to "/", a ".." or a symlink
 /// that would climb above the root is an error: an image that tries it is
 /// trying to escape, and the user should hear so.
+///
+/// Tries one openat2(2) with RESOLVE_BENEATH first, and walks component by
+/// component only when that fails (a missing component, an absolute symlink,
+/// a ".." above the root, or a kernel before 5.6).
 ///
 /// Stops at the first component that does not exist and reports the rest in
 /// Resolved::missing (a missing component followed by ".." is an error).
