@@ -167,6 +167,21 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
         app.add_subcommand("check", "Check, step by step, what this host supports for husk");
     CLI::App* version = app.add_subcommand("version", "Print husk's version");
 
+    // The first word that is not a global flag must name a command; say
+    // which word was wrong rather than CLI11's generic message.
+    for (const auto& a : args) {
+        if (a.size() > 1 && a[0] == '-') {
+            continue;
+        }
+        if (a != "run" && a != "check" && a != "version") {
+            err << "husk: error: unknown command '" << a
+                << "' (expected run, check or version; try husk --help)\n";
+            p.exit_now = 125;
+            return p;
+        }
+        break;
+    }
+
     // Split `husk ... run [OPTIONS] IMAGE CMD...`: CLI11 sees up to IMAGE.
     std::vector<std::string> head = args;
     std::vector<std::string> command;

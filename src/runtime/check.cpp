@@ -101,8 +101,10 @@ std::vector<Step> namespace_steps(const std::string& scratch) {
              if (!fd) {
                  throw_errno("open /dev/fuse");
              }
-             std::string opts =
-                 "fd=" + std::to_string(fd.get()) + ",rootmode=40000,user_id=0,group_id=0";
+             // user_id/group_id must be mapped in this namespace: our own.
+             std::string opts = "fd=" + std::to_string(fd.get()) +
+                                ",rootmode=40000,user_id=" + std::to_string(::getuid()) +
+                                ",group_id=" + std::to_string(::getgid());
              must(::mount("husk-check", (scratch + "/fuse").c_str(), "fuse", MS_NOSUID | MS_NODEV,
                           opts.c_str()),
                   "mount fuse");

@@ -50,17 +50,22 @@ void enter_namespaces(const IdMaps& ids) {
 
 namespace {
 
-void enter_cwd(const LaunchPlan& p) {
+/// Enters the plan's directory, or its fallback; returns the one entered.
+std::string enter_cwd(const LaunchPlan& p) {
     if (::chdir(p.cwd.c_str()) == 0) {
-        return;
+        return p.cwd;
     }
     if (p.cwd_required) {
         throw_errno("--cd " + p.cwd + ": cannot enter it in the container");
     }
     log::info("starting in " + p.cwd_fallback + ": " + p.cwd + " does not exist in the container");
-    if (::chdir(p.cwd_fallback.c_str()) != 0 && ::chdir("/") != 0) {
+    if (::chdir(p.cwd_fallback.c_str()) == 0) {
+        return p.cwd_fallback;
+    }
+    if (::chdir("/") != 0) {
         throw_errno("cannot enter / in the container");
     }
+    return "/";
 }
 
 } // namespace
@@ -76,8 +81,11 @@ int launch(const LaunchPlan& p) {
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
         throw_errno("cannot set no_new_privs");
     }
-    enter_cwd(p);
-    return run_command(p.argv, p.env);
+    // PWD names the directory the command starts in, which only now is
+    // known (the host's may not exist in the image).
+    Environment env(p.env);
+    env.set("PWD", enter_cwd(p));
+    return run_command(p.argv, env.entries());
 }
 
 int run(const RunOptions& opts) {

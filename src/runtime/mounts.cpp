@@ -5,7 +5,10 @@
 #include "util/log.hpp"
 #include "util/path.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <fcntl.h>
 #include <linux/mount.h>
 #include <optional>
@@ -113,6 +116,25 @@ void write_file(const std::string& path, const std::string& content) {
     }
 }
 
+/// The id of the mount that `fd` lies on (statx(2) STATX_MNT_ID, Linux 5.8;
+/// the "mnt_id:" line of /proc/self/fdinfo before that).
+uint64_t mount_id(int fd) {
+    struct statx stx {};
+    if (::statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) == 0 &&
+        (stx.stx_mask & STATX_MNT_ID) != 0) {
+        return stx.stx_mnt_id;
+    }
+    std::string info = std::string(kProc) + "/self/fdinfo/" + std::to_string(fd);
+    Fd f(::open(info.c_str(), O_RDONLY | O_CLOEXEC));
+    char buf[512] = {};
+    ssize_t n = f ? ::read(f.get(), buf, sizeof buf - 1) : -1;
+    const char* at = n > 0 ? std::strstr(buf, "mnt_id:") : nullptr;
+    if (at == nullptr) {
+        throw Error("cannot find the mount id of a descriptor in " + info);
+    }
+    return std::strtoull(at + 7, nullptr, 10);
+}
+
 /// A mount target opened inside the new root, with its path there.
 struct Target {
     Fd fd;
@@ -218,13 +240,37 @@ class RootBuilder {
         }
         }
         new_root_ = open_dir(kNewRoot);
+        root_mount_ = mount_id(new_root_.get());
     }
 
-    bool may_create(const MountOp& op) const {
-        // A writable (-w) image is the user's own tree: only what they asked
-        // for (-b) creates mount points in it; with --overlay anything may.
-        return p_.root_mode == RootMode::Overlay ||
-               (p_.root_mode == RootMode::Writable && op.on_missing == OnMissing::Fail);
+    /// Whether a missing mount point may be created below `parent` (the
+    /// deepest existing directory), and if not, why. Only two kinds of mount
+    /// may get new directories: the image's root under --overlay (or -w, for
+    /// what the user asked with -b: a writable image is the user's own tree)
+    /// and the tmpfs mounts husk made itself. Never a bind from the host,
+    /// which an image symlink could point into: husk writes nothing on the
+    /// host it was not asked to.
+    std::optional<std::string> refuse_create(const MountOp& op, const path::Resolved& r) const {
+        const uint64_t id = mount_id(r.fd.get());
+        if (std::find(own_tmpfs_.begin(), own_tmpfs_.end(), id) != own_tmpfs_.end()) {
+            return std::nullopt;
+        }
+        if (id != root_mount_) {
+            return "does not exist, and " + r.path +
+                   " is not part of the image (a bind from the host, where husk creates "
+                   "nothing)";
+        }
+        if (p_.root_mode == RootMode::Overlay ||
+            (p_.root_mode == RootMode::Writable && op.on_missing == OnMissing::Fail)) {
+            return std::nullopt;
+        }
+        return std::string("does not exist in the image");
+    }
+
+    /// Records a tmpfs husk mounted at `target`, where mount points may be made.
+    void own_tmpfs(const MountOp& op) {
+        Fd fd = reopen(op);
+        own_tmpfs_.push_back(mount_id(fd.get()));
     }
 
     static std::string joined(const path::Resolved& r) {
@@ -242,8 +288,9 @@ class RootBuilder {
         if (r.missing.empty()) {
             return Target{std::move(r.fd), r.path};
         }
-        std::string why = "does not exist in the image";
-        if (may_create(op)) {
+        auto refused = refuse_create(op, r);
+        std::string why = refused.value_or("");
+        if (!refused) {
             try {
                 return Target{path::create_missing(r, kind), joined(r)};
             } catch (const Error& e) {
@@ -253,7 +300,7 @@ class RootBuilder {
         switch (op.on_missing) {
         case OnMissing::Fail:
             throw Error(op.what + ": destination " + op.target + " " + why +
-                        (p_.root_mode == RootMode::ReadOnly
+                        (p_.root_mode == RootMode::ReadOnly && why == "does not exist in the image"
                              ? "; create it in the image, or use -w or --overlay"
                              : ""));
         case OnMissing::Warn:
@@ -269,6 +316,10 @@ class RootBuilder {
                 sys_mount("tmpfs", path::fd_path(r.fd.get(), kProc), "tmpfs", MS_NOSUID | MS_NODEV,
                           "mode=0755", "cannot mount a tmpfs on " + r.path + " for " + op.what);
                 log::info("mounted a tmpfs on " + r.path + " to hold " + op.target);
+                {
+                    path::Resolved parent = path::resolve_in_root(new_root_.get(), r.path);
+                    own_tmpfs_.push_back(mount_id(parent.fd.get()));
+                }
                 path::Resolved again = path::resolve_in_root(new_root_.get(), op.target);
                 return Target{path::create_missing(again, kind), joined(again)};
             }
@@ -325,6 +376,7 @@ class RootBuilder {
         }
         sys_mount("tmpfs", path::fd_path(tgt->fd.get(), kProc), "tmpfs", MS_NOSUID | MS_NODEV,
                   "mode=1777", "cannot mount a tmpfs on " + tgt->path);
+        own_tmpfs(op);
     }
 
     void account_file(const MountOp& op) {
@@ -380,6 +432,8 @@ class RootBuilder {
     const LaunchPlan& p_;
     Fd old_root_;
     Fd new_root_;
+    uint64_t root_mount_ = 0;         ///< mount id of the image's root
+    std::vector<uint64_t> own_tmpfs_; ///< mount ids of tmpfs husk mounted in the root
 };
 
 } // namespace
