@@ -2,6 +2,7 @@
 
 #include "util/error.hpp"
 #include "util/fd.hpp"
+#include "util/file.hpp"
 
 #include <array>
 #include <cerrno>
@@ -9,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,24 +18,6 @@
 namespace husk::image {
 
 namespace {
-
-std::string read_all(int fd, const std::string& where) {
-    std::string out;
-    std::array<char, 8192> buf{};
-    for (;;) {
-        ssize_t n = ::read(fd, buf.data(), buf.size());
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            throw_errno("cannot read " + where);
-        }
-        if (n == 0) {
-            return out;
-        }
-        out.append(buf.data(), static_cast<size_t>(n));
-    }
-}
 
 std::vector<std::string> string_array(const nlohmann::json& obj, const char* key,
                                       std::string_view where) {
@@ -148,7 +132,7 @@ Image resolve(const std::string& ref) {
                         O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
         if (cfg) {
             std::string where = img.path + "/" + std::string(kConfigPath);
-            img.config = parse_oci_config(read_all(cfg.get(), where), where);
+            img.config = parse_oci_config(file::read_fd(cfg.get(), where), where);
         } else if (errno != ENOENT) {
             throw_errno("image " + ref + ": cannot open " + std::string(kConfigPath));
         }

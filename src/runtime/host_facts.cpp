@@ -1,7 +1,7 @@
 // gather_host_facts(): the only I/O that plan() depends on.
 #include "runtime/plan.hpp"
 #include "util/error.hpp"
-#include "util/fd.hpp"
+#include "util/file.hpp"
 
 #include <cerrno>
 #include <climits>
@@ -26,28 +26,6 @@ std::string canonical(const std::string& path) {
     std::string out(real);
     std::free(real);
     return out;
-}
-
-std::string read_text_file(const std::string& path, const std::string& what) {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) {
-        throw_errno(what + " " + path + ": cannot open");
-    }
-    std::string out;
-    char buf[8192];
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            throw_errno(what + " " + path + ": cannot read");
-        }
-        if (n == 0) {
-            return out;
-        }
-        out.append(buf, static_cast<size_t>(n));
-    }
 }
 
 } // namespace
@@ -109,7 +87,11 @@ HostFacts gather_host_facts(const RunOptions& opts) {
         h.environ.emplace_back(*e);
     }
     for (const auto& f : opts.env_files) {
-        h.env_files.push_back({f, read_text_file(f, "--env-file")});
+        try {
+            h.env_files.push_back({f, file::read(f)});
+        } catch (Error& e) {
+            throw e.add_context("reading --env-file " + f);
+        }
     }
     for (const auto& b : opts.binds) {
         char* real = ::realpath(b.source.c_str(), nullptr);

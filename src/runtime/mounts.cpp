@@ -2,6 +2,7 @@
 
 #include "util/error.hpp"
 #include "util/fd.hpp"
+#include "util/file.hpp"
 #include "util/log.hpp"
 #include "util/path.hpp"
 
@@ -67,10 +68,10 @@ void mount_setattr_fd(int fd, uint64_t set, const std::string& what) {
     }
 }
 
-std::string read_small_file(int dirfd_path, const std::string& what) {
+std::string read_small_file(int opath_fd, const std::string& what) {
     // Reopen the O_PATH descriptor for reading through its /proc magic link,
     // so the file read is the one resolved inside the image.
-    Fd fd(::open(path::fd_path(dirfd_path, kProc).c_str(), O_RDONLY | O_CLOEXEC));
+    Fd fd(::open(path::fd_path(opath_fd, kProc).c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) {
         throw_errno("cannot open " + what);
     }
@@ -78,42 +79,7 @@ std::string read_small_file(int dirfd_path, const std::string& what) {
     if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
         throw Error(what + " in the image is not a regular file");
     }
-    std::string out;
-    char buf[8192];
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            throw_errno("cannot read " + what);
-        }
-        if (n == 0) {
-            return out;
-        }
-        out.append(buf, static_cast<size_t>(n));
-        if (out.size() > kMaxAccountFile) {
-            throw Error(what + " in the image is larger than 16 MiB");
-        }
-    }
-}
-
-void write_file(const std::string& path, const std::string& content) {
-    Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
-    if (!fd) {
-        throw_errno("cannot create " + path);
-    }
-    size_t off = 0;
-    while (off < content.size()) {
-        ssize_t n = ::write(fd.get(), content.data() + off, content.size() - off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            throw_errno("cannot write " + path);
-        }
-        off += static_cast<size_t>(n);
-    }
+    return file::read_fd(fd.get(), what + " in the image", kMaxAccountFile);
 }
 
 /// The id of the mount that `fd` lies on (statx(2) STATX_MNT_ID, Linux 5.8;
@@ -387,8 +353,8 @@ class RootBuilder {
             image_text = read_small_file(existing.fd.get(), op.target);
         }
         std::string staged = std::string(kFiles) + (passwd ? "/passwd" : "/group");
-        write_file(staged, passwd ? merge_passwd(image_text, p_.account)
-                                  : merge_group(image_text, p_.account));
+        file::write(staged, passwd ? merge_passwd(image_text, p_.account)
+                                   : merge_group(image_text, p_.account));
         Fd stage = open_dir("/");
         bind(op, stage.get(), staged);
     }

@@ -1,0 +1,60 @@
+#include "util/file.hpp"
+
+#include "util/error.hpp"
+#include "util/fd.hpp"
+
+#include <cerrno>
+#include <cstdint>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace husk::file {
+
+std::string read_fd(int fd, const std::string& what, size_t limit) {
+    std::string out;
+    char buf[8192];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            throw_errno("cannot read " + what);
+        }
+        if (n == 0) {
+            return out;
+        }
+        out.append(buf, static_cast<size_t>(n));
+        if (out.size() > limit) {
+            throw Error(what + " is larger than " + std::to_string(limit) + " bytes");
+        }
+    }
+}
+
+std::string read(const std::string& path, size_t limit) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
+        throw_errno("cannot open " + path);
+    }
+    return read_fd(fd.get(), path, limit);
+}
+
+void write(const std::string& path, std::string_view content) {
+    Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
+    if (!fd) {
+        throw_errno("cannot create " + path);
+    }
+    size_t off = 0;
+    while (off < content.size()) {
+        ssize_t n = ::write(fd.get(), content.data() + off, content.size() - off);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            throw_errno("cannot write " + path);
+        }
+        off += static_cast<size_t>(n);
+    }
+}
+
+} // namespace husk::file

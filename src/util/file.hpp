@@ -1,0 +1,25 @@
+// Reading and writing whole small files.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace husk::file {
+
+/// Reads everything from `fd` (retrying on EINTR). `what` names the file in
+/// errors. Does not close `fd`.
+/// @throws husk::Error "cannot read <what>" with errno, or "<what> is larger
+///         than <limit> bytes" when it exceeds `limit`.
+std::string read_fd(int fd, const std::string& what, size_t limit = SIZE_MAX);
+
+/// Opens `path` read-only (O_CLOEXEC) and reads it whole.
+/// @throws husk::Error "cannot open <path>" / "cannot read <path>".
+std::string read(const std::string& path, size_t limit = SIZE_MAX);
+
+/// Creates or truncates `path` (mode 0644, never through a symlink) and
+/// writes `content`.
+/// @throws husk::Error "cannot create <path>" / "cannot write <path>".
+void write(const std::string& path, std::string_view content);
+
+} // namespace husk::file

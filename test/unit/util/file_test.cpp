@@ -1,0 +1,50 @@
+#include "util/error.hpp"
+#include "util/file.hpp"
+
+#include "../support/temp_tree.hpp"
+
+#include <filesystem>
+#include <gtest/gtest.h>
+
+namespace husk::file {
+namespace {
+
+using husk::test::TempTree;
+
+TEST(File, WriteThenRead) {
+    TempTree t;
+    const std::string p = (t / "f").string();
+    write(p, "one\ntwo\n");
+    EXPECT_EQ(read(p), "one\ntwo\n");
+    write(p, "x");
+    EXPECT_EQ(read(p), "x");
+}
+
+TEST(File, LimitAndErrorsNameTheFile) {
+    TempTree t;
+    t.write("big", std::string(100, 'a'));
+    try {
+        read((t / "big").string(), 10);
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()), (t / "big").string() + " is larger than 10 bytes");
+    }
+    try {
+        read((t / "missing").string());
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.err(), ENOENT);
+        EXPECT_NE(std::string(e.what()).find("missing"), std::string::npos);
+    }
+}
+
+TEST(File, WriteNeverFollowsASymlink) {
+    TempTree t;
+    t.write("target", "keep");
+    t.symlink((t / "target").string(), "link");
+    EXPECT_THROW(write((t / "link").string(), "changed"), Error);
+    EXPECT_EQ(read((t / "target").string()), "keep");
+}
+
+} // namespace
+} // namespace husk::file
