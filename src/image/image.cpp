@@ -1,5 +1,6 @@
 #include "image/image.hpp"
 
+#include "image/squashfs.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/file.hpp"
@@ -18,6 +19,8 @@
 namespace husk::image {
 
 namespace {
+
+constexpr size_t kMaxConfig = 4 << 20; // bytes of an image's OCI config
 
 std::vector<std::string> string_array(const nlohmann::json& obj, const char* key,
                                       std::string_view where) {
@@ -148,7 +151,14 @@ Image resolve(const std::string& ref) {
     }
     img.kind = *kind;
     if (img.kind == Kind::Squashfs) {
-        throw Error("image " + ref + ": SquashFS images are not supported by this build yet");
+        // Checks the superblock, compression and length now, so a bad file
+        // is a clear error here and never a hang or EIO in the container.
+        Squashfs fs(fd.get(), img.path);
+        std::string where = img.path + ":/" + std::string(kConfigPath);
+        if (auto text = fs.read_file("/" + std::string(kConfigPath), kMaxConfig)) {
+            img.config = parse_oci_config(*text, where);
+        }
+        return img;
     }
     throw Error("image " + ref +
                 ": tar archives are not supported by this build yet; unpack it "

@@ -1,12 +1,15 @@
 #include "runtime/launch.hpp"
 
 #include "image/image.hpp"
+#include "runtime/fuse_server.hpp"
 #include "runtime/mounts.hpp"
 #include "runtime/process.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
 #include <cerrno>
+#include <fcntl.h>
+#include <memory>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -70,12 +73,22 @@ std::string enter_cwd(const LaunchPlan& p) {
 
 } // namespace
 
-int launch(const LaunchPlan& p) {
+int launch(const LaunchPlan& p, FuseServer* server) {
+    const bool squashfs = p.image_kind == image::Kind::Squashfs;
+    // Before any thread starts, so that only this one takes the signals.
+    BlockedSignals signals;
     {
         log::Phase ph("namespaces");
         enter_namespaces(p.ids);
     }
-    build_root(p);
+    // Inside the new user namespace: the kernel accepts a FUSE mount only
+    // through a /dev/fuse opened by a process of the mount's namespace
+    // (fuse_fill_super() compares the file's credentials).
+    Fd fuse_dev;
+    if (squashfs) {
+        fuse_dev = open_fuse_device();
+    }
+    build_root(p, server, std::move(fuse_dev));
     // no_new_privs: nothing the command executes can gain privileges
     // (prctl(2), Documentation/userspace-api/no_new_privs.rst).
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
@@ -85,7 +98,8 @@ int launch(const LaunchPlan& p) {
     // known (the host's may not exist in the image).
     Environment env(p.env);
     env.set("PWD", enter_cwd(p));
-    return run_command(p.argv, env.entries());
+    // A FUSE-served image must outlive every process that may read it.
+    return run_command(p.argv, env.entries(), signals, squashfs ? WaitFor::All : WaitFor::Command);
 }
 
 int run(const RunOptions& opts) {
@@ -100,7 +114,16 @@ int run(const RunOptions& opts) {
         log::Phase ph("plan");
         p = plan(opts, img, gather_host_facts(opts));
     }
-    return launch(p);
+    std::unique_ptr<FuseServer> server;
+    if (img.kind == image::Kind::Squashfs) {
+        log::Phase ph("open SquashFS");
+        Fd fd(::open(img.path.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!fd) {
+            throw_errno("image " + img.path + ": cannot open");
+        }
+        server = std::make_unique<FuseServer>(std::move(fd), img.path);
+    }
+    return launch(p, server.get());
 }
 
 } // namespace husk::runtime

@@ -18,11 +18,15 @@ void refuse_privileged_binary();
 ///         user.max_user_namespaces or a distribution switch.
 void enter_namespaces(const IdMaps& ids);
 
+class FuseServer;
+
 /// Enters the namespaces, builds the root, sets PR_SET_NO_NEW_PRIVS, enters
-/// the working directory, and runs the command (run_command()).
+/// the working directory, and runs the command (run_command()). For a
+/// SquashFS image, `server` (not null) serves it from this process, and husk
+/// waits for every process the command started before it returns.
 /// @returns the command's exit status (see process.hpp).
 /// @throws husk::Error for any failure of husk itself.
-int launch(const LaunchPlan& p);
+int launch(const LaunchPlan& p, FuseServer* server = nullptr);
 
 /// `husk run`: resolve the image, gather host facts, plan, launch.
 /// @returns the command's exit status; @throws husk::Error (exit 125).

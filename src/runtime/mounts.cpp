@@ -1,5 +1,6 @@
 #include "runtime/mounts.hpp"
 
+#include "runtime/fuse_server.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/file.hpp"
@@ -29,6 +30,7 @@ constexpr const char* kOldRoot = "/oldroot";
 constexpr const char* kNewRoot = "/newroot";
 constexpr const char* kFiles = "/files";     // generated files (passwd, group)
 constexpr const char* kOverlay = "/overlay"; // tmpfs holding the overlay's upper and work
+constexpr const char* kLower = "/lower";     // a FUSE-served image under --overlay
 constexpr const char* kProc = "/oldroot/proc";
 
 constexpr size_t kMaxAccountFile = 16 << 20; // bytes read from an image's passwd/group
@@ -109,7 +111,8 @@ struct Target {
 
 class RootBuilder {
   public:
-    explicit RootBuilder(const LaunchPlan& p) : p_(p) {}
+    RootBuilder(const LaunchPlan& p, FuseServer* server, Fd fuse_dev)
+        : p_(p), server_(server), fuse_dev_(std::move(fuse_dev)) {}
 
     void build() {
         {
@@ -149,7 +152,7 @@ class RootBuilder {
     void enter_staging_root() {
         sys_mount("tmpfs", kStageMount, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700",
                   std::string("cannot mount the staging tmpfs on ") + kStageMount);
-        for (const char* d : {kOldRoot, kNewRoot, kFiles, kOverlay}) {
+        for (const char* d : {kOldRoot, kNewRoot, kFiles, kOverlay, kLower}) {
             sys_mkdir(std::string(kStageMount) + d, 0700);
         }
         if (::chdir(kStageMount) != 0) {
@@ -166,16 +169,34 @@ class RootBuilder {
         old_root_ = open_dir(kOldRoot);
     }
 
-    void mount_image_root() {
+    /// Where the image itself is, to bind or to put under an overlay: an
+    /// O_PATH descriptor of the host directory, or of the FUSE mount.
+    Fd image_source() {
+        if (p_.image_kind == image::Kind::Squashfs) {
+            const char* at = p_.root_mode == RootMode::Overlay ? kLower : kNewRoot;
+            if (server_ == nullptr) {
+                throw Error("no FUSE server for SquashFS image " + p_.image_path);
+            }
+            server_->mount_and_serve(std::move(fuse_dev_), at, p_.ids.uid.inside,
+                                     p_.ids.gid.inside);
+            return open_dir(at);
+        }
         path::Resolved img = path::resolve_in_root(old_root_.get(), p_.image_path);
         if (!img.missing.empty()) {
             throw Error("image " + p_.image_path + " disappeared", ENOENT);
         }
-        const std::string src = path::fd_path(img.fd.get(), kProc);
+        return std::move(img.fd);
+    }
+
+    void mount_image_root() {
+        Fd img = image_source();
         switch (p_.root_mode) {
         case RootMode::ReadOnly:
         case RootMode::Writable: {
-            sys_mount(src, kNewRoot, nullptr, MS_BIND | MS_REC, nullptr,
+            if (p_.image_kind == image::Kind::Squashfs) {
+                break; // mounted read-only, nosuid, nodev at /newroot already
+            }
+            sys_mount(path::fd_path(img.get(), kProc), kNewRoot, nullptr, MS_BIND | MS_REC, nullptr,
                       "cannot bind image " + p_.image_path);
             Fd root = open_dir(kNewRoot);
             uint64_t flags = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
@@ -193,7 +214,7 @@ class RootBuilder {
             // lowerdir "." (the image, entered by descriptor) spares escaping
             // ',' and ':' in the image's path. userxattr: overlayfs in a user
             // namespace keeps its metadata in user.* xattrs (Linux 5.11).
-            if (::fchdir(img.fd.get()) != 0) {
+            if (::fchdir(img.get()) != 0) {
                 throw_errno("cannot enter image " + p_.image_path);
             }
             sys_mount("overlay", kNewRoot, "overlay", MS_NOSUID | MS_NODEV,
@@ -396,6 +417,8 @@ class RootBuilder {
     }
 
     const LaunchPlan& p_;
+    FuseServer* server_;
+    Fd fuse_dev_;
     Fd old_root_;
     Fd new_root_;
     uint64_t root_mount_ = 0;         ///< mount id of the image's root
@@ -408,8 +431,8 @@ void make_read_only(int fd, const std::string& what) {
     mount_setattr_fd(fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, what);
 }
 
-void build_root(const LaunchPlan& p) {
-    RootBuilder(p).build();
+void build_root(const LaunchPlan& p, FuseServer* server, Fd fuse_dev) {
+    RootBuilder(p, server, std::move(fuse_dev)).build();
 }
 
 } // namespace husk::runtime

@@ -2,10 +2,13 @@
 #pragma once
 
 #include "runtime/plan.hpp"
+#include "util/fd.hpp"
 
 #include <string>
 
 namespace husk::runtime {
+
+class FuseServer;
 
 /// Builds the container's root filesystem from `p` and makes it the root of
 /// the calling process's mount namespace. Call it after enter_namespaces(),
@@ -16,14 +19,15 @@ namespace husk::runtime {
 /// pivot_root(2) into it, the host's root then being /oldroot (the method of
 /// bubblewrap, so no host directory is hidden while binding); mount the image
 /// at /newroot (read-only bind, writable bind, or overlayfs with a tmpfs
-/// upper); apply p.mounts in order, resolving every target inside /newroot
-/// with path::resolve_in_root; finally pivot_root(".", ".") into /newroot and
+/// upper; a SquashFS image is mounted with FUSE by `server` through
+/// `fuse_dev`, at /newroot or under the overlay); apply p.mounts in order, resolving every target
+/// inside /newroot with path::resolve_in_root; finally pivot_root(".", ".") into /newroot and
 /// detach the old root, so no host path stays reachable except through the
 /// binds.
 ///
 /// @throws husk::Error with the failing step, path and errno, and a trail
 ///         "while mounting <what>".
-void build_root(const LaunchPlan& p);
+void build_root(const LaunchPlan& p, FuseServer* server = nullptr, Fd fuse_dev = Fd());
 
 /// Sets read-only, nosuid and nodev on the mount at `fd` and every mount below
 /// it (mount_setattr(2), AT_RECURSIVE; Linux >= 5.12), so that no submount of

@@ -48,10 +48,15 @@ std::vector<MountOp> plan_mounts(const RunOptions& opts, const HostFacts& host) 
 } // namespace
 
 LaunchPlan plan(const RunOptions& opts, const image::Image& image, const HostFacts& host) {
-    if (image.kind != image::Kind::Directory) {
-        throw Error("image " + image.path + ": only directory images can be run by this build");
+    if (image.kind != image::Kind::Directory && image.kind != image::Kind::Squashfs) {
+        throw Error("image " + image.path + ": only directory and SquashFS images can be run");
+    }
+    if (image.kind == image::Kind::Squashfs && opts.root_mode == RootMode::Writable) {
+        throw Error("-w: SquashFS image " + image.path +
+                    " is read-only; use --overlay for a writable layer that vanishes at exit");
     }
     LaunchPlan p;
+    p.image_kind = image.kind;
     p.ids = compute_id_maps(host.uid, host.gid, opts.uid, opts.gid, opts.fake_root);
     p.image_path = image.path;
     p.root_mode = opts.root_mode;

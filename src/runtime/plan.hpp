@@ -65,7 +65,8 @@ struct MountOp {
 /// Everything runtime::launch() needs, decided in advance.
 struct LaunchPlan {
     IdMaps ids;
-    std::string image_path; ///< absolute host path of the directory image
+    std::string image_path;                          ///< absolute host path of the image
+    image::Kind image_kind = image::Kind::Directory; ///< Directory or Squashfs
     RootMode root_mode = RootMode::ReadOnly;
     std::vector<MountOp> mounts;    ///< in order; later ones may cover earlier
     Account account;                ///< the user's passwd/group entry inside

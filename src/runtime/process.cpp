@@ -4,7 +4,11 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
+#include <dirent.h>
+#include <optional>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -125,7 +129,54 @@ std::vector<std::string> exec_candidates(const std::string& argv0, const std::st
     return out;
 }
 
-int run_command(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+BlockedSignals::BlockedSignals() {
+    sigemptyset(&set_);
+    for (int sig : kForwardedSignals) {
+        sigaddset(&set_, sig);
+    }
+    sigaddset(&set_, SIGCHLD);
+    if (::pthread_sigmask(SIG_BLOCK, &set_, &old_) != 0) {
+        throw Error("cannot block signals");
+    }
+}
+
+BlockedSignals::~BlockedSignals() {
+    ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+}
+
+namespace {
+
+/// husk's children now: the command's orphans, reparented to husk as
+/// subreaper, listed in /proc/self/task/TID/children (proc(5)).
+std::vector<pid_t> children() {
+    std::vector<pid_t> out;
+    DIR* tasks = ::opendir("/proc/self/task");
+    if (tasks == nullptr) {
+        return out;
+    }
+    while (struct dirent* t = ::readdir(tasks)) {
+        if (t->d_name[0] == '.') {
+            continue;
+        }
+        std::string path = std::string("/proc/self/task/") + t->d_name + "/children";
+        FILE* f = std::fopen(path.c_str(), "re");
+        if (f == nullptr) {
+            continue;
+        }
+        long pid = 0;
+        while (std::fscanf(f, "%ld", &pid) == 1) {
+            out.push_back(static_cast<pid_t>(pid));
+        }
+        std::fclose(f);
+    }
+    ::closedir(tasks);
+    return out;
+}
+
+} // namespace
+
+int run_command(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                const BlockedSignals& signals, WaitFor wait) {
     std::string path;
     for (const auto& e : env) {
         if (e.rfind("PATH=", 0) == 0) {
@@ -138,34 +189,48 @@ int run_command(const std::vector<std::string>& argv, const std::vector<std::str
     auto cargv = c_strings(argv);
     auto cenv = c_strings(env);
 
-    // Block the forwarded signals and SIGCHLD, and take them synchronously
-    // with sigwaitinfo(2): no handler runs at an awkward moment, and none is
-    // lost between clone and wait.
-    sigset_t wait_set, old_mask;
-    sigemptyset(&wait_set);
-    for (int s : kForwardedSignals) {
-        sigaddset(&wait_set, s);
-    }
-    sigaddset(&wait_set, SIGCHLD);
-    if (::sigprocmask(SIG_BLOCK, &wait_set, &old_mask) != 0) {
-        throw_errno("cannot block signals");
+    if (wait == WaitFor::All && ::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+        throw_errno("cannot become a subreaper");
     }
     // clone(CLONE_VM|CLONE_VFORK), as posix_spawn(3) does: no page tables
     // to copy and no copy-on-write faults afterwards; husk resumes once the
     // child has exec'd or failed. posix_spawn itself cannot set PDEATHSIG.
-    ChildArgs args{::getpid(), old_mask, cargv.data(), cenv.data(), &candidates, &argv[0]};
+    ChildArgs args{::getpid(),  signals.previous(), cargv.data(),
+                   cenv.data(), &candidates,        &argv[0]};
     constexpr size_t kChildStack = 64 * 1024;
     std::vector<char> stack(kChildStack);
     const pid_t child =
         ::clone(child_main, stack.data() + stack.size(), CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
     if (child < 0) {
-        int err = errno;
-        ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
-        throw Error("cannot start the command", err);
+        throw_errno("cannot start the command");
     }
+    // Signals are taken synchronously with sigwaitinfo(2): no handler runs
+    // at an awkward moment, and none is lost between clone and wait.
+    std::optional<int> status;
     for (;;) {
+        // Reap whatever has ended: the command, or (WaitFor::All) orphans.
+        for (;;) {
+            int st = 0;
+            pid_t r = ::waitpid(-1, &st, WNOHANG);
+            if (r == child) {
+                status = status_of(st);
+            }
+            if (r > 0) {
+                continue;
+            }
+            if (r < 0 && errno == EINTR) {
+                continue;
+            }
+            if (r < 0 && errno != ECHILD) {
+                throw_errno("cannot wait for the command");
+            }
+            if (status && (wait == WaitFor::Command || r < 0)) {
+                return *status; // r < 0: ECHILD, nobody left
+            }
+            break;
+        }
         siginfo_t info{};
-        int sig = ::sigwaitinfo(&wait_set, &info);
+        int sig = ::sigwaitinfo(&signals.blocked(), &info);
         if (sig < 0) {
             if (errno == EINTR) {
                 continue;
@@ -173,14 +238,6 @@ int run_command(const std::vector<std::string>& argv, const std::vector<std::str
             throw_errno("sigwaitinfo");
         }
         if (sig == SIGCHLD) {
-            int status = 0;
-            pid_t r = ::waitpid(child, &status, WNOHANG);
-            if (r == child) {
-                return status_of(status);
-            }
-            if (r < 0 && errno != EINTR) {
-                throw_errno("cannot wait for the command");
-            }
             continue;
         }
         // A signal the kernel sent on behalf of the terminal (Ctrl-C, Ctrl-\)
@@ -190,7 +247,13 @@ int run_command(const std::vector<std::string>& argv, const std::vector<std::str
         if (info.si_code == SI_KERNEL) {
             continue;
         }
-        ::kill(child, sig);
+        if (!status) {
+            ::kill(child, sig);
+        } else {
+            for (pid_t pid : children()) {
+                ::kill(pid, sig);
+            }
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 // The user's command: start it, forward signals, return its status.
 #pragma once
 
+#include <csignal>
 #include <string>
 #include <vector>
 
@@ -20,19 +21,52 @@ inline constexpr int kSignalBase = 128;    ///< + N when the command died of sig
 inline constexpr int kForwardedSignals[] = {1 /*HUP*/,   2 /*INT*/,   3 /*QUIT*/,
                                             10 /*USR1*/, 12 /*USR2*/, 15 /*TERM*/};
 
+/// Blocks kForwardedSignals and SIGCHLD in the calling thread for its
+/// lifetime, so that run_command() takes them with sigwaitinfo(2). Create it
+/// before starting any thread (the FUSE server's inherit the mask), so no
+/// thread but the waiting one ever receives them.
+/// @throws husk::Error if sigprocmask fails.
+class BlockedSignals {
+  public:
+    BlockedSignals();
+    ~BlockedSignals();
+    BlockedSignals(const BlockedSignals&) = delete;
+    BlockedSignals& operator=(const BlockedSignals&) = delete;
+
+    const sigset_t& blocked() const noexcept { return set_; }
+    /// The mask before, which the command gets back.
+    const sigset_t& previous() const noexcept { return old_; }
+
+  private:
+    sigset_t set_;
+    sigset_t old_;
+};
+
+/// What husk waits for before it returns.
+enum class WaitFor {
+    Command, ///< the command only (directory images)
+    All,     ///< the command and every process it started, reparented to
+             ///< husk (PR_SET_CHILD_SUBREAPER): a FUSE-served image must
+             ///< outlive all of them
+};
+
 /// Where argv[0] is looked for, in order: argv[0] itself when it contains a
 /// '/', else each directory of `path` (an empty element is the current
 /// directory, as execvp(3) does). `path` empty: "/usr/bin:/bin".
 std::vector<std::string> exec_candidates(const std::string& argv0, const std::string& path);
 
 /// Starts the command with `env` (KEY=VALUE) in the current directory, and
-/// waits for it while forwarding kForwardedSignals. The child gets
+/// waits for it (and with WaitFor::All, for every process it started) while
+/// forwarding kForwardedSignals: to the command while it runs, then to the
+/// processes left. `signals` must be alive and constructed in this thread.
+/// The child gets
 /// PR_SET_PDEATHSIG(SIGKILL), so it dies if husk is killed. Every descriptor
 /// husk opened is O_CLOEXEC; inherited ones (stdin/out/err, a PMI fd) pass.
 ///
 /// @returns the command's exit status, 128+N if it died of signal N, 126 if
 ///          it could not be executed, 127 if it was not found.
 /// @throws husk::Error when the command cannot be started or waited for.
-int run_command(const std::vector<std::string>& argv, const std::vector<std::string>& env);
+int run_command(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                const BlockedSignals& signals, WaitFor wait = WaitFor::Command);
 
 } // namespace husk::runtime

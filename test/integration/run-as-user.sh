@@ -88,6 +88,11 @@ fi
 rm -f -- "$log"
 img_busybox=$(awk '$1 == "busybox" { print $2 }' <<<"$images")
 img_debian=$(awk '$1 == "debian" { print $2 }' <<<"$images")
+img_busybox_sqfs=$(awk '$1 == "busybox.sqfs" { print $2 }' <<<"$images")
+img_debian_sqfs=$(awk '$1 == "debian.sqfs" { print $2 }' <<<"$images")
+img_debian_zstd_sqfs=$(awk '$1 == "debian.zstd.sqfs" { print $2 }' <<<"$images")
+[ -f "$img_busybox_sqfs" ] && [ -f "$img_debian_sqfs" ] && [ -f "$img_debian_zstd_sqfs" ] \
+    || die "make-images.sh printed no SquashFS paths"
 if [ ! -d "$img_busybox" ] || [ ! -d "$img_debian" ]; then
     die "make-images.sh printed no image paths"
 fi
@@ -141,6 +146,8 @@ setpriv --reuid="$TEST_USER" --regid="$TEST_USER" --init-groups \
     HUSK="$tmp/husk" \
     IMG_BUSYBOX="$img_busybox" IMG_DEBIAN="$img_debian" \
     IMG_BUSYBOX_OWNED="$tmp/busybox-owned" IMG_DEBIAN_OWNED="$img_debian_owned" \
+    IMG_BUSYBOX_SQFS="$img_busybox_sqfs" IMG_DEBIAN_SQFS="$img_debian_sqfs" \
+    IMG_DEBIAN_ZSTD_SQFS="$img_debian_zstd_sqfs" \
     HUSK_TEST_CACHE="$CACHE" \
     bats --tap "$tmp/${bats_file##*/}" || rc=$?
 

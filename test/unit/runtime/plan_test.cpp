@@ -167,9 +167,16 @@ TEST(Plan, WorkingDirectory) {
     EXPECT_THROW(plan(o, dir_image(), host()), Error);
 }
 
-TEST(Plan, OnlyDirectoryImages) {
+TEST(Plan, DirectoryAndSquashfsImages) {
     auto img = dir_image();
     img.kind = image::Kind::Squashfs;
+    EXPECT_EQ(plan(opts(), img, host()).image_kind, image::Kind::Squashfs);
+    auto o = opts();
+    o.root_mode = RootMode::Overlay;
+    EXPECT_EQ(plan(o, img, host()).root_mode, RootMode::Overlay);
+    o.root_mode = RootMode::Writable; // a SquashFS file is read-only
+    EXPECT_THROW(plan(o, img, host()), Error);
+    img.kind = image::Kind::Tar;
     EXPECT_THROW(plan(opts(), img, host()), Error);
 }
 

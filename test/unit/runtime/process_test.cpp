@@ -1,6 +1,8 @@
 #include "runtime/process.hpp"
 
+#include <cstdlib>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 namespace husk::runtime {
 namespace {
@@ -20,29 +22,59 @@ TEST(ExecCandidates, SearchesPathInOrderEmptyIsCwd) {
 const std::vector<std::string> kEnv = {"PATH=/usr/bin:/bin"};
 
 TEST(RunCommand, ExitStatusIsTheCommands) {
-    EXPECT_EQ(run_command({"true"}, kEnv), 0);
-    EXPECT_EQ(run_command({"sh", "-c", "exit 42"}, kEnv), 42);
+    EXPECT_EQ(run_command({"true"}, kEnv, BlockedSignals()), 0);
+    EXPECT_EQ(run_command({"sh", "-c", "exit 42"}, kEnv, BlockedSignals()), 42);
 }
 
 TEST(RunCommand, SignalDeathIs128PlusN) {
-    EXPECT_EQ(run_command({"sh", "-c", "kill -TERM $$"}, kEnv), 128 + 15);
-    EXPECT_EQ(run_command({"sh", "-c", "kill -KILL $$"}, kEnv), 128 + 9);
+    EXPECT_EQ(run_command({"sh", "-c", "kill -TERM $$"}, kEnv, BlockedSignals()), 128 + 15);
+    EXPECT_EQ(run_command({"sh", "-c", "kill -KILL $$"}, kEnv, BlockedSignals()), 128 + 9);
 }
 
 TEST(RunCommand, NotFoundAndNotExecutable) {
-    EXPECT_EQ(run_command({"husk-no-such-command"}, kEnv), exit_code::kNotFound);
-    EXPECT_EQ(run_command({"/husk/no/such/file"}, kEnv), exit_code::kNotFound);
-    EXPECT_EQ(run_command({"/etc/passwd"}, kEnv), exit_code::kCannotExecute);
+    EXPECT_EQ(run_command({"husk-no-such-command"}, kEnv, BlockedSignals()), exit_code::kNotFound);
+    EXPECT_EQ(run_command({"/husk/no/such/file"}, kEnv, BlockedSignals()), exit_code::kNotFound);
+    EXPECT_EQ(run_command({"/etc/passwd"}, kEnv, BlockedSignals()), exit_code::kCannotExecute);
 }
 
 TEST(RunCommand, EnvironmentIsExactlyTheGivenOne) {
     EXPECT_EQ(run_command({"sh", "-c", "test \"$ONLY\" = yes && test -z \"$HOME\""},
-                          {"PATH=/usr/bin:/bin", "ONLY=yes"}),
+                          {"PATH=/usr/bin:/bin", "ONLY=yes"}, BlockedSignals()),
               0);
 }
 
 TEST(RunCommand, UsesThePathOfTheGivenEnvironment) {
-    EXPECT_EQ(run_command({"true"}, {"PATH=/husk-nowhere"}), exit_code::kNotFound);
+    EXPECT_EQ(run_command({"true"}, {"PATH=/husk-nowhere"}, BlockedSignals()),
+              exit_code::kNotFound);
+}
+
+TEST(RunCommand, WaitForAllOutlastsTheCommandsBackgroundProcesses) {
+    // The command exits at once; its background child writes a file later.
+    // WaitFor::All returns only after that child too has ended (husk is
+    // its subreaper), with the command's own status.
+    char tmpl[] = "/tmp/husk-unit-wait.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string marker = std::string(tmpl) + "/done";
+    const std::string script = "(sleep 0.3; echo late > " + marker + ") & exit 3";
+    {
+        BlockedSignals signals;
+        EXPECT_EQ(run_command({"sh", "-c", script}, kEnv, signals, WaitFor::All), 3);
+    }
+    EXPECT_EQ(::access(marker.c_str(), F_OK), 0) << "returned before the background process";
+    ::unlink(marker.c_str());
+    ::rmdir(tmpl);
+}
+
+TEST(RunCommand, WaitForCommandDoesNotWaitForBackgroundProcesses) {
+    char tmpl[] = "/tmp/husk-unit-wait.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string marker = std::string(tmpl) + "/done";
+    const std::string script = "(sleep 1; echo late > " + marker + ") & exit 0";
+    EXPECT_EQ(run_command({"sh", "-c", script}, kEnv, BlockedSignals(), WaitFor::Command), 0);
+    EXPECT_NE(::access(marker.c_str(), F_OK), 0);
+    // Leave the sleeper to finish on its own; its file lands in a folder we
+    // remove, best effort.
+    ::rmdir(tmpl);
 }
 
 } // namespace

@@ -1,0 +1,341 @@
+#include "runtime/fuse_server.hpp"
+
+#include "image/squashfs.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <limits>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#define FUSE_USE_VERSION 314
+#include <fuse3/fuse_lowlevel.h>
+
+namespace husk::runtime {
+
+namespace {
+
+using image::Squashfs;
+
+// The image never changes while mounted: let the kernel keep what it got
+// for as long as the mount lives (fuse(4): entry and attribute timeouts).
+constexpr double kForever = 365.0 * 24 * 3600;
+
+/// What every worker thread shares: read-only after construction.
+struct Shared {
+    int image_fd = -1;
+    std::string name;
+    Squashfs::InodeId root = 0;
+};
+
+// FUSE node ids: the root must be FUSE_ROOT_ID (1); every other inode id
+// (a position in the image, so unique) is shifted by 2 to keep clear of 0
+// and 1. Stateless, so forget needs no bookkeeping and threads share nothing.
+fuse_ino_t to_fuse(const Shared& s, Squashfs::InodeId id) {
+    return id == s.root ? FUSE_ROOT_ID : static_cast<fuse_ino_t>(id + 2);
+}
+Squashfs::InodeId to_sqfs(const Shared& s, fuse_ino_t ino) {
+    return ino == FUSE_ROOT_ID ? s.root : static_cast<Squashfs::InodeId>(ino - 2);
+}
+
+const Shared& shared(fuse_req_t req) {
+    return *static_cast<Shared*>(fuse_req_userdata(req));
+}
+
+/// This worker thread's own reader (libsquashfuse's caches are not
+/// thread-safe); nullptr if it cannot be opened (then requests get EIO).
+Squashfs* reader(fuse_req_t req) {
+    thread_local std::unique_ptr<Squashfs> fs;
+    if (!fs) {
+        const Shared& s = shared(req);
+        try {
+            fs = std::make_unique<Squashfs>(s.image_fd, s.name);
+        } catch (const std::exception& e) {
+            log::warn(std::string("SquashFS server: ") + e.what());
+            return nullptr;
+        }
+    }
+    return fs.get();
+}
+
+/// Reads the inode behind `ino` into `out`; on failure replies with the
+/// error and returns false.
+bool get_inode(fuse_req_t req, fuse_ino_t ino, Squashfs*& fs, Squashfs::Inode& out) {
+    fs = reader(req);
+    int err = fs == nullptr ? EIO : fs->inode(to_sqfs(shared(req), ino), out);
+    if (err != 0) {
+        fuse_reply_err(req, err);
+        return false;
+    }
+    return true;
+}
+
+void op_init(void*, struct fuse_conn_info* conn) {
+    // Symlink targets are cached like pages; directory operations may run
+    // in parallel (the image cannot change under them).
+    for (unsigned cap : {FUSE_CAP_CACHE_SYMLINKS, FUSE_CAP_PARALLEL_DIROPS}) {
+        if ((conn->capable & cap) != 0) {
+            conn->want |= cap;
+        }
+    }
+    // Nothing in the image changes: never drop cached pages on an mtime check.
+    conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+}
+
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    Squashfs* fs = nullptr;
+    Squashfs::Inode dir, child;
+    if (!get_inode(req, parent, fs, dir)) {
+        return;
+    }
+    Squashfs::InodeId id = 0;
+    int err = fs->lookup(dir, name, id);
+    if (err == 0) {
+        err = fs->inode(id, child);
+    }
+    struct fuse_entry_param e {};
+    if (err == 0) {
+        err = fs->stat(child, e.attr);
+    }
+    if (err == ENOENT) {
+        // A negative entry, cached as long as the positive ones.
+        e.ino = 0;
+        e.entry_timeout = kForever;
+        fuse_reply_entry(req, &e);
+        return;
+    }
+    if (err != 0) {
+        fuse_reply_err(req, err);
+        return;
+    }
+    e.ino = to_fuse(shared(req), id);
+    e.attr_timeout = kForever;
+    e.entry_timeout = kForever;
+    fuse_reply_entry(req, &e);
+}
+
+void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info*) {
+    Squashfs* fs = nullptr;
+    Squashfs::Inode in;
+    if (!get_inode(req, ino, fs, in)) {
+        return;
+    }
+    struct stat st {};
+    int err = fs->stat(in, st);
+    if (err != 0) {
+        fuse_reply_err(req, err);
+        return;
+    }
+    fuse_reply_attr(req, &st, kForever);
+}
+
+void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+    Squashfs* fs = nullptr;
+    Squashfs::Inode in;
+    if (!get_inode(req, ino, fs, in)) {
+        return;
+    }
+    std::string target;
+    int err = fs->readlink(in, target);
+    if (err != 0) {
+        fuse_reply_err(req, err);
+        return;
+    }
+    fuse_reply_readlink(req, target.c_str());
+}
+
+// Opening keeps no state (reads fetch their inode from the metadata cache),
+// and tells the kernel to keep the file's pages across opens.
+void op_open(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
+    if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    fi->keep_cache = 1;
+    fuse_reply_open(req, fi);
+}
+
+void op_opendir(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
+    fi->keep_cache = 1;
+    fi->cache_readdir = 1;
+    fuse_reply_open(req, fi);
+}
+
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info*) {
+    Squashfs* fs = nullptr;
+    Squashfs::Inode in;
+    if (!get_inode(req, ino, fs, in)) {
+        return;
+    }
+    thread_local std::vector<char> buf;
+    if (buf.size() < size) {
+        buf.resize(size);
+    }
+    size_t got = 0;
+    int err = fs->read(in, static_cast<uint64_t>(off), size, buf.data(), got);
+    if (err != 0) {
+        fuse_reply_err(req, err);
+        return;
+    }
+    fuse_reply_buf(req, buf.data(), got);
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info*) {
+    Squashfs* fs = nullptr;
+    Squashfs::Inode in;
+    if (!get_inode(req, ino, fs, in)) {
+        return;
+    }
+    std::vector<char> buf(size);
+    size_t used = 0;
+    const Shared& s = shared(req);
+    int err = fs->list(in, off, [&](const Squashfs::Entry& e) {
+        struct stat st {};
+        st.st_ino = to_fuse(s, e.id);
+        st.st_mode = e.type;
+        size_t need = fuse_add_direntry(req, buf.data() + used, size - used, e.name, &st,
+                                        static_cast<off_t>(e.next));
+        if (need > size - used) {
+            return false; // the kernel asks again from this entry's offset
+        }
+        used += need;
+        return true;
+    });
+    if (err != 0 && used == 0) {
+        fuse_reply_err(req, err);
+        return;
+    }
+    fuse_reply_buf(req, buf.data(), used);
+}
+
+void op_statfs(fuse_req_t req, fuse_ino_t) {
+    Squashfs* fs = reader(req);
+    if (fs == nullptr) {
+        fuse_reply_err(req, EIO);
+        return;
+    }
+    struct statvfs st {};
+    st.f_bsize = st.f_frsize = fs->block_size();
+    st.f_blocks = (fs->bytes_used() + fs->block_size() - 1) / fs->block_size();
+    st.f_files = fs->inode_count();
+    st.f_namemax = 256;
+    fuse_reply_statfs(req, &st);
+}
+
+void op_forget(fuse_req_t req, fuse_ino_t, uint64_t) {
+    fuse_reply_none(req);
+}
+
+void op_forget_multi(fuse_req_t req, size_t, struct fuse_forget_data*) {
+    fuse_reply_none(req);
+}
+
+struct fuse_lowlevel_ops make_ops() {
+    struct fuse_lowlevel_ops ops {};
+    ops.init = op_init;
+    ops.lookup = op_lookup;
+    ops.getattr = op_getattr;
+    ops.readlink = op_readlink;
+    ops.open = op_open;
+    ops.opendir = op_opendir;
+    ops.read = op_read;
+    ops.readdir = op_readdir;
+    ops.statfs = op_statfs;
+    ops.forget = op_forget;
+    ops.forget_multi = op_forget_multi;
+    return ops;
+}
+
+} // namespace
+
+struct FuseServer::Impl {
+    Fd image;
+    Shared shared;
+    struct fuse_session* session = nullptr;
+    std::thread loop;
+};
+
+FuseServer::FuseServer(Fd image, std::string name) : impl_(std::make_unique<Impl>()) {
+    impl_->shared.image_fd = image.get();
+    impl_->shared.name = std::move(name);
+    impl_->image = std::move(image);
+    // Check the image here, where an error still reaches the user as such,
+    // rather than as EIO in the container.
+    Squashfs probe(impl_->shared.image_fd, impl_->shared.name);
+    impl_->shared.root = probe.root();
+    Squashfs::Inode root;
+    if (probe.inode(probe.root(), root) != 0) {
+        throw Error(impl_->shared.name +
+                    ": corrupt SquashFS image (cannot read the root directory)");
+    }
+}
+
+FuseServer::~FuseServer() {
+    // See the class comment: the loop's threads block in read(2) on
+    // /dev/fuse until the mount namespace goes away with the process, so
+    // they are let go rather than joined, and the session they use is kept.
+    if (impl_->loop.joinable()) {
+        impl_->loop.detach();
+        (void)impl_.release();
+    }
+}
+
+void FuseServer::mount_and_serve(Fd dev, const std::string& target, uint32_t uid, uint32_t gid) {
+    // fuse(4) mount options: the fd of /dev/fuse, the root's file type, the
+    // ids of the mounting user (in its namespace); default_permissions lets
+    // the kernel check modes; allow_other admits every process of this user
+    // namespace (the kernel admits no other).
+    const std::string opts =
+        "fd=" + std::to_string(dev.get()) + ",rootmode=40000,user_id=" + std::to_string(uid) +
+        ",group_id=" + std::to_string(gid) + ",default_permissions,allow_other";
+    if (::mount(impl_->shared.name.c_str(), target.c_str(), "fuse.husk",
+                MS_RDONLY | MS_NOSUID | MS_NODEV, opts.c_str()) != 0) {
+        throw_errno("cannot mount SquashFS image " + impl_->shared.name + " with FUSE on " +
+                    target);
+    }
+    const char* argv[] = {"husk", nullptr};
+    struct fuse_args args = FUSE_ARGS_INIT(1, const_cast<char**>(argv));
+    const auto ops = make_ops();
+    impl_->session = fuse_session_new(&args, &ops, sizeof ops, &impl_->shared);
+    if (impl_->session == nullptr) {
+        throw Error("cannot create a FUSE session for " + impl_->shared.name);
+    }
+    // "/dev/fd/N": libfuse takes the descriptor we mounted with and mounts
+    // nothing itself (no fusermount3, no setuid helper).
+    const std::string fd_name = "/dev/fd/" + std::to_string(dev.get());
+    if (fuse_session_mount(impl_->session, fd_name.c_str()) != 0) {
+        throw Error("cannot attach the FUSE session to " + fd_name);
+    }
+    (void)dev.release(); // the session owns it now
+    impl_->loop = std::thread([session = impl_->session] {
+        struct fuse_loop_config* cfg = fuse_loop_cfg_create();
+        fuse_loop_cfg_set_clone_fd(cfg, 0);
+        fuse_loop_cfg_set_idle_threads(cfg, 4);
+        fuse_session_loop_mt(session, cfg);
+        fuse_loop_cfg_destroy(cfg);
+    });
+}
+
+Fd open_fuse_device() {
+    Fd fd(::open("/dev/fuse", O_RDWR | O_CLOEXEC));
+    if (!fd) {
+        int err = errno;
+        throw Error("cannot open /dev/fuse, which SquashFS images need" +
+                        std::string(err == EACCES
+                                        ? " (the host has it 0600; ask the admins for 0666, "
+                                          "as Debian ships it, or unpack the image)"
+                                        : ""),
+                    err);
+    }
+    return fd;
+}
+
+} // namespace husk::runtime

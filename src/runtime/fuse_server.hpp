@@ -1,0 +1,54 @@
+// The in-process FUSE server for SquashFS images.
+#pragma once
+
+#include "util/fd.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace husk::runtime {
+
+/// Serves a SquashFS image over FUSE from husk's own process, with a
+/// multithreaded libfuse3 session loop (fuse_session_loop_mt).
+///
+/// Threads: libsquashfuse is not thread-safe (see image::Squashfs), so each
+/// worker thread lazily opens its own reader over the shared image
+/// descriptor; FUSE node ids are the image's inode ids (the root is 1), so no
+/// table of inodes is shared either, and lookup counts need no bookkeeping.
+/// The image is read-only, so the kernel is told to cache entries,
+/// attributes, symlinks, directory listings and pages for as long as the
+/// mount lives.
+///
+/// Lifetime: the mount lives in husk's private mount namespace only and goes
+/// away with it. The server runs until the process exits: its threads block
+/// in read(2) on /dev/fuse, and husk exits only after the command and every
+/// process it started have exited, so no request can be left unanswered.
+class FuseServer {
+  public:
+    /// @param image  the SquashFS file, open read-only; owned from now on.
+    /// @param name   the image's path, for messages.
+    /// @throws husk::Error if the image is not a readable SquashFS image.
+    FuseServer(Fd image, std::string name);
+    ~FuseServer();
+    FuseServer(const FuseServer&) = delete;
+    FuseServer& operator=(const FuseServer&) = delete;
+
+    /// Mounts the image read-only (nosuid, nodev) on `target`, a directory
+    /// path in the calling process's mount namespace, through `dev`, an open
+    /// /dev/fuse (owned from now on), and starts serving. `uid`/`gid` are
+    /// the caller's ids in its user namespace (fuse(4) user_id, group_id).
+    /// @throws husk::Error naming the step that failed.
+    void mount_and_serve(Fd dev, const std::string& target, uint32_t uid, uint32_t gid);
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+/// Opens /dev/fuse for a FUSE mount.
+/// @throws husk::Error with a hint when it cannot (mode 0600 is common on
+///         hardened hosts; Debian ships 0666).
+Fd open_fuse_device();
+
+} // namespace husk::runtime

@@ -1,0 +1,169 @@
+#include "image/image.hpp"
+#include "image/squashfs.hpp"
+#include "util/error.hpp"
+#include "util/fd.hpp"
+
+#include "../support/temp_tree.hpp"
+
+#include <cstdlib>
+#include <fcntl.h>
+#include <filesystem>
+#include <gtest/gtest.h>
+#include <map>
+#include <unistd.h>
+
+namespace husk::image {
+namespace {
+
+using husk::test::TempTree;
+
+/// A small SquashFS image made with mksquashfs (squashfs-tools) from a tree.
+class SquashfsTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        if (std::system("command -v mksquashfs >/dev/null 2>&1") != 0) {
+            GTEST_SKIP() << "mksquashfs (squashfs-tools) is not installed";
+        }
+        tree.write("root/etc/os-release", "ID=test\n");
+        tree.write("root/usr/bin/tool", std::string(200000, 'x') + "end");
+        tree.mkdir("root/empty");
+        tree.symlink("usr/bin", "root/bin");
+        tree.write("root/.husk/config.json", R"({"config":{"Cmd":["/bin/tool"]}})");
+        image = (tree / "img.sqfs").string();
+        std::string cmd = "mksquashfs '" + (tree / "root").string() + "' '" + image +
+                          "' -noappend -all-root -no-progress -quiet -comp gzip >/dev/null";
+        ASSERT_EQ(std::system(cmd.c_str()), 0);
+        fd = Fd(::open(image.c_str(), O_RDONLY | O_CLOEXEC));
+        ASSERT_TRUE(fd);
+    }
+
+    Squashfs::Inode at(Squashfs& fs, const std::string& path) {
+        Squashfs::Inode cur;
+        EXPECT_EQ(fs.inode(fs.root(), cur), 0);
+        for (const auto& part : {path}) {
+            if (part.empty()) {
+                break;
+            }
+            size_t i = 0;
+            while (i < part.size()) {
+                size_t j = part.find('/', i);
+                std::string name = part.substr(i, j == std::string::npos ? j : j - i);
+                Squashfs::InodeId id = 0;
+                EXPECT_EQ(fs.lookup(cur, name.c_str(), id), 0) << name;
+                EXPECT_EQ(fs.inode(id, cur), 0);
+                if (j == std::string::npos) {
+                    break;
+                }
+                i = j + 1;
+            }
+        }
+        return cur;
+    }
+
+    TempTree tree;
+    std::string image;
+    Fd fd;
+};
+
+TEST_F(SquashfsTest, OpensAndDescribesTheImage) {
+    Squashfs fs(fd.get(), image);
+    EXPECT_EQ(fs.compression(), "zlib"); // mksquashfs -comp gzip
+    EXPECT_EQ(fs.block_size(), 131072u);
+    EXPECT_GE(fs.inode_count(), 7u);
+}
+
+TEST_F(SquashfsTest, ReadsFilesLinksAndDirectories) {
+    Squashfs fs(fd.get(), image);
+    auto tool = at(fs, "usr/bin/tool");
+    struct stat st {};
+    ASSERT_EQ(fs.stat(tool, st), 0);
+    EXPECT_TRUE(S_ISREG(st.st_mode));
+    EXPECT_EQ(st.st_size, 200003);
+    EXPECT_EQ(st.st_uid, 0u); // -all-root
+
+    // a read across a block boundary, and one past the end
+    std::string buf(10, '\0');
+    size_t got = 0;
+    ASSERT_EQ(fs.read(tool, 199995, buf.size(), buf.data(), got), 0);
+    EXPECT_EQ(buf.substr(0, got), "xxxxxend");
+    ASSERT_EQ(fs.read(tool, 300000, buf.size(), buf.data(), got), 0);
+    EXPECT_EQ(got, 0u);
+
+    std::string target;
+    ASSERT_EQ(fs.readlink(at(fs, "bin"), target), 0);
+    EXPECT_EQ(target, "usr/bin");
+    EXPECT_EQ(fs.readlink(tool, target), EINVAL);
+
+    Squashfs::InodeId id = 0;
+    Squashfs::Inode root;
+    ASSERT_EQ(fs.inode(fs.root(), root), 0);
+    EXPECT_EQ(fs.lookup(root, "nope", id), ENOENT);
+    EXPECT_EQ(fs.lookup(tool, "x", id), ENOTDIR);
+
+    std::map<std::string, mode_t> seen;
+    ASSERT_EQ(fs.list(root, 0,
+                      [&](const Squashfs::Entry& e) {
+                          seen[e.name] = e.type;
+                          return true;
+                      }),
+              0);
+    EXPECT_EQ(seen.size(), 5u);
+    EXPECT_EQ(seen["bin"], static_cast<mode_t>(S_IFLNK));
+    EXPECT_EQ(seen["etc"], static_cast<mode_t>(S_IFDIR));
+}
+
+TEST_F(SquashfsTest, ListingResumesFromAnEntrysOffset) {
+    Squashfs fs(fd.get(), image);
+    Squashfs::Inode root;
+    ASSERT_EQ(fs.inode(fs.root(), root), 0);
+    std::vector<std::string> first, rest;
+    int64_t resume = 0;
+    fs.list(root, 0, [&](const Squashfs::Entry& e) {
+        first.emplace_back(e.name);
+        resume = e.next;
+        return first.size() < 2;
+    });
+    fs.list(root, resume, [&](const Squashfs::Entry& e) {
+        rest.emplace_back(e.name);
+        return true;
+    });
+    ASSERT_EQ(first.size(), 2u);
+    EXPECT_EQ(rest.size(), 3u);
+    EXPECT_EQ(std::find(rest.begin(), rest.end(), first[1]), rest.end());
+}
+
+TEST_F(SquashfsTest, ReadFileAndTheImagesConfig) {
+    Squashfs fs(fd.get(), image);
+    EXPECT_EQ(*fs.read_file("/etc/os-release", 100), "ID=test\n");
+    EXPECT_FALSE(fs.read_file("/etc/missing", 100));
+    EXPECT_THROW(fs.read_file("/etc/os-release", 3), Error);
+    EXPECT_THROW(fs.read_file("/bin", 100), Error); // a symlink is not followed
+    auto img = resolve(image);
+    EXPECT_EQ(img.kind, Kind::Squashfs);
+    ASSERT_TRUE(img.config);
+    EXPECT_EQ(img.config->cmd, (std::vector<std::string>{"/bin/tool"}));
+}
+
+TEST_F(SquashfsTest, TruncatedAndForeignFilesAreClearErrors) {
+    auto message = [](const std::string& path) {
+        Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+        try {
+            Squashfs fs(f.get(), path);
+        } catch (const Error& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    // one byte less than the superblock's bytes_used (offset 40, 64-bit LE)
+    uint64_t used = 0;
+    ASSERT_EQ(::pread(fd.get(), &used, sizeof used, 40), 8);
+    std::filesystem::copy_file(image, tree / "short.sqfs");
+    std::filesystem::resize_file(tree / "short.sqfs", used - 1);
+    EXPECT_NE(message((tree / "short.sqfs").string()).find("truncated"), std::string::npos);
+    tree.write("text.sqfs", "hello, this is not an image at all, just text.");
+    EXPECT_NE(message((tree / "text.sqfs").string()).find("not a SquashFS image"),
+              std::string::npos);
+}
+
+} // namespace
+} // namespace husk::image
