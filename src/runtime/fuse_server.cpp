@@ -29,11 +29,14 @@ using image::Squashfs;
 // for as long as the mount lives (fuse(4): entry and attribute timeouts).
 constexpr double kForever = 365.0 * 24 * 3600;
 
-/// What every worker thread shares: read-only after construction.
+/// What every worker thread shares: read-only once FUSE_INIT is answered
+/// (the kernel sends nothing else before).
 struct Shared {
     int image_fd = -1;
     std::string name;
     Squashfs::InodeId root = 0;
+    bool no_open = false;    ///< the kernel skips open/release after ENOSYS
+    bool no_opendir = false; ///< the same for opendir/releasedir
 };
 
 // FUSE node ids: the root must be FUSE_ROOT_ID (1); every other inode id
@@ -78,14 +81,23 @@ bool get_inode(fuse_req_t req, fuse_ino_t ino, Squashfs*& fs, Squashfs::Inode& o
     return true;
 }
 
-void op_init(void*, struct fuse_conn_info* conn) {
+void op_init(void* userdata, struct fuse_conn_info* conn) {
     // Symlink targets are cached like pages; directory operations may run
     // in parallel (the image cannot change under them).
-    for (unsigned cap : {FUSE_CAP_CACHE_SYMLINKS, FUSE_CAP_PARALLEL_DIROPS}) {
+    // No open/opendir round trips (op_open answers ENOSYS once, the kernel
+    // then keeps pages and listings cached as with keep_cache); listings
+    // come with attributes (readdirplus), sparing a lookup per entry.
+    for (unsigned cap :
+         {FUSE_CAP_CACHE_SYMLINKS, FUSE_CAP_PARALLEL_DIROPS, FUSE_CAP_NO_OPEN_SUPPORT,
+          FUSE_CAP_NO_OPENDIR_SUPPORT, FUSE_CAP_READDIRPLUS}) {
         if ((conn->capable & cap) != 0) {
             conn->want |= cap;
         }
     }
+    conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO; // always plus: the attributes are cheap here
+    auto& s = *static_cast<Shared*>(userdata);
+    s.no_open = (conn->want & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
+    s.no_opendir = (conn->want & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
     // Nothing in the image changes: never drop cached pages on an mtime check.
     conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 }
@@ -152,11 +164,17 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
     fuse_reply_readlink(req, target.c_str());
 }
 
-// Opening keeps no state (reads fetch their inode from the metadata cache),
-// and tells the kernel to keep the file's pages across opens.
+// Opening keeps no state: reads fetch their inode from the metadata cache.
+// Where the kernel offers FUSE_CAP_NO_OPEN_SUPPORT, ENOSYS here makes it
+// stop sending open and release; elsewhere files open read-only with their
+// pages kept across opens.
 void op_open(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
     if ((fi->flags & O_ACCMODE) != O_RDONLY) {
         fuse_reply_err(req, EROFS);
+        return;
+    }
+    if (shared(req).no_open) {
+        fuse_reply_err(req, ENOSYS);
         return;
     }
     fi->keep_cache = 1;
@@ -164,6 +182,10 @@ void op_open(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
 }
 
 void op_opendir(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
+    if (shared(req).no_opendir) {
+        fuse_reply_err(req, ENOSYS);
+        return;
+    }
     fi->keep_cache = 1;
     fi->cache_readdir = 1;
     fuse_reply_open(req, fi);
@@ -216,6 +238,48 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
     fuse_reply_buf(req, buf.data(), used);
 }
 
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info*) {
+    Squashfs* fs = nullptr;
+    Squashfs::Inode in;
+    if (!get_inode(req, ino, fs, in)) {
+        return;
+    }
+    std::vector<char> buf(size);
+    size_t used = 0;
+    const Shared& s = shared(req);
+    int failed = 0;
+    int err = fs->list(in, off, [&](const Squashfs::Entry& e) {
+        struct fuse_entry_param p {};
+        Squashfs::Inode child;
+        failed = fs->inode(e.id, child);
+        if (failed == 0) {
+            failed = fs->stat(child, p.attr);
+        }
+        if (failed != 0) {
+            return false;
+        }
+        p.ino = to_fuse(s, e.id);
+        p.attr_timeout = kForever;
+        p.entry_timeout = kForever;
+        size_t need = fuse_add_direntry_plus(req, buf.data() + used, size - used, e.name, &p,
+                                             static_cast<off_t>(e.next));
+        if (need > size - used) {
+            return false; // the kernel asks again from this entry's offset
+        }
+        used += need;
+        return true;
+    });
+    if (err == 0) {
+        err = failed;
+    }
+    if (err != 0 && used == 0) {
+        fuse_reply_err(req, err);
+        return;
+    }
+    fuse_reply_buf(req, buf.data(), used);
+}
+
 void op_statfs(fuse_req_t req, fuse_ino_t) {
     Squashfs* fs = reader(req);
     if (fs == nullptr) {
@@ -248,6 +312,7 @@ struct fuse_lowlevel_ops make_ops() {
     ops.opendir = op_opendir;
     ops.read = op_read;
     ops.readdir = op_readdir;
+    ops.readdirplus = op_readdirplus;
     ops.statfs = op_statfs;
     ops.forget = op_forget;
     ops.forget_multi = op_forget_multi;
