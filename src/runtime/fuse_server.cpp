@@ -210,36 +210,9 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
     fuse_reply_buf(req, buf.data(), got);
 }
 
-void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info*) {
-    Squashfs* fs = nullptr;
-    Squashfs::Inode in;
-    if (!get_inode(req, ino, fs, in)) {
-        return;
-    }
-    std::vector<char> buf(size);
-    size_t used = 0;
-    const Shared& s = shared(req);
-    int err = fs->list(in, off, [&](const Squashfs::Entry& e) {
-        struct stat st {};
-        st.st_ino = to_fuse(s, e.id);
-        st.st_mode = e.type;
-        size_t need = fuse_add_direntry(req, buf.data() + used, size - used, e.name, &st,
-                                        static_cast<off_t>(e.next));
-        if (need > size - used) {
-            return false; // the kernel asks again from this entry's offset
-        }
-        used += need;
-        return true;
-    });
-    if (err != 0 && used == 0) {
-        fuse_reply_err(req, err);
-        return;
-    }
-    fuse_reply_buf(req, buf.data(), used);
-}
-
-void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                    struct fuse_file_info*) {
+/// readdir and readdirplus: the entries of `ino` from `off`, as many as fit
+/// in `size` bytes; with `plus`, each with its attributes.
+void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
     Squashfs* fs = nullptr;
     Squashfs::Inode in;
     if (!get_inode(req, ino, fs, in)) {
@@ -251,19 +224,26 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     int failed = 0;
     int err = fs->list(in, off, [&](const Squashfs::Entry& e) {
         struct fuse_entry_param p {};
-        Squashfs::Inode child;
-        failed = fs->inode(e.id, child);
-        if (failed == 0) {
-            failed = fs->stat(child, p.attr);
-        }
-        if (failed != 0) {
-            return false;
-        }
         p.ino = to_fuse(s, e.id);
-        p.attr_timeout = kForever;
-        p.entry_timeout = kForever;
-        size_t need = fuse_add_direntry_plus(req, buf.data() + used, size - used, e.name, &p,
-                                             static_cast<off_t>(e.next));
+        p.attr.st_ino = p.ino;
+        p.attr.st_mode = e.type;
+        size_t need = 0;
+        const auto next = static_cast<off_t>(e.next);
+        if (plus) {
+            Squashfs::Inode child;
+            failed = fs->inode(e.id, child);
+            if (failed == 0) {
+                failed = fs->stat(child, p.attr);
+            }
+            if (failed != 0) {
+                return false;
+            }
+            p.attr_timeout = kForever;
+            p.entry_timeout = kForever;
+            need = fuse_add_direntry_plus(req, buf.data() + used, size - used, e.name, &p, next);
+        } else {
+            need = fuse_add_direntry(req, buf.data() + used, size - used, e.name, &p.attr, next);
+        }
         if (need > size - used) {
             return false; // the kernel asks again from this entry's offset
         }
@@ -278,6 +258,15 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         return;
     }
     fuse_reply_buf(req, buf.data(), used);
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info*) {
+    list_dir(req, ino, size, off, false);
+}
+
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info*) {
+    list_dir(req, ino, size, off, true);
 }
 
 void op_statfs(fuse_req_t req, fuse_ino_t) {
