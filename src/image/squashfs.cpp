@@ -3,9 +3,13 @@
 #include "util/error.hpp"
 #include "util/path.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <list>
+#include <mutex>
 #include <sys/sysmacros.h>
+#include <unordered_map>
 #include <vector>
 
 extern "C" {
@@ -32,10 +36,57 @@ sqfs_inode* mut(const Squashfs::Inode& i) {
 
 } // namespace
 
+struct BlockCache::Impl {
+    struct Slot {
+        std::shared_ptr<const std::string> data;
+        std::list<uint64_t>::iterator age;
+    };
+    std::mutex mu;
+    size_t capacity = 0;
+    size_t bytes = 0;
+    std::unordered_map<uint64_t, Slot> slots;
+    std::list<uint64_t> ages; // most recent first
+};
+
+BlockCache::BlockCache(size_t capacity) : impl_(std::make_unique<Impl>()) {
+    impl_->capacity = capacity;
+}
+BlockCache::~BlockCache() = default;
+
+std::shared_ptr<const std::string> BlockCache::get(uint64_t pos) {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    auto it = impl_->slots.find(pos);
+    if (it == impl_->slots.end()) {
+        return nullptr;
+    }
+    impl_->ages.splice(impl_->ages.begin(), impl_->ages, it->second.age);
+    return it->second.data;
+}
+
+void BlockCache::put(uint64_t pos, std::shared_ptr<const std::string> data) {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->slots.count(pos) != 0) {
+        return; // another thread decompressed it meanwhile
+    }
+    impl_->bytes += data->size();
+    impl_->ages.push_front(pos);
+    impl_->slots.emplace(pos, Impl::Slot{std::move(data), impl_->ages.begin()});
+    while (impl_->bytes > impl_->capacity && impl_->ages.size() > 1) {
+        auto old = impl_->slots.find(impl_->ages.back());
+        impl_->bytes -= old->second.data->size();
+        impl_->slots.erase(old);
+        impl_->ages.pop_back();
+    }
+}
+
 struct Squashfs::Impl {
     sqfs fs{};
     bool initialised = false;
 };
+
+Squashfs::Squashfs(int fd, std::string name, BlockCache* cache) : Squashfs(fd, std::move(name)) {
+    cache_ = cache;
+}
 
 Squashfs::Squashfs(int fd, std::string name)
     : impl_(std::make_unique<Impl>()), name_(std::move(name)) {
@@ -161,11 +212,91 @@ int Squashfs::readlink(const Inode& ino, std::string& target) {
     return 0;
 }
 
+std::shared_ptr<const std::string> Squashfs::block(uint64_t pos, uint32_t header) {
+    if (auto hit = cache_->get(pos)) {
+        return hit;
+    }
+    sqfs_block* b = nullptr;
+    if (sqfs_data_block_read(&impl_->fs, static_cast<sqfs_off_t>(pos), header, &b) != SQFS_OK) {
+        return nullptr;
+    }
+    auto data = std::make_shared<const std::string>(static_cast<const char*>(b->data), b->size);
+    sqfs_block_dispose(b);
+    cache_->put(pos, data);
+    return data;
+}
+
+// The walk of sqfs_read_range(), with blocks from the shared cache: full
+// blocks through the file's block list, then the tail in its fragment block.
+int Squashfs::read_cached(const Inode& ino, uint64_t offset, size_t size, char* buf, size_t& got) {
+    sqfs_inode* in = mut(ino);
+    const uint64_t file_size = in->xtra.reg.file_size;
+    const uint64_t block_size = impl_->fs.sb.block_size;
+    size = static_cast<size_t>(std::min<uint64_t>(size, file_size - offset));
+    sqfs_blocklist bl;
+    if (sqfs_blockidx_blocklist(&impl_->fs, in, &bl, static_cast<sqfs_off_t>(offset)) != SQFS_OK) {
+        return EIO;
+    }
+    size_t skip = offset % block_size; // into the first block used
+    while (size > 0) {
+        std::shared_ptr<const std::string> data;
+        size_t data_off = 0;
+        size_t data_size = 0;
+        if (bl.remain == 0) { // the tail, in a fragment block
+            if (in->xtra.reg.frag_idx == SQUASHFS_INVALID_FRAG) {
+                break;
+            }
+            struct squashfs_fragment_entry frag;
+            if (sqfs_frag_entry(&impl_->fs, &frag, in->xtra.reg.frag_idx) != SQFS_OK) {
+                return EIO;
+            }
+            data = block(frag.start_block, frag.size);
+            data_off = in->xtra.reg.frag_off;
+            data_size = file_size % block_size;
+            if (!data || data_off + data_size > data->size()) {
+                return EIO;
+            }
+        } else {
+            if (sqfs_blocklist_next(&bl) != SQFS_OK) {
+                return EIO;
+            }
+            if (bl.pos + block_size <= offset) {
+                continue;
+            }
+            if (bl.input_size == 0) { // a hole: zeros
+                data_size = static_cast<size_t>(std::min<uint64_t>(block_size, file_size - bl.pos));
+            } else {
+                data = block(bl.block, bl.header);
+                if (!data) {
+                    return EIO;
+                }
+                data_size = data->size();
+            }
+        }
+        if (skip >= data_size) {
+            return EIO;
+        }
+        const size_t take = std::min(data_size - skip, size);
+        if (data) {
+            std::memcpy(buf + got, data->data() + data_off + skip, take);
+        } else {
+            std::memset(buf + got, 0, take);
+        }
+        got += take;
+        size -= take;
+        skip = 0;
+    }
+    return 0;
+}
+
 int Squashfs::read(const Inode& ino, uint64_t offset, size_t size, char* buf, size_t& got) {
     got = 0;
     const uint64_t file_size = raw(ino).xtra.reg.file_size;
     if (offset >= file_size || size == 0) {
         return 0;
+    }
+    if (cache_ != nullptr) {
+        return read_cached(ino, offset, size, buf, got);
     }
     sqfs_off_t n = static_cast<sqfs_off_t>(std::min<uint64_t>(size, file_size - offset));
     if (sqfs_read_range(&impl_->fs, mut(ino), static_cast<sqfs_off_t>(offset), &n, buf) !=

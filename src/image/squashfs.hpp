@@ -10,6 +10,29 @@
 
 namespace husk::image {
 
+/// Decompressed data and fragment blocks of one image, shared by the
+/// readers of several threads, so that a block that many files or many
+/// read requests touch (a fragment block packs many small files) is
+/// decompressed once, not once per thread. Least recently used blocks go
+/// first. Thread-safe.
+class BlockCache {
+  public:
+    /// @param capacity  bytes of decompressed data to keep.
+    explicit BlockCache(size_t capacity);
+    ~BlockCache();
+    BlockCache(const BlockCache&) = delete;
+    BlockCache& operator=(const BlockCache&) = delete;
+
+    /// The block at image position `pos`, or null.
+    std::shared_ptr<const std::string> get(uint64_t pos);
+    /// Keeps `data` as the block at `pos` (replacing nothing if present).
+    void put(uint64_t pos, std::shared_ptr<const std::string> data);
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
 /// One reader of a SquashFS image open as a file descriptor.
 ///
 /// Thread safety: none. libsquashfuse 0.1.x keeps its metadata, data,
@@ -34,6 +57,9 @@ class Squashfs {
     /// @throws husk::Error "<name>: not a SquashFS image", "... is truncated
     ///         (N of M bytes)", "... compression X is not supported", ...
     Squashfs(int fd, std::string name);
+    /// The same, with data blocks shared through `cache` (not owned; must
+    /// outlive this reader; null: libsquashfuse's own per-reader caches).
+    Squashfs(int fd, std::string name, BlockCache* cache);
     ~Squashfs();
     Squashfs(const Squashfs&) = delete;
     Squashfs& operator=(const Squashfs&) = delete;
@@ -82,9 +108,15 @@ class Squashfs {
     int list_erased(const Inode& dir, int64_t from, bool (*fn)(void*, const Entry&), void* ctx);
 
   private:
+    /// The decompressed block at `pos` (`header`: its size word), through
+    /// the shared cache. Null on a read or decompression error.
+    std::shared_ptr<const std::string> block(uint64_t pos, uint32_t header);
+    int read_cached(const Inode& ino, uint64_t offset, size_t size, char* buf, size_t& got);
+
     struct Impl;
     std::unique_ptr<Impl> impl_;
     std::string name_;
+    BlockCache* cache_ = nullptr;
 };
 
 /// The inode struct of libsquashfuse, opaque here. Copyable.

@@ -37,7 +37,13 @@ struct Shared {
     Squashfs::InodeId root = 0;
     bool no_open = false;    ///< the kernel skips open/release after ENOSYS
     bool no_opendir = false; ///< the same for opendir/releasedir
+    /// Decompressed blocks, shared by every thread's reader.
+    image::BlockCache* blocks = nullptr;
 };
+
+// Bytes of decompressed blocks kept for all threads: enough for a few
+// hundred 64-128 KiB blocks, small next to a compute node's memory.
+constexpr size_t kBlockCacheBytes = 64 << 20;
 
 // FUSE node ids: the root must be FUSE_ROOT_ID (1); every other inode id
 // (a position in the image, so unique) is shifted by 2 to keep clear of 0
@@ -60,7 +66,7 @@ Squashfs* reader(fuse_req_t req) {
     if (!fs) {
         const Shared& s = shared(req);
         try {
-            fs = std::make_unique<Squashfs>(s.image_fd, s.name);
+            fs = std::make_unique<Squashfs>(s.image_fd, s.name, s.blocks);
         } catch (const std::exception& e) {
             log::warn(std::string("SquashFS server: ") + e.what());
             return nullptr;
@@ -312,6 +318,7 @@ struct fuse_lowlevel_ops make_ops() {
 
 struct FuseServer::Impl {
     Fd image;
+    image::BlockCache blocks{kBlockCacheBytes};
     Shared shared;
     struct fuse_session* session = nullptr;
     std::thread loop;
@@ -319,6 +326,7 @@ struct FuseServer::Impl {
 
 FuseServer::FuseServer(Fd image, std::string name) : impl_(std::make_unique<Impl>()) {
     impl_->shared.image_fd = image.get();
+    impl_->shared.blocks = &impl_->blocks;
     impl_->shared.name = std::move(name);
     impl_->image = std::move(image);
     // Check the image here, where an error still reaches the user as such,

@@ -112,6 +112,47 @@ TEST_F(SquashfsTest, ReadsFilesLinksAndDirectories) {
     EXPECT_EQ(seen["etc"], static_cast<mode_t>(S_IFDIR));
 }
 
+TEST_F(SquashfsTest, SharedBlockCacheReadsTheSameBytes) {
+    // tool: one full 128 KiB block, then a tail in a fragment block
+    BlockCache cache(1 << 20);
+    Squashfs plain(fd.get(), image);
+    Squashfs a(fd.get(), image, &cache);
+    Squashfs b(fd.get(), image, &cache); // a second thread's reader
+    auto tool = at(plain, "usr/bin/tool");
+    for (uint64_t off : {0ul, 1ul, 131071ul, 131072ul, 131073ul, 199990ul, 200002ul}) {
+        for (size_t len : {1ul, 100ul, 70000ul, 300000ul}) {
+            std::string want(len, '\0'), got_a(len, '\0'), got_b(len, '\0');
+            size_t n_want = 0, n_a = 0, n_b = 0;
+            ASSERT_EQ(plain.read(tool, off, len, want.data(), n_want), 0);
+            ASSERT_EQ(a.read(tool, off, len, got_a.data(), n_a), 0);
+            ASSERT_EQ(b.read(tool, off, len, got_b.data(), n_b), 0);
+            ASSERT_EQ(n_a, n_want) << off << "+" << len;
+            ASSERT_EQ(n_b, n_want) << off << "+" << len;
+            EXPECT_EQ(got_a.substr(0, n_a), want.substr(0, n_want));
+            EXPECT_EQ(got_b.substr(0, n_b), want.substr(0, n_want));
+        }
+    }
+    auto os = at(a, "etc/os-release"); // a file that is all fragment
+    std::string buf(64, '\0');
+    size_t n = 0;
+    ASSERT_EQ(a.read(os, 0, buf.size(), buf.data(), n), 0);
+    EXPECT_EQ(buf.substr(0, n), "ID=test\n");
+}
+
+TEST(BlockCache, KeepsRecentBlocksWithinItsCapacity) {
+    BlockCache cache(250);
+    auto block = [](char c) { return std::make_shared<const std::string>(100, c); };
+    cache.put(1, block('a'));
+    cache.put(2, block('b'));
+    ASSERT_TRUE(cache.get(1)); // 1 is now the most recent
+    cache.put(3, block('c'));  // over 250 bytes: the least recent (2) goes
+    EXPECT_TRUE(cache.get(1));
+    EXPECT_FALSE(cache.get(2));
+    EXPECT_EQ(*cache.get(3), std::string(100, 'c'));
+    cache.put(3, block('x')); // present: kept as it was
+    EXPECT_EQ(*cache.get(3), std::string(100, 'c'));
+}
+
 TEST_F(SquashfsTest, ListingResumesFromAnEntrysOffset) {
     Squashfs fs(fd.get(), image);
     Squashfs::Inode root;
