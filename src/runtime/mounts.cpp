@@ -1,6 +1,7 @@
 #include "runtime/mounts.hpp"
 
 #include "runtime/fuse_server.hpp"
+#include "runtime/mountinfo.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/file.hpp"
@@ -9,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
@@ -56,18 +58,53 @@ Fd open_dir(const std::string& path, int flags = O_PATH) {
     return fd;
 }
 
-void mount_setattr_fd(int fd, uint64_t set, const std::string& what) {
-    struct mount_attr attr {};
-    attr.attr_set = set;
-    if (::syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) !=
-        0) {
-        if (errno == ENOSYS) {
-            throw Error("cannot change mount flags of " + what +
-                            ": this kernel lacks mount_setattr (Linux 5.12 or later needed)",
-                        ENOSYS);
-        }
-        throw_errno("cannot change mount flags of " + what);
+/// The pre-5.12 way to what mount_setattr(2) does: a bind remount of the
+/// mount at `fd` and of each mount below it, found in mountinfo, repeating
+/// the flags that a user namespace may not clear (they are locked).
+void remount_each(int fd, uint64_t set, const std::string& what, std::string_view proc) {
+    char buf[PATH_MAX];
+    const std::string link = path::fd_path(fd, proc);
+    ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
+    if (n <= 0) {
+        throw_errno("cannot find where " + what + " is mounted");
     }
+    const std::string at(buf, static_cast<size_t>(n));
+    const auto all = parse_mountinfo(file::read(std::string(proc) + "/self/mountinfo"));
+    for (const auto& m : mounts_under(all, at)) {
+        unsigned long flags = MS_REMOUNT | MS_BIND | locked_flags(m.options);
+        if ((set & MOUNT_ATTR_RDONLY) != 0 || m.options == "ro" || m.options.rfind("ro,", 0) == 0) {
+            flags |= MS_RDONLY;
+        }
+        if ((set & MOUNT_ATTR_NOSUID) != 0) {
+            flags |= MS_NOSUID;
+        }
+        if ((set & MOUNT_ATTR_NODEV) != 0) {
+            flags |= MS_NODEV;
+        }
+        if (::mount(nullptr, m.mount_point.c_str(), nullptr, flags, nullptr) != 0) {
+            throw_errno("cannot remount " + m.mount_point + " (under " + what + ")");
+        }
+    }
+}
+
+/// Adds mount attributes to the mount at `fd` and every mount below it.
+/// mount_setattr(2) (Linux 5.12) does it atomically; older kernels, or
+/// HUSK_LEGACY_MOUNTS=1 (to test that path), remount one by one.
+void mount_setattr_fd(int fd, uint64_t set, const std::string& what,
+                      std::string_view proc = kProc) {
+    const char* legacy = std::getenv("HUSK_LEGACY_MOUNTS");
+    if (legacy == nullptr || std::string_view(legacy) != "1") {
+        struct mount_attr attr {};
+        attr.attr_set = set;
+        if (::syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+                      sizeof attr) == 0) {
+            return;
+        }
+        if (errno != ENOSYS) {
+            throw_errno("cannot change mount flags of " + what);
+        }
+    }
+    remount_each(fd, set, what, proc);
 }
 
 std::string read_small_file(int opath_fd, const std::string& what) {
@@ -351,7 +388,7 @@ class RootBuilder {
                   MS_BIND | MS_REC, nullptr, "cannot bind " + host_source + " to " + tgt->path);
         if (op.read_only) {
             Fd mnt = reopen(op);
-            make_read_only(mnt.get(), tgt->path);
+            make_read_only(mnt.get(), tgt->path, kProc);
         }
         log::debug("bound " + host_source + " on " + tgt->path + (op.read_only ? " (ro)" : ""));
     }
@@ -427,8 +464,8 @@ class RootBuilder {
 
 } // namespace
 
-void make_read_only(int fd, const std::string& what) {
-    mount_setattr_fd(fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, what);
+void make_read_only(int fd, const std::string& what, std::string_view proc) {
+    mount_setattr_fd(fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, what, proc);
 }
 
 void build_root(const LaunchPlan& p, FuseServer* server, Fd fuse_dev) {

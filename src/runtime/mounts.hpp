@@ -5,6 +5,7 @@
 #include "util/fd.hpp"
 
 #include <string>
+#include <string_view>
 
 namespace husk::runtime {
 
@@ -30,9 +31,11 @@ class FuseServer;
 void build_root(const LaunchPlan& p, FuseServer* server = nullptr, Fd fuse_dev = Fd());
 
 /// Sets read-only, nosuid and nodev on the mount at `fd` and every mount below
-/// it (mount_setattr(2), AT_RECURSIVE; Linux >= 5.12), so that no submount of
-/// a read-only bind stays writable (the bubblewrap lesson).
+/// it, so that no submount of a read-only bind stays writable (the bubblewrap
+/// lesson): mount_setattr(2) with AT_RECURSIVE on Linux 5.12 and later, a
+/// bind remount of each mount listed under it in `proc`/self/mountinfo
+/// before (as on RHEL 8's 4.18). `proc`: where procfs is mounted now.
 /// @throws husk::Error naming `what` on failure.
-void make_read_only(int fd, const std::string& what);
+void make_read_only(int fd, const std::string& what, std::string_view proc = "/proc");
 
 } // namespace husk::runtime

@@ -252,6 +252,19 @@ teardown() {
     [ ! -e "$HOME/.husk-new-$BATS_ROOT_PID" ]
 }
 
+@test "without mount_setattr (kernels before 5.12): the image and :ro binds are read-only too" {
+    # HUSK_LEGACY_MOUNTS=1 takes the path of older kernels: a bind remount
+    # of each mount, found in mountinfo
+    [ -d /dev/shm ] || skip "no /dev/shm on this host"
+    run -1 env HUSK_LEGACY_MOUNTS=1 "$HUSK" run "$IMG_BUSYBOX" -- touch /x
+    [[ $output == *"Read-only file system"* ]]
+    run -1 env HUSK_LEGACY_MOUNTS=1 "$HUSK" run -b /dev:/mnt:ro "$IMG_BUSYBOX" -- touch "/mnt/shm/husk-$BATS_ROOT_PID"
+    [[ $output == *"Read-only file system"* ]]
+    [ ! -e "/dev/shm/husk-$BATS_ROOT_PID" ]
+    run -0 env HUSK_LEGACY_MOUNTS=1 "$HUSK" run -w "$IMG_BUSYBOX_OWNED" -- sh -c 'touch /legacy-w && rm /legacy-w && echo ok'
+    assert_output_is ok
+}
+
 # --- home ------------------------------------------------------------------
 
 @test "the home directory is bound by default, read-write" {

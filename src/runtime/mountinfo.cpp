@@ -1,0 +1,107 @@
+#include "runtime/mountinfo.hpp"
+
+#include <sys/mount.h>
+
+namespace husk::runtime {
+
+namespace {
+
+std::vector<std::string_view> fields(std::string_view line) {
+    std::vector<std::string_view> out;
+    size_t i = 0;
+    while (i < line.size()) {
+        size_t j = line.find(' ', i);
+        if (j == std::string_view::npos) {
+            j = line.size();
+        }
+        if (j > i) {
+            out.push_back(line.substr(i, j - i));
+        }
+        i = j + 1;
+    }
+    return out;
+}
+
+/// proc(5) escapes space, tab, newline and backslash as \ooo octal.
+std::string unescape(std::string_view s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '3' &&
+            s[i + 2] >= '0' && s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
+            out +=
+                static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
+            i += 3;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
+} // namespace
+
+std::vector<MountInfo> parse_mountinfo(std::string_view text) {
+    std::vector<MountInfo> out;
+    size_t i = 0;
+    while (i < text.size()) {
+        size_t j = text.find('\n', i);
+        if (j == std::string_view::npos) {
+            j = text.size();
+        }
+        auto f = fields(text.substr(i, j - i));
+        i = j + 1;
+        if (f.size() < 6 || f[4].empty() || f[4][0] != '/') {
+            continue;
+        }
+        out.push_back({unescape(f[4]), std::string(f[5])});
+    }
+    return out;
+}
+
+std::vector<MountInfo> mounts_under(const std::vector<MountInfo>& all, std::string_view path) {
+    std::string prefix(path);
+    while (prefix.size() > 1 && prefix.back() == '/') {
+        prefix.pop_back();
+    }
+    std::vector<MountInfo> out;
+    for (const auto& m : all) {
+        const std::string& p = m.mount_point;
+        bool below =
+            prefix == "/" || (p.size() > prefix.size() &&
+                              p.compare(0, prefix.size(), prefix) == 0 && p[prefix.size()] == '/');
+        if (p == prefix || below) {
+            out.push_back(m);
+        }
+    }
+    return out;
+}
+
+unsigned long locked_flags(std::string_view options) {
+    unsigned long flags = 0;
+    std::string spaced(options);
+    for (char& c : spaced) {
+        if (c == ',') {
+            c = ' ';
+        }
+    }
+    for (auto opt : fields(spaced)) {
+        if (opt == "nosuid") {
+            flags |= MS_NOSUID;
+        } else if (opt == "nodev") {
+            flags |= MS_NODEV;
+        } else if (opt == "noexec") {
+            flags |= MS_NOEXEC;
+        } else if (opt == "noatime") {
+            flags |= MS_NOATIME;
+        } else if (opt == "nodiratime") {
+            flags |= MS_NODIRATIME;
+        } else if (opt == "relatime") {
+            flags |= MS_RELATIME;
+        } else if (opt == "strictatime") {
+            flags |= MS_STRICTATIME;
+        }
+    }
+    return flags;
+}
+
+} // namespace husk::runtime
