@@ -1,0 +1,401 @@
+#include "image/unpack.hpp"
+
+#include "util/error.hpp"
+#include "util/fd.hpp"
+#include "util/path.hpp"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <cerrno>
+#include <cstdlib>
+#include <dirent.h>
+#include <fcntl.h>
+#include <memory>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <unordered_set>
+#include <vector>
+
+namespace husk::image {
+
+namespace {
+
+constexpr std::string_view kWhiteout = ".wh.";
+constexpr std::string_view kOpaque = ".wh..wh..opq";
+
+uint64_t env_limit(const char* var, uint64_t fallback) {
+    const char* v = std::getenv(var);
+    if (v == nullptr || *v == '\0') {
+        return fallback;
+    }
+    char* end = nullptr;
+    errno = 0;
+    unsigned long long n = std::strtoull(v, &end, 10);
+    if (errno != 0 || *end != '\0' || n == 0 || v[0] == '-') {
+        throw Error(std::string(var) + "=" + v + ": not a positive number");
+    }
+    return n;
+}
+
+struct ArchiveFree {
+    void operator()(struct archive* a) const { archive_read_free(a); }
+};
+
+/// Removes `name` in `dir` and, for a directory, everything below it,
+/// without following symlinks.
+void remove_tree(int dir, const std::string& name) {
+    struct stat st {};
+    if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) {
+            return;
+        }
+        throw_errno("cannot stat " + name);
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        if (::unlinkat(dir, name.c_str(), 0) != 0) {
+            throw_errno("cannot remove " + name);
+        }
+        return;
+    }
+    int fd = ::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        throw_errno("cannot open directory " + name);
+    }
+    ::fchmod(fd, (st.st_mode & 07777) | S_IRWXU); // ours: make it listable and writable
+    DIR* d = ::fdopendir(fd);
+    if (d == nullptr) {
+        ::close(fd);
+        throw_errno("cannot read directory " + name);
+    }
+    std::vector<std::string> children;
+    while (struct dirent* e = ::readdir(d)) {
+        std::string_view n = e->d_name;
+        if (n != "." && n != "..") {
+            children.emplace_back(n);
+        }
+    }
+    for (const auto& c : children) {
+        remove_tree(::dirfd(d), c);
+    }
+    ::closedir(d);
+    if (::unlinkat(dir, name.c_str(), AT_REMOVEDIR) != 0) {
+        throw_errno("cannot remove directory " + name);
+    }
+}
+
+class LayerWriter {
+  public:
+    LayerWriter(int root_fd, std::string name, const UnpackLimits& limits)
+        : root_(root_fd), name_(std::move(name)), limits_(limits) {}
+
+    UnpackReport run(int archive_fd) {
+        std::unique_ptr<struct archive, ArchiveFree> a(archive_read_new());
+        if (!a) {
+            throw Error(name_ + ": cannot allocate a reader");
+        }
+        // tar only: an image layer is a tar (OCI image spec, layer.md), and
+        // the other formats would link in more code than husk should carry.
+        archive_read_support_format_tar(a.get());
+        archive_read_support_format_gnutar(a.get());
+        archive_read_support_filter_gzip(a.get());
+        archive_read_support_filter_xz(a.get());
+        archive_read_support_filter_zstd(a.get());
+        archive_read_support_filter_bzip2(a.get());
+        archive_read_support_filter_lz4(a.get());
+        archive_read_support_filter_lzma(a.get());
+        if (archive_read_open_fd(a.get(), archive_fd, 1 << 16) != ARCHIVE_OK) {
+            throw Error(name_ + ": " + archive_error_string(a.get()));
+        }
+        for (;;) {
+            struct archive_entry* e = nullptr;
+            int r = archive_read_next_header(a.get(), &e);
+            if (r == ARCHIVE_EOF) {
+                break;
+            }
+            if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+                throw Error(name_ + ": " + error_of(a.get()));
+            }
+            if (++report_.entries > limits_.max_entries) {
+                throw Error(name_ + ": more than " + std::to_string(limits_.max_entries) +
+                            " entries (raise HUSK_MAX_UNPACK_ENTRIES if this is expected)");
+            }
+            const char* raw = archive_entry_pathname(e);
+            const std::string shown = raw != nullptr ? raw : "";
+            try {
+                entry(a.get(), e);
+            } catch (Error& err) {
+                throw Error(name_ + ": entry " + shown + ": " + err.what());
+            }
+        }
+        return report_;
+    }
+
+  private:
+    static std::string error_of(struct archive* a) {
+        const char* s = archive_error_string(a);
+        return s != nullptr ? s : "unreadable archive";
+    }
+
+    /// The entry's path as components: a leading '/' dropped, "." and empty
+    /// components ignored, ".." refused.
+    static std::vector<std::string> components(const char* raw) {
+        if (raw == nullptr) {
+            throw Error("entry without a path");
+        }
+        auto parts = path::split(raw);
+        for (const auto& p : parts) {
+            if (p == "..") {
+                throw Error("'..' in the path");
+            }
+        }
+        return parts;
+    }
+
+    static std::string joined(const std::vector<std::string>& parts, size_t n) {
+        std::string out;
+        for (size_t i = 0; i < n; ++i) {
+            out += (i ? "/" : "") + parts[i];
+        }
+        return out;
+    }
+
+    /// Opens the directory holding parts[0..n), creating missing ones
+    /// (tar may omit directory entries); never through a symlink.
+    Fd parent(const std::vector<std::string>& parts, size_t n, bool create) {
+        Fd cur(::fcntl(root_, F_DUPFD_CLOEXEC, 0));
+        if (!cur) {
+            throw_errno("cannot duplicate the root descriptor");
+        }
+        for (size_t i = 0; i < n; ++i) {
+            const char* c = parts[i].c_str();
+            int fd = ::openat(cur.get(), c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (fd < 0 && errno == ENOENT && create) {
+                if (::mkdirat(cur.get(), c, 0755) != 0 && errno != EEXIST) {
+                    throw_errno("cannot create directory " + joined(parts, i + 1));
+                }
+                created_.insert(joined(parts, i + 1));
+                fd = ::openat(cur.get(), c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            }
+            if (fd < 0) {
+                struct stat st {};
+                if (::fstatat(cur.get(), c, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+                    throw Error(joined(parts, i + 1) +
+                                " is a symlink; nothing is written through one");
+                }
+                throw_errno("cannot open directory " + joined(parts, i + 1));
+            }
+            cur = Fd(fd);
+        }
+        return cur;
+    }
+
+    void entry(struct archive* a, struct archive_entry* e) {
+        auto parts = components(archive_entry_pathname(e));
+        if (parts.empty()) {
+            return; // the root itself ("./")
+        }
+        const std::string name = parts.back();
+        const std::string full = joined(parts, parts.size());
+        if (name == kOpaque) {
+            Fd dir = parent(parts, parts.size() - 1, true);
+            opaque(dir.get(), joined(parts, parts.size() - 1));
+            ++report_.whiteouts;
+            return;
+        }
+        if (name.rfind(kWhiteout, 0) == 0) {
+            const std::string target = name.substr(kWhiteout.size());
+            if (target.empty() || target == "." || target == ".." ||
+                target.rfind(kWhiteout, 0) == 0) {
+                throw Error("malformed whiteout");
+            }
+            Fd dir = parent(parts, parts.size() - 1, true);
+            std::string target_full = joined(parts, parts.size() - 1);
+            target_full += (target_full.empty() ? "" : "/") + target;
+            if (created_.count(target_full) == 0) { // only lower layers' entries
+                remove_tree(dir.get(), target);
+            }
+            ++report_.whiteouts;
+            return;
+        }
+        Fd dir = parent(parts, parts.size() - 1, true);
+        const char* link = archive_entry_hardlink(e);
+        if (link != nullptr) {
+            hard_link(dir.get(), name, link);
+        } else {
+            switch (archive_entry_filetype(e)) {
+            case AE_IFDIR:
+                directory(dir.get(), name, archive_entry_perm(e));
+                break;
+            case AE_IFREG:
+                regular(a, e, dir.get(), name);
+                break;
+            case AE_IFLNK:
+                symlink(e, dir.get(), name);
+                break;
+            default: // device nodes, FIFOs, sockets: not ours to create
+                ++report_.skipped;
+                return;
+            }
+        }
+        created_.insert(full);
+    }
+
+    void directory(int dir, const std::string& name, mode_t perm) {
+        struct stat st {};
+        if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+            remove_tree(dir, name); // a directory replaces a file or link
+        }
+        if (::mkdirat(dir, name.c_str(), 0700) != 0 && errno != EEXIST) {
+            throw_errno("cannot create directory");
+        }
+        Fd d(::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!d || ::fchmod(d.get(), (perm & 01777) | S_IRWXU) != 0) {
+            throw_errno("cannot set the directory's mode");
+        }
+    }
+
+    void regular(struct archive* a, struct archive_entry* e, int dir, const std::string& name) {
+        remove_tree(dir, name); // a file replaces whatever was there
+        Fd out(::openat(dir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                        0600));
+        if (!out) {
+            throw_errno("cannot create file");
+        }
+        for (;;) {
+            const void* buf = nullptr;
+            size_t size = 0;
+            la_int64_t off = 0;
+            int r = archive_read_data_block(a, &buf, &size, &off);
+            if (r == ARCHIVE_EOF) {
+                break;
+            }
+            if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+                throw Error(error_of(a));
+            }
+            report_.bytes += size;
+            if (report_.bytes > limits_.max_bytes) {
+                throw Error("more than " + std::to_string(limits_.max_bytes) +
+                            " bytes unpacked (raise HUSK_MAX_UNPACK_BYTES if this is expected)");
+            }
+            const char* p = static_cast<const char*>(buf);
+            while (size > 0) {
+                ssize_t w = ::pwrite(out.get(), p, size, off);
+                if (w < 0 && errno == EINTR) {
+                    continue;
+                }
+                if (w < 0) {
+                    throw_errno("cannot write");
+                }
+                p += w;
+                off += w;
+                size -= static_cast<size_t>(w);
+            }
+        }
+        // Sparse files end in a hole that no data block covers.
+        if (::ftruncate(out.get(), archive_entry_size(e)) != 0) {
+            throw_errno("cannot set the file's size");
+        }
+        // setuid and setgid never survive: they mean nothing to an
+        // unprivileged user and are a risk when the tree is copied.
+        if (::fchmod(out.get(), archive_entry_perm(e) & 01777) != 0) {
+            throw_errno("cannot set the file's mode");
+        }
+        struct timespec times[2] = {{archive_entry_mtime(e), 0}, {archive_entry_mtime(e), 0}};
+        ::futimens(out.get(), times);
+    }
+
+    void symlink(struct archive_entry* e, int dir, const std::string& name) {
+        const char* target = archive_entry_symlink(e);
+        if (target == nullptr) {
+            throw Error("symlink without a target");
+        }
+        remove_tree(dir, name);
+        // The target is stored as it is and never followed while unpacking.
+        if (::symlinkat(target, dir, name.c_str()) != 0) {
+            throw_errno("cannot create symlink");
+        }
+    }
+
+    void hard_link(int dir, const std::string& name, const char* target) {
+        auto parts = components(target); // ".." refused: the link stays inside
+        if (parts.empty()) {
+            throw Error("hard link to the root");
+        }
+        Fd tdir;
+        try {
+            tdir = parent(parts, parts.size() - 1, false);
+        } catch (const Error& e) {
+            throw Error("hard link target " + joined(parts, parts.size()) + ": " + e.what());
+        }
+        struct stat st {};
+        if (::fstatat(tdir.get(), parts.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            throw_errno("hard link target " + joined(parts, parts.size()));
+        }
+        if (S_ISDIR(st.st_mode)) {
+            throw Error("hard link to directory " + joined(parts, parts.size()));
+        }
+        remove_tree(dir, name);
+        // linkat without AT_SYMLINK_FOLLOW links the entry itself, even a
+        // symlink, so a link can never reach outside the tree.
+        if (::linkat(tdir.get(), parts.back().c_str(), dir, name.c_str(), 0) != 0) {
+            throw_errno("cannot create hard link to " + joined(parts, parts.size()));
+        }
+    }
+
+    /// `.wh..wh..opq` in `dir_path`: remove every entry below it that this
+    /// layer did not create, keeping this layer's own.
+    void opaque(int dir, const std::string& dir_path) {
+        int fd = ::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+            throw_errno("cannot open directory " + dir_path);
+        }
+        DIR* d = ::fdopendir(fd);
+        if (d == nullptr) {
+            ::close(fd);
+            throw_errno("cannot read directory " + dir_path);
+        }
+        std::vector<std::pair<std::string, bool>> children;
+        while (struct dirent* e = ::readdir(d)) {
+            std::string_view n = e->d_name;
+            if (n != "." && n != "..") {
+                children.emplace_back(std::string(n), e->d_type == DT_DIR);
+            }
+        }
+        for (const auto& [child, is_dir] : children) {
+            const std::string full = dir_path.empty() ? child : dir_path + "/" + child;
+            if (created_.count(full) == 0) {
+                remove_tree(::dirfd(d), child);
+            } else if (is_dir) {
+                int sub = ::openat(::dirfd(d), child.c_str(),
+                                   O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub >= 0) {
+                    Fd s(sub);
+                    opaque(s.get(), full);
+                }
+            }
+        }
+        ::closedir(d);
+    }
+
+    int root_;
+    std::string name_;
+    UnpackLimits limits_;
+    UnpackReport report_;
+    std::unordered_set<std::string> created_; ///< paths this layer wrote
+};
+
+} // namespace
+
+UnpackLimits UnpackLimits::from_env() {
+    UnpackLimits l;
+    l.max_bytes = env_limit("HUSK_MAX_UNPACK_BYTES", l.max_bytes);
+    l.max_entries = env_limit("HUSK_MAX_UNPACK_ENTRIES", l.max_entries);
+    return l;
+}
+
+UnpackReport apply_layer(int root_fd, int archive_fd, const std::string& name,
+                         const UnpackLimits& limits) {
+    return LayerWriter(root_fd, name, limits).run(archive_fd);
+}
+
+} // namespace husk::image

@@ -1,0 +1,53 @@
+// Secure unpacking of image layers (tar archives, any compression libarchive
+// reads) into a directory, with OCI whiteouts.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace husk::image {
+
+/// Bounds on what one layer may unpack: a decompression bomb or an archive
+/// of millions of empty files stops with an error instead of filling the
+/// disk. Users raise them with HUSK_MAX_UNPACK_BYTES / HUSK_MAX_UNPACK_ENTRIES.
+struct UnpackLimits {
+    uint64_t max_bytes = 64ULL << 30; ///< bytes of file data written
+    uint64_t max_entries = 10'000'000;
+
+    /// The defaults, overridden by the environment variables above.
+    /// @throws husk::Error for a value that is not a positive number.
+    static UnpackLimits from_env();
+};
+
+/// What apply_layer() did.
+struct UnpackReport {
+    uint64_t entries = 0;   ///< archive entries read
+    uint64_t bytes = 0;     ///< bytes of file data written
+    uint64_t skipped = 0;   ///< device nodes, FIFOs and sockets not created
+    uint64_t whiteouts = 0; ///< whiteout and opaque-whiteout entries applied
+};
+
+/// Applies one layer, the tar archive open as `archive_fd` (plain, gzip, xz,
+/// zstd, bzip2, lz4 or lzma; read to its end, not closed), onto the
+/// directory open as `root_fd`, following the OCI image spec's layer
+/// changeset rules (image-spec layer.md): entries are created or replace
+/// what is there (a file replaces a directory and the reverse), `.wh.NAME`
+/// removes NAME of lower layers, `.wh..wh..opq` hides every lower entry of
+/// its directory.
+///
+/// Security, whatever the archive contains: nothing is written outside
+/// `root_fd`. A path with `..` is an error, a leading `/` is dropped (as
+/// tar(1) does), no symlink is ever followed (an entry below a symlink,
+/// from this layer or an earlier one, is an error), a hard link must name a
+/// file already inside the tree; device nodes, FIFOs and sockets are skipped
+/// (counted in the report); setuid and setgid bits are dropped; directories
+/// get at least u+rwx so the user can read and delete the tree. Ownership is
+/// not restored: everything belongs to the caller.
+///
+/// `name` names the archive in errors: "<name>: entry <path>: <reason>".
+/// @throws husk::Error for a malformed, truncated or hostile archive, a
+///         limit exceeded, or a failed write (ENOSPC names the entry).
+UnpackReport apply_layer(int root_fd, int archive_fd, const std::string& name,
+                         const UnpackLimits& limits);
+
+} // namespace husk::image
