@@ -12,7 +12,7 @@ PACKAGES=(
     libzstd-dev liblz4-dev liblzo2-dev liblzma-dev zlib1g-dev
     googletest libgtest-dev
     # tests: fixture images, unprivileged runs, integration suite
-    debootstrap busybox-static squashfs-tools util-linux bats
+    debootstrap busybox-static squashfs-tools util-linux bats python3
     # benchmarks: the peers, measured in the same run
     hyperfine charliecloud bubblewrap jq
 )

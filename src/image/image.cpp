@@ -160,9 +160,7 @@ Image resolve(const std::string& ref) {
         }
         return img;
     }
-    throw Error("image " + ref +
-                ": tar archives are not supported by this build yet; unpack it "
-                "into a directory first");
+    return img; // Kind::Tar: image::unpack_cached() unpacks it
 }
 
 } // namespace husk::image

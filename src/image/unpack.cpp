@@ -41,8 +41,8 @@ struct ArchiveFree {
     void operator()(struct archive* a) const { archive_read_free(a); }
 };
 
-/// Removes `name` in `dir` and, for a directory, everything below it,
-/// without following symlinks.
+} // namespace
+
 void remove_tree(int dir, const std::string& name) {
     struct stat st {};
     if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -82,6 +82,8 @@ void remove_tree(int dir, const std::string& name) {
         throw_errno("cannot remove directory " + name);
     }
 }
+
+namespace {
 
 class LayerWriter {
   public:

@@ -50,4 +50,10 @@ struct UnpackReport {
 UnpackReport apply_layer(int root_fd, int archive_fd, const std::string& name,
                          const UnpackLimits& limits);
 
+/// Removes `name` in the directory `dir_fd` and, for a directory, all below
+/// it, without following symlinks (modes are widened as needed, since the
+/// tree is the caller's). Nothing is done if `name` does not exist.
+/// @throws husk::Error naming what could not be removed.
+void remove_tree(int dir_fd, const std::string& name);
+
 } // namespace husk::image

@@ -1,6 +1,7 @@
 #include "runtime/launch.hpp"
 
 #include "image/image.hpp"
+#include "image/store.hpp"
 #include "runtime/fuse_server.hpp"
 #include "runtime/mounts.hpp"
 #include "runtime/process.hpp"
@@ -108,6 +109,16 @@ int run(const RunOptions& opts) {
     {
         log::Phase ph("resolve image");
         img = image::resolve(opts.image);
+    }
+    if (img.kind == image::Kind::Tar) {
+        // A tarball is unpacked once into the cache and run from there.
+        if (opts.root_mode == RootMode::Writable) {
+            throw Error("-w: " + img.path +
+                        " is an archive, run from a cached copy; use --overlay for a writable "
+                        "layer, or unpack it into a directory of yours");
+        }
+        log::Phase ph("unpack into the cache");
+        img = image::resolve(image::unpack_cached(img.path));
     }
     LaunchPlan p;
     {
