@@ -9,7 +9,7 @@ PACKAGES=(
     build-essential cmake pkg-config clang-format
     libcli11-dev nlohmann-json3-dev libarchive-dev libsquashfuse-dev libfuse3-dev
     # static decompressors, for the statically linked SquashFS stack
-    libzstd-dev liblz4-dev liblzo2-dev liblzma-dev zlib1g-dev
+    libzstd-dev liblz4-dev liblzo2-dev liblzma-dev zlib1g-dev nettle-dev
     googletest libgtest-dev
     # tests: fixture images, unprivileged runs, integration suite
     debootstrap busybox-static squashfs-tools util-linux bats python3

@@ -1,5 +1,6 @@
 #include "image/store.hpp"
 
+#include "image/layered.hpp"
 #include "image/unpack.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
@@ -87,6 +88,56 @@ void remove_leftovers(int cache_fd, const std::string& key) {
     }
 }
 
+/// Writes `text` as `.husk/config.json` below the directory `root_fd`.
+void keep_config(int root_fd, const std::string& text) {
+    if (::mkdirat(root_fd, ".husk", 0755) != 0 && errno != EEXIST) {
+        throw_errno("cannot create .husk in the unpacked image");
+    }
+    Fd dir(::openat(root_fd, ".husk", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dir) {
+        throw_errno("cannot open .husk in the unpacked image");
+    }
+    Fd f(::openat(dir.get(), "config.json", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                  0644));
+    if (!f || ::write(f.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+        throw_errno("cannot write .husk/config.json in the unpacked image");
+    }
+}
+
+/// Unpacks the archive on `tar_fd` into `root_fd`: a root file system
+/// directly; a docker-archive or OCI layout by extracting it beside (as
+/// `tmp`.blobs, also a temporary sibling) and applying its layers, keeping
+/// its config in the image.
+void unpack_into(int root_fd, int cache_fd, const std::string& tmp, int tar_fd,
+                 const std::string& tar_path) {
+    const UnpackLimits limits = UnpackLimits::from_env();
+    const ArchiveKind kind = archive_kind(tar_fd, tar_path);
+    if (::lseek(tar_fd, 0, SEEK_SET) != 0) {
+        throw_errno("cannot rewind " + tar_path);
+    }
+    UnpackReport r;
+    if (kind == ArchiveKind::Rootfs) {
+        r = apply_layer(root_fd, tar_fd, tar_path, limits);
+    } else {
+        const std::string blobs = tmp + ".blobs";
+        if (::mkdirat(cache_fd, blobs.c_str(), 0700) != 0) {
+            throw_errno("cannot create " + blobs);
+        }
+        Fd store(
+            ::openat(cache_fd, blobs.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!store) {
+            throw_errno("cannot open " + blobs);
+        }
+        apply_layer(store.get(), tar_fd, tar_path, limits);
+        keep_config(root_fd, apply_image(store.get(), root_fd, kind, tar_path, limits));
+        remove_tree(cache_fd, blobs);
+    }
+    if (r.skipped > 0) {
+        log::warn(tar_path + ": skipped " + std::to_string(r.skipped) +
+                  " device nodes, FIFOs or sockets (an unprivileged unpack cannot make them)");
+    }
+}
+
 } // namespace
 
 std::string storage_dir() {
@@ -155,11 +206,7 @@ std::string unpack_cached(const std::string& tar_path) {
             throw_errno("cannot open " + cache + "/" + tmp);
         }
         log::info("unpacking " + tar_path + " into " + final_path);
-        UnpackReport r = apply_layer(root.get(), tar.get(), tar_path, UnpackLimits::from_env());
-        if (r.skipped > 0) {
-            log::warn(tar_path + ": skipped " + std::to_string(r.skipped) +
-                      " device nodes, FIFOs or sockets (an unprivileged unpack cannot make them)");
-        }
+        unpack_into(root.get(), cache_fd.get(), tmp, tar.get(), tar_path);
         if (::fchmod(root.get(), 0755) != 0 || ::fsync(root.get()) != 0) {
             throw_errno("cannot finish " + cache + "/" + tmp);
         }
@@ -169,6 +216,7 @@ std::string unpack_cached(const std::string& tar_path) {
     } catch (...) {
         try {
             remove_tree(cache_fd.get(), tmp);
+            remove_tree(cache_fd.get(), tmp + ".blobs");
         } catch (const Error&) {
             // the next writer removes it
         }
