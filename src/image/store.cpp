@@ -155,24 +155,20 @@ std::string storage_dir() {
     return base + "/husk";
 }
 
-std::string unpack_cached(const std::string& tar_path) {
+namespace {
+
+/// Unpacks the archive `tar_path` as `parent`/`entry`, under the lock
+/// `entry`.lock, into a temporary sibling renamed when complete. An entry
+/// that exists is returned as it is with `reuse`, an error otherwise.
+std::string unpack_entry(const std::string& parent, const std::string& entry,
+                         const std::string& tar_path, bool reuse) {
     Fd tar(::open(tar_path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!tar) {
         throw_errno("image " + tar_path + ": cannot open");
     }
-    struct stat st {};
-    if (::fstat(tar.get(), &st) != 0) {
-        throw_errno("image " + tar_path + ": cannot stat");
-    }
-    const std::string cache = storage_dir() + "/cache";
-    own_dir(cache);
-    const std::string key =
-        "tar-" +
-        key_of(std::string(kUnpackFormat) + '\0' + tar_path + '\0' + std::to_string(st.st_dev) +
-               ':' + std::to_string(st.st_ino) + ':' + std::to_string(st.st_size) + ':' +
-               std::to_string(st.st_mtim.tv_sec) + '.' + std::to_string(st.st_mtim.tv_nsec));
-    const std::string final_path = cache + "/" + key;
-
+    const std::string final_path = parent + "/" + entry;
+    const std::string key = entry;
+    const std::string& cache = parent;
     Fd lock(
         ::open((final_path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!lock) {
@@ -186,9 +182,14 @@ std::string unpack_cached(const std::string& tar_path) {
         }
     }
     struct stat done {};
-    if (::lstat(final_path.c_str(), &done) == 0 && S_ISDIR(done.st_mode)) {
-        log::info("using " + final_path + " (unpacked before)");
-        return final_path;
+    if (::lstat(final_path.c_str(), &done) == 0) {
+        if (!reuse) {
+            throw Error("image " + entry + " exists already (husk rm " + entry + " first)");
+        }
+        if (S_ISDIR(done.st_mode)) {
+            log::info("using " + final_path + " (unpacked before)");
+            return final_path;
+        }
     }
     Fd cache_fd(::open(cache.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!cache_fd) {
@@ -223,6 +224,23 @@ std::string unpack_cached(const std::string& tar_path) {
         throw;
     }
     return final_path;
+}
+
+} // namespace
+
+std::string unpack_cached(const std::string& tar_path) {
+    struct stat st {};
+    if (::stat(tar_path.c_str(), &st) != 0) {
+        throw_errno("image " + tar_path + ": cannot stat");
+    }
+    const std::string cache = storage_dir() + "/cache";
+    own_dir(cache);
+    const std::string key =
+        "tar-" +
+        key_of(std::string(kUnpackFormat) + '\0' + tar_path + '\0' + std::to_string(st.st_dev) +
+               ':' + std::to_string(st.st_ino) + ':' + std::to_string(st.st_size) + ':' +
+               std::to_string(st.st_mtim.tv_sec) + '.' + std::to_string(st.st_mtim.tv_nsec));
+    return unpack_entry(cache, key, tar_path, /*reuse=*/true);
 }
 
 } // namespace husk::image
