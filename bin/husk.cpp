@@ -1,6 +1,8 @@
 // husk: the command-line program. Parse, call the library, map errors to
 // exit codes; nothing else lives here.
 #include "cli/cli.hpp"
+#include "cli/print.hpp"
+#include "image/store.hpp"
 #include "runtime/check.hpp"
 #include "runtime/launch.hpp"
 #include "runtime/process.hpp"
@@ -29,6 +31,22 @@ int main(int argc, char** argv) {
             return runtime::print_check(runtime::check_host(), std::cout);
         case cli::Command::Version:
             std::cout << cli::version_string() << "\n";
+            return 0;
+        case cli::Command::Import: {
+            auto img = image::import_image(p.source, p.name,
+                                           p.format == "squashfs" ? image::Format::Squashfs
+                                                                  : image::Format::Dir);
+            std::cout << img.name << " " << img.path << "\n";
+            return 0;
+        }
+        case cli::Command::Images:
+            cli::print_images(image::list_images(), p.json, std::cout);
+            return 0;
+        case cli::Command::Rm:
+            image::remove_image(p.name);
+            return 0;
+        case cli::Command::Inspect:
+            cli::print_inspect(image::resolve(p.name), p.json, std::cout);
             return 0;
         }
     } catch (const Error& e) {

@@ -166,6 +166,19 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
     CLI::App* check =
         app.add_subcommand("check", "Check, step by step, what this host supports for husk");
     CLI::App* version = app.add_subcommand("version", "Print husk's version");
+    CLI::App* import = app.add_subcommand(
+        "import", "Store an image under NAME: a tar, docker-archive, OCI archive or SquashFS file");
+    import->add_option("SOURCE", p.source, "The image to import")->required();
+    import->add_option("NAME", p.name, "Its name in the store ($HUSK_STORAGE/images)")->required();
+    import->add_option("--format", p.format, "dir: unpacked (default); squashfs: one file")
+        ->check(CLI::IsMember({"dir", "squashfs"}));
+    CLI::App* images = app.add_subcommand("images", "List the images in the store");
+    images->add_flag("--json", p.json, "One JSON array");
+    CLI::App* rm = app.add_subcommand("rm", "Remove an image from the store");
+    rm->add_option("NAME", p.name, "The image's name")->required();
+    CLI::App* inspect = app.add_subcommand("inspect", "Describe an image and its OCI config");
+    inspect->add_option("IMAGE", p.name, "A path or a name in the store")->required();
+    inspect->add_flag("--json", p.json, "As JSON");
 
     // The first word that is not a global flag must name a command; say
     // which word was wrong rather than CLI11's generic message.
@@ -173,9 +186,11 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
         if (a.size() > 1 && a[0] == '-') {
             continue;
         }
-        if (a != "run" && a != "check" && a != "version") {
+        if (a != "run" && a != "check" && a != "version" && a != "import" && a != "images" &&
+            a != "rm" && a != "inspect") {
             err << "husk: error: unknown command '" << a
-                << "' (expected run, check or version; try husk --help)\n";
+                << "' (expected run, check, import, images, rm, inspect or version; "
+                   "try husk --help)\n";
             p.exit_now = 125;
             return p;
         }
@@ -251,6 +266,14 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
         p.command = Command::Check;
     } else if (version->parsed()) {
         p.command = Command::Version;
+    } else if (import->parsed()) {
+        p.command = Command::Import;
+    } else if (images->parsed()) {
+        p.command = Command::Images;
+    } else if (rm->parsed()) {
+        p.command = Command::Rm;
+    } else if (inspect->parsed()) {
+        p.command = Command::Inspect;
     }
     return p;
 }

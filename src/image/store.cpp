@@ -1,11 +1,14 @@
 #include "image/store.hpp"
 
+#include "image/image.hpp"
 #include "image/layered.hpp"
 #include "image/unpack.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/log.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +17,7 @@
 #include <pwd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
 
@@ -241,6 +245,198 @@ std::string unpack_cached(const std::string& tar_path) {
                ':' + std::to_string(st.st_ino) + ':' + std::to_string(st.st_size) + ':' +
                std::to_string(st.st_mtim.tv_sec) + '.' + std::to_string(st.st_mtim.tv_nsec));
     return unpack_entry(cache, key, tar_path, /*reuse=*/true);
+}
+
+namespace {
+
+std::string images_dir() {
+    const std::string dir = storage_dir() + "/images";
+    own_dir(dir);
+    return dir;
+}
+
+uint64_t disk_use(int dir_fd, const std::string& name) {
+    struct stat st {};
+    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        return 0;
+    }
+    uint64_t total = static_cast<uint64_t>(st.st_blocks) * 512;
+    if (!S_ISDIR(st.st_mode)) {
+        return total;
+    }
+    int fd = ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR* d = fd >= 0 ? ::fdopendir(fd) : nullptr;
+    if (d == nullptr) {
+        if (fd >= 0) {
+            ::close(fd);
+        }
+        return total;
+    }
+    while (struct dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n != "." && n != "..") {
+            total += disk_use(::dirfd(d), n);
+        }
+    }
+    ::closedir(d);
+    return total;
+}
+
+StoredImage describe(const std::string& dir, const std::string& entry) {
+    StoredImage img;
+    const bool sqfs = entry.size() > 5 && entry.compare(entry.size() - 5, 5, ".sqfs") == 0;
+    img.name = sqfs ? entry.substr(0, entry.size() - 5) : entry;
+    img.format = sqfs ? Format::Squashfs : Format::Dir;
+    img.path = dir + "/" + entry;
+    struct stat st {};
+    if (::lstat(img.path.c_str(), &st) == 0) {
+        img.created = st.st_mtim.tv_sec;
+    }
+    Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    img.bytes = d ? disk_use(d.get(), entry) : 0;
+    return img;
+}
+
+/// Runs `argv` and waits; @throws husk::Error with its status.
+void run_program(const std::vector<std::string>& argv) {
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        throw_errno("cannot start " + argv[0]);
+    }
+    if (pid == 0) {
+        std::vector<char*> a;
+        for (const auto& s : argv) {
+            a.push_back(const_cast<char*>(s.c_str()));
+        }
+        a.push_back(nullptr);
+        ::execvp(a[0], a.data());
+        ::_exit(127);
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            throw_errno("cannot wait for " + argv[0]);
+        }
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        throw Error(argv[0] + " failed" +
+                    (WIFEXITED(status) && WEXITSTATUS(status) == 127
+                         ? " (not installed? Debian package squashfs-tools)"
+                         : " (status " + std::to_string(WEXITSTATUS(status)) + ")"));
+    }
+}
+
+} // namespace
+
+bool valid_name(const std::string& name) {
+    if (name.empty() || name.size() > 128 || !std::isalnum(static_cast<unsigned char>(name[0]))) {
+        return false;
+    }
+    for (char c : name) {
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+            return false;
+        }
+    }
+    return name.size() < 5 || name.compare(name.size() - 5, 5, ".sqfs") != 0;
+}
+
+StoredImage import_image(const std::string& source, const std::string& name, Format format) {
+    if (!valid_name(name)) {
+        throw Error("image name \"" + name +
+                    "\": use letters, digits, '.', '_' and '-', starting with a letter or digit");
+    }
+    if (find_image(name)) {
+        throw Error("image " + name + " exists already (husk rm " + name + " first)");
+    }
+    const std::string dir = images_dir();
+    Image src = resolve(source);
+    if (format == Format::Dir) {
+        if (src.kind != Kind::Tar) {
+            throw Error("import " + source +
+                        " --format dir: only archives are unpacked into the "
+                        "store; a directory or SquashFS file runs as it is (or import it "
+                        "--format squashfs)");
+        }
+        unpack_entry(dir, name, src.path, /*reuse=*/false);
+        return describe(dir, name);
+    }
+    // Format::Squashfs
+    const std::string final_path = dir + "/" + name + ".sqfs";
+    const std::string tmp = dir + "/." + name + ".sqfs.tmp." + std::to_string(::getpid());
+    std::string tree = src.path;
+    if (src.kind == Kind::Tar) {
+        tree = unpack_cached(src.path);
+    }
+    if (src.kind == Kind::Squashfs) {
+        run_program({"cp", "--reflink=auto", src.path, tmp});
+    } else {
+        // mksquashfs packs with every core; -all-root as ch-convert does
+        // (the files belong to the user, who is root in a --fake-root run).
+        run_program({"mksquashfs", tree, tmp, "-noappend", "-all-root", "-comp", "zstd", "-quiet",
+                     "-no-progress"});
+    }
+    if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
+        int err = errno;
+        ::unlink(tmp.c_str());
+        throw Error("cannot rename " + tmp + " to " + final_path, err);
+    }
+    return describe(dir, name + ".sqfs");
+}
+
+std::vector<StoredImage> list_images() {
+    const std::string dir = images_dir();
+    std::vector<StoredImage> out;
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) {
+        throw_errno("cannot list " + dir);
+    }
+    std::vector<std::string> entries;
+    while (struct dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        const bool lock = n.size() > 5 && n.compare(n.size() - 5, 5, ".lock") == 0;
+        if (n[0] != '.' && !lock && n.find(".tmp.") == std::string::npos) {
+            entries.push_back(n);
+        }
+    }
+    ::closedir(d);
+    for (const auto& e : entries) {
+        out.push_back(describe(dir, e));
+    }
+    std::sort(out.begin(), out.end(),
+              [](const StoredImage& a, const StoredImage& b) { return a.name < b.name; });
+    return out;
+}
+
+std::optional<StoredImage> find_image(const std::string& name) {
+    if (!valid_name(name)) {
+        return std::nullopt;
+    }
+    // Looks only: a run that names no stored image creates no storage.
+    const char* env = std::getenv("HUSK_STORAGE");
+    const std::string dir =
+        (env != nullptr && *env != '\0' ? std::string(env) : "/var/tmp/" + user_name() + "/husk") +
+        "/images";
+    struct stat st {};
+    if (::lstat((dir + "/" + name).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+        return describe(dir, name);
+    }
+    if (::lstat((dir + "/" + name + ".sqfs").c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+        return describe(dir, name + ".sqfs");
+    }
+    return std::nullopt;
+}
+
+void remove_image(const std::string& name) {
+    auto img = find_image(name);
+    if (!img) {
+        throw Error("no image " + name + " in " + images_dir());
+    }
+    Fd dir(::open(images_dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) {
+        throw_errno("cannot open " + images_dir());
+    }
+    remove_tree(dir.get(), img->path.substr(img->path.rfind('/') + 1));
+    ::unlinkat(dir.get(), (name + ".lock").c_str(), 0);
 }
 
 } // namespace husk::image

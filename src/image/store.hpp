@@ -1,7 +1,10 @@
 // Where husk keeps what it unpacks: $HUSK_STORAGE.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace husk::image {
 
@@ -25,5 +28,38 @@ std::string storage_dir();
 /// @throws husk::Error from apply_layer(), or when the storage is unusable
 ///         (a full disk names the entry being written).
 std::string unpack_cached(const std::string& tar_path);
+
+/// Store formats of `husk import`.
+enum class Format { Dir, Squashfs };
+
+/// One image in the store.
+struct StoredImage {
+    std::string name;
+    Format format = Format::Dir;
+    std::string path;    ///< storage_dir()/images/NAME or NAME.sqfs
+    uint64_t bytes = 0;  ///< disk use (allocated blocks)
+    int64_t created = 0; ///< seconds since the epoch (mtime of the entry)
+};
+
+/// Whether `name` is a valid store name: [A-Za-z0-9][A-Za-z0-9._-]*, at
+/// most 128 characters (so it is never a path).
+bool valid_name(const std::string& name);
+
+/// `husk import SOURCE NAME`: stores the image at `source` (a tar archive,
+/// docker-archive, OCI archive or SquashFS file; with Format::Squashfs also
+/// a directory) under NAME, as a directory (unpacked with apply_layer()) or
+/// as a SquashFS file (mksquashfs of the unpacked tree, zstd, -all-root, as
+/// ch-convert makes them). Written to a temporary sibling and renamed.
+/// @throws husk::Error for a bad name, an existing NAME, or a failed unpack.
+StoredImage import_image(const std::string& source, const std::string& name, Format format);
+
+/// The images in the store, sorted by name.
+std::vector<StoredImage> list_images();
+
+/// The stored image NAME, if there is one.
+std::optional<StoredImage> find_image(const std::string& name);
+
+/// `husk rm NAME`. @throws husk::Error if there is no such image.
+void remove_image(const std::string& name);
 
 } // namespace husk::image

@@ -135,5 +135,24 @@ TEST(Parse, HelpAndVersion) {
     EXPECT_EQ(r.parsed.command, Command::Check);
 }
 
+TEST(Parse, StoreCommands) {
+    auto r = parse_args({"import", "--format", "squashfs", "img.tar.gz", "app"});
+    ASSERT_FALSE(r.parsed.exit_now) << r.err;
+    EXPECT_EQ(r.parsed.command, Command::Import);
+    EXPECT_EQ(r.parsed.source, "img.tar.gz");
+    EXPECT_EQ(r.parsed.name, "app");
+    EXPECT_EQ(r.parsed.format, "squashfs");
+    EXPECT_EQ(*parse_args({"import", "--format", "qcow2", "a", "b"}).parsed.exit_now, 125);
+    r = parse_args({"images", "--json"});
+    EXPECT_EQ(r.parsed.command, Command::Images);
+    EXPECT_TRUE(r.parsed.json);
+    r = parse_args({"rm", "app"});
+    EXPECT_EQ(r.parsed.command, Command::Rm);
+    EXPECT_EQ(r.parsed.name, "app");
+    r = parse_args({"inspect", "app"});
+    EXPECT_EQ(r.parsed.command, Command::Inspect);
+    EXPECT_EQ(*parse_args({"rm"}).parsed.exit_now, 125);
+}
+
 } // namespace
 } // namespace husk::cli

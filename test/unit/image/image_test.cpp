@@ -118,3 +118,21 @@ TEST(Resolve, ErrorsNameTheImage) {
 
 } // namespace
 } // namespace husk::image
+
+#include "image/store.hpp"
+
+namespace husk::image {
+namespace {
+
+TEST(Store, ValidNames) {
+    for (const char* ok : {"debian", "app-1.2_x", "A", "9lives"}) {
+        EXPECT_TRUE(valid_name(ok)) << ok;
+    }
+    for (const char* bad : {"", "../x", "a/b", ".hidden", "-x", "x y", "name.sqfs", "a\nb"}) {
+        EXPECT_FALSE(valid_name(bad)) << bad;
+    }
+    EXPECT_FALSE(valid_name(std::string(129, 'a')));
+}
+
+} // namespace
+} // namespace husk::image

@@ -1,0 +1,20 @@
+// What the store commands print.
+#pragma once
+
+#include "image/image.hpp"
+#include "image/store.hpp"
+
+#include <ostream>
+#include <vector>
+
+namespace husk::cli {
+
+/// `husk images`: a table NAME FORMAT SIZE CREATED, or with `json` one array
+/// of {"name", "format", "path", "bytes", "created"} objects.
+void print_images(const std::vector<image::StoredImage>& images, bool json, std::ostream& out);
+
+/// `husk inspect`: the image's kind, path and OCI config, as text or JSON
+/// ({"path", "kind", "config": {"Env", "Entrypoint", "Cmd", "WorkingDir", "User"}}).
+void print_inspect(const image::Image& img, bool json, std::ostream& out);
+
+} // namespace husk::cli
