@@ -13,6 +13,7 @@ PACKAGES=(
     googletest libgtest-dev
     # tests: fixture images, unprivileged runs, integration suite
     debootstrap busybox-static squashfs-tools util-linux bats python3
+    podman  # builds the real layered test image (as root, chroot isolation)
     # benchmarks: the peers, measured in the same run
     hyperfine charliecloud bubblewrap jq
 )

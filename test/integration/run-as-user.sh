@@ -80,7 +80,7 @@ fi
 
 # 3. fixture images; their log goes to stderr only when something fails
 log=$(mktemp)
-if ! images=$("$make_images" 2>"$log"); then
+if ! images=$("$make_images" busybox debian layered 2>"$log"); then
     cat -- "$log" >&2
     rm -f -- "$log"
     die "building the fixture images failed"
@@ -88,6 +88,7 @@ fi
 rm -f -- "$log"
 img_busybox=$(awk '$1 == "busybox" { print $2 }' <<<"$images")
 img_debian=$(awk '$1 == "debian" { print $2 }' <<<"$images")
+img_layered=$(awk '$1 == "layered" { print $2 }' <<<"$images")
 img_busybox_sqfs=$(awk '$1 == "busybox.sqfs" { print $2 }' <<<"$images")
 img_debian_sqfs=$(awk '$1 == "debian.sqfs" { print $2 }' <<<"$images")
 img_debian_zstd_sqfs=$(awk '$1 == "debian.zstd.sqfs" { print $2 }' <<<"$images")
@@ -147,7 +148,7 @@ setpriv --reuid="$TEST_USER" --regid="$TEST_USER" --init-groups \
     IMG_BUSYBOX="$img_busybox" IMG_DEBIAN="$img_debian" \
     IMG_BUSYBOX_OWNED="$tmp/busybox-owned" IMG_DEBIAN_OWNED="$img_debian_owned" \
     IMG_BUSYBOX_SQFS="$img_busybox_sqfs" IMG_DEBIAN_SQFS="$img_debian_sqfs" \
-    IMG_DEBIAN_ZSTD_SQFS="$img_debian_zstd_sqfs" \
+    IMG_DEBIAN_ZSTD_SQFS="$img_debian_zstd_sqfs" IMG_LAYERED="$img_layered" \
     HUSK_TEST_CACHE="$CACHE" \
     bats --tap "$tmp/${bats_file##*/}" || rc=$?
 
