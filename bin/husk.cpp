@@ -39,6 +39,13 @@ int main(int argc, char** argv) {
             std::cout << img.name << " " << img.path << "\n";
             return 0;
         }
+        case cli::Command::Convert:
+            image::convert_image(p.source, p.dest,
+                                 p.format.empty()         ? image::format_for(p.dest)
+                                 : p.format == "squashfs" ? image::Format::Squashfs
+                                 : p.format == "tar"      ? image::Format::Tar
+                                                          : image::Format::Dir);
+            return 0;
         case cli::Command::Images:
             cli::print_images(image::list_images(), p.json, std::cout);
             return 0;

@@ -172,6 +172,14 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
     import->add_option("NAME", p.name, "Its name in the store ($HUSK_STORAGE/images)")->required();
     import->add_option("--format", p.format, "dir: unpacked (default); squashfs: one file")
         ->check(CLI::IsMember({"dir", "squashfs"}));
+    CLI::App* convert = app.add_subcommand(
+        "convert", "Write an image in another shape: directory, SquashFS or tar");
+    convert->add_option("SOURCE", p.source, "Any image husk runs")->required();
+    convert->add_option("DEST", p.dest, "Where to write it (must not exist)")->required();
+    convert
+        ->add_option("--format", p.format,
+                     "dir, squashfs or tar (default: from DEST: .sqfs, .tar[.gz], else dir)")
+        ->check(CLI::IsMember({"dir", "squashfs", "tar"}));
     CLI::App* images = app.add_subcommand("images", "List the images in the store");
     images->add_flag("--json", p.json, "One JSON array");
     CLI::App* rm = app.add_subcommand("rm", "Remove an image from the store");
@@ -187,9 +195,9 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
             continue;
         }
         if (a != "run" && a != "check" && a != "version" && a != "import" && a != "images" &&
-            a != "rm" && a != "inspect") {
+            a != "rm" && a != "inspect" && a != "convert") {
             err << "husk: error: unknown command '" << a
-                << "' (expected run, check, import, images, rm, inspect or version; "
+                << "' (expected run, check, import, convert, images, rm, inspect or version; "
                    "try husk --help)\n";
             p.exit_now = 125;
             return p;
@@ -274,6 +282,8 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
         p.command = Command::Rm;
     } else if (inspect->parsed()) {
         p.command = Command::Inspect;
+    } else if (convert->parsed()) {
+        p.command = Command::Convert;
     }
     return p;
 }

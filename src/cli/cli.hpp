@@ -13,18 +13,19 @@
 namespace husk::cli {
 
 /// Which subcommand was given.
-enum class Command { Run, Check, Version, Import, Images, Rm, Inspect };
+enum class Command { Run, Check, Version, Import, Images, Rm, Inspect, Convert };
 
 /// The parsed command line.
 struct Parsed {
     Command command = Command::Version;
-    runtime::RunOptions run;    ///< for Command::Run
-    std::string source;         ///< import SOURCE
-    std::string name;           ///< import NAME, rm NAME, inspect IMAGE
-    std::string format = "dir"; ///< import --format: dir or squashfs
-    bool json = false;          ///< images --json, inspect --json
-    int verbosity = 0;          ///< number of -v
-    bool quiet = false;         ///< -q
+    runtime::RunOptions run; ///< for Command::Run
+    std::string source;      ///< import SOURCE
+    std::string name;        ///< import NAME, rm NAME, inspect IMAGE
+    std::string format;      ///< import/convert --format: dir, squashfs (tar: convert)
+    std::string dest;        ///< convert DEST
+    bool json = false;       ///< images --json, inspect --json
+    int verbosity = 0;       ///< number of -v
+    bool quiet = false;      ///< -q
     /// Set when parsing already finished the job (--help, --version, or a
     /// usage error, already printed): main() exits with it.
     std::optional<int> exit_now;

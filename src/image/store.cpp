@@ -340,6 +340,105 @@ bool valid_name(const std::string& name) {
     return name.size() < 5 || name.compare(name.size() - 5, 5, ".sqfs") != 0;
 }
 
+void convert_image(const std::string& source, const std::string& dest, Format format) {
+    struct stat st {};
+    if (::lstat(dest.c_str(), &st) == 0) {
+        throw Error(dest + " exists already");
+    }
+    const size_t slash = dest.rfind('/');
+    const std::string parent =
+        slash == std::string::npos ? "." : (slash == 0 ? "/" : dest.substr(0, slash));
+    const std::string base = slash == std::string::npos ? dest : dest.substr(slash + 1);
+    if (base.empty() || base == "." || base == "..") {
+        throw Error(dest + ": not a name for the result");
+    }
+    const Image src = resolve(source);
+    const std::string tmp_name = "." + base + ".tmp." + std::to_string(::getpid());
+    const std::string tmp = parent + "/" + tmp_name;
+    const std::string scratch = tmp + ".tree"; // a SquashFS source unpacked, for tar output
+    Fd parent_fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!parent_fd) {
+        throw_errno(dest + ": cannot open its folder");
+    }
+    auto cleanup = [&] {
+        try {
+            remove_tree(parent_fd.get(), tmp_name);
+            remove_tree(parent_fd.get(), tmp_name + ".tree");
+        } catch (const Error&) {
+        }
+    };
+    try {
+        if (format == Format::Dir && src.kind == Kind::Tar) {
+            // unpack_entry() locks DEST.lock; it is not the user's to keep.
+            const std::string lock = base + ".lock";
+            try {
+                unpack_entry(parent, base, src.path, /*reuse=*/false);
+            } catch (...) {
+                ::unlinkat(parent_fd.get(), lock.c_str(), 0);
+                throw;
+            }
+            ::unlinkat(parent_fd.get(), lock.c_str(), 0);
+            return;
+        }
+        // The tree to pack or copy: the directory itself, an archive unpacked
+        // once into the cache, or (for tar output) a SquashFS file unpacked.
+        std::string tree = src.path;
+        if (src.kind == Kind::Tar) {
+            tree = unpack_cached(src.path);
+        }
+        switch (format) {
+        case Format::Dir:
+            if (src.kind == Kind::Squashfs) {
+                run_program({"unsquashfs", "-no-progress", "-quiet", "-d", tmp, src.path});
+            } else {
+                run_program({"cp", "-a", "--reflink=auto", tree, tmp});
+            }
+            break;
+        case Format::Squashfs:
+            if (src.kind == Kind::Squashfs) {
+                run_program({"cp", "--reflink=auto", src.path, tmp});
+            } else {
+                // mksquashfs packs with every core; -all-root as ch-convert
+                // does (the files are the user's, who is root under --fake-root).
+                run_program({"mksquashfs", tree, tmp, "-noappend", "-all-root", "-comp", "zstd",
+                             "-quiet", "-no-progress"});
+            }
+            break;
+        case Format::Tar: {
+            if (src.kind == Kind::Squashfs) {
+                run_program({"unsquashfs", "-no-progress", "-quiet", "-d", scratch, src.path});
+                tree = scratch;
+            }
+            const bool gz = base.size() > 3 && (base.compare(base.size() - 3, 3, ".gz") == 0 ||
+                                                base.compare(base.size() - 4, 4, ".tgz") == 0);
+            run_program({"tar", "-C", tree, gz ? "-czf" : "-cf", tmp, "."});
+            break;
+        }
+        }
+        if (::renameat(parent_fd.get(), tmp_name.c_str(), parent_fd.get(), base.c_str()) != 0) {
+            throw_errno("cannot rename " + tmp + " to " + dest);
+        }
+        remove_tree(parent_fd.get(), tmp_name + ".tree");
+    } catch (...) {
+        cleanup();
+        throw;
+    }
+}
+
+Format format_for(const std::string& dest) {
+    auto ends = [&](const char* suffix) {
+        std::string s(suffix);
+        return dest.size() > s.size() && dest.compare(dest.size() - s.size(), s.size(), s) == 0;
+    };
+    if (ends(".sqfs") || ends(".squashfs")) {
+        return Format::Squashfs;
+    }
+    if (ends(".tar") || ends(".tar.gz") || ends(".tgz")) {
+        return Format::Tar;
+    }
+    return Format::Dir;
+}
+
 StoredImage import_image(const std::string& source, const std::string& name, Format format) {
     if (!valid_name(name)) {
         throw Error("image name \"" + name +
@@ -348,39 +447,13 @@ StoredImage import_image(const std::string& source, const std::string& name, For
     if (find_image(name)) {
         throw Error("image " + name + " exists already (husk rm " + name + " first)");
     }
+    if (format == Format::Tar) {
+        throw Error("import: the store keeps directories and SquashFS files, not tar archives");
+    }
     const std::string dir = images_dir();
-    Image src = resolve(source);
-    if (format == Format::Dir) {
-        if (src.kind != Kind::Tar) {
-            throw Error("import " + source +
-                        " --format dir: only archives are unpacked into the "
-                        "store; a directory or SquashFS file runs as it is (or import it "
-                        "--format squashfs)");
-        }
-        unpack_entry(dir, name, src.path, /*reuse=*/false);
-        return describe(dir, name);
-    }
-    // Format::Squashfs
-    const std::string final_path = dir + "/" + name + ".sqfs";
-    const std::string tmp = dir + "/." + name + ".sqfs.tmp." + std::to_string(::getpid());
-    std::string tree = src.path;
-    if (src.kind == Kind::Tar) {
-        tree = unpack_cached(src.path);
-    }
-    if (src.kind == Kind::Squashfs) {
-        run_program({"cp", "--reflink=auto", src.path, tmp});
-    } else {
-        // mksquashfs packs with every core; -all-root as ch-convert does
-        // (the files belong to the user, who is root in a --fake-root run).
-        run_program({"mksquashfs", tree, tmp, "-noappend", "-all-root", "-comp", "zstd", "-quiet",
-                     "-no-progress"});
-    }
-    if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
-        int err = errno;
-        ::unlink(tmp.c_str());
-        throw Error("cannot rename " + tmp + " to " + final_path, err);
-    }
-    return describe(dir, name + ".sqfs");
+    const std::string entry = format == Format::Squashfs ? name + ".sqfs" : name;
+    convert_image(source, dir + "/" + entry, format);
+    return describe(dir, entry);
 }
 
 std::vector<StoredImage> list_images() {

@@ -30,7 +30,20 @@ std::string storage_dir();
 std::string unpack_cached(const std::string& tar_path);
 
 /// Store formats of `husk import`.
-enum class Format { Dir, Squashfs };
+enum class Format { Dir, Squashfs, Tar };
+
+/// `husk convert SOURCE DEST`: writes the image at `source` (any kind husk
+/// runs) to `dest` as a directory, a SquashFS file (mksquashfs -all-root
+/// -comp zstd) or a tar archive (gzip when DEST ends in .gz or .tgz), via a
+/// temporary sibling renamed when complete. Archives are unpacked as
+/// `husk run` unpacks them (apply_layer(), whiteouts, digests); SquashFS
+/// sources are read with unsquashfs (squashfs-tools).
+/// @throws husk::Error if DEST exists, the source is bad, or a tool fails.
+void convert_image(const std::string& source, const std::string& dest, Format format);
+
+/// The format a DEST name asks for: .sqfs/.squashfs, .tar/.tar.gz/.tgz,
+/// else a directory.
+Format format_for(const std::string& dest);
 
 /// One image in the store.
 struct StoredImage {
@@ -45,11 +58,8 @@ struct StoredImage {
 /// most 128 characters (so it is never a path).
 bool valid_name(const std::string& name);
 
-/// `husk import SOURCE NAME`: stores the image at `source` (a tar archive,
-/// docker-archive, OCI archive or SquashFS file; with Format::Squashfs also
-/// a directory) under NAME, as a directory (unpacked with apply_layer()) or
-/// as a SquashFS file (mksquashfs of the unpacked tree, zstd, -all-root, as
-/// ch-convert makes them). Written to a temporary sibling and renamed.
+/// `husk import SOURCE NAME`: convert_image() into the store, under NAME
+/// (a directory) or NAME.sqfs (Format::Squashfs).
 /// @throws husk::Error for a bad name, an existing NAME, or a failed unpack.
 StoredImage import_image(const std::string& source, const std::string& name, Format format);
 

@@ -66,3 +66,35 @@ setup() {
     run -125 husk run no-such-image -- true
     assert_husk_error no-such-image "No such file or directory"
 }
+
+@test "convert between every shape, each result runs; DEST must be new" {
+    cd "$BATS_TEST_TMPDIR"
+    run -0 husk convert bb.tgz out-dir
+    run -0 husk convert bb.tgz out.sqfs
+    run -0 husk convert out.sqfs from-sqfs-dir
+    run -0 husk convert out.sqfs from-sqfs.tar.gz
+    run -0 husk convert out-dir from-dir.tar
+    run -0 husk convert --format squashfs out-dir from-dir-squashfs
+    local r
+    for r in out-dir out.sqfs from-sqfs-dir from-sqfs.tar.gz from-dir.tar from-dir-squashfs; do
+        run -0 husk run "$BATS_TEST_TMPDIR/$r" -- cat /husk-image
+        assert_output_is busybox
+    done
+    [ "$(head -c 4 from-dir-squashfs)" = hsqs ]
+    run -125 husk convert bb.tgz out-dir
+    assert_husk_error "exists already"
+    # nothing half-written, and no lock, is left beside the results
+    [ -z "$(find . -maxdepth 1 -name '.*.tmp.*' -o -maxdepth 1 -name '*.lock')" ]
+}
+
+@test "convert of a hostile archive fails and leaves nothing" {
+    cd "$BATS_TEST_TMPDIR"
+    python3 -c '
+import io, tarfile
+with tarfile.open("bad.tgz", "w:gz") as t:
+    i = tarfile.TarInfo("../escape"); i.size = 1; t.addfile(i, io.BytesIO(b"x"))'
+    run -125 husk convert bad.tgz result
+    assert_husk_error "bad.tgz" "'..'"
+    [ ! -e result ] && [ ! -e ../escape ] && [ ! -e result.lock ]
+    [ -z "$(find . -maxdepth 1 -name '.result*')" ]
+}

@@ -152,6 +152,10 @@ TEST(Parse, StoreCommands) {
     r = parse_args({"inspect", "app"});
     EXPECT_EQ(r.parsed.command, Command::Inspect);
     EXPECT_EQ(*parse_args({"rm"}).parsed.exit_now, 125);
+    r = parse_args({"convert", "--format", "tar", "a.sqfs", "out"});
+    EXPECT_EQ(r.parsed.command, Command::Convert);
+    EXPECT_EQ(r.parsed.dest, "out");
+    EXPECT_EQ(r.parsed.format, "tar");
 }
 
 } // namespace

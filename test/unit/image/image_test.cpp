@@ -134,5 +134,15 @@ TEST(Store, ValidNames) {
     EXPECT_FALSE(valid_name(std::string(129, 'a')));
 }
 
+TEST(Store, FormatFromTheDestinationsName) {
+    EXPECT_EQ(format_for("app.sqfs"), Format::Squashfs);
+    EXPECT_EQ(format_for("/x/app.squashfs"), Format::Squashfs);
+    EXPECT_EQ(format_for("app.tar"), Format::Tar);
+    EXPECT_EQ(format_for("app.tar.gz"), Format::Tar);
+    EXPECT_EQ(format_for("app.tgz"), Format::Tar);
+    EXPECT_EQ(format_for("app"), Format::Dir);
+    EXPECT_EQ(format_for(".sqfs"), Format::Dir); // a hidden name, not a suffix
+}
+
 } // namespace
 } // namespace husk::image
