@@ -3,6 +3,7 @@
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/path.hpp"
+#include "util/progress.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -108,7 +109,12 @@ class LayerWriter {
         if (archive_read_open_fd(a.get(), archive_fd, 1 << 16) != ARCHIVE_OK) {
             throw Error(name_ + ": " + archive_error_string(a.get()));
         }
+        struct stat in {};
+        ::fstat(archive_fd, &in);
+        log::Progress progress("unpacking " + name_, S_ISREG(in.st_mode) ? in.st_size : 0);
         for (;;) {
+            // Bytes read from the file itself (the last filter), against its size.
+            progress.update(static_cast<uint64_t>(archive_filter_bytes(a.get(), -1)));
             struct archive_entry* e = nullptr;
             int r = archive_read_next_header(a.get(), &e);
             if (r == ARCHIVE_EOF) {

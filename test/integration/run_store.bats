@@ -98,3 +98,19 @@ with tarfile.open("bad.tgz", "w:gz") as t:
     [ ! -e result ] && [ ! -e ../escape ] && [ ! -e result.lock ]
     [ -z "$(find . -maxdepth 1 -name '.result*')" ]
 }
+
+@test "a full disk: a clear error naming the entry, and no partial image" {
+    command -v unshare >/dev/null || skip "no unshare(1)"
+    # a 512 KiB tmpfs as the storage (the archive unpacks to 2 MiB), in a
+    # user and mount namespace of our own
+    run unshare -Urm sh -c '
+        mount -t tmpfs -o size=512k tmpfs "$1" &&
+        HUSK_STORAGE="$1" "$2" import "$3" big; echo "status=$?"
+        echo "left:$(ls -A "$1/images" | grep -v "\.lock$" | tr "\n" " ")"' \
+        sh "$BATS_TEST_TMPDIR/storage" "$HUSK" "$BATS_TEST_TMPDIR/bb.tgz"
+    echo "$output"
+    [[ $output == *"status=125"* ]]
+    [[ $output == *"husk: error: $BATS_TEST_TMPDIR/bb.tgz: entry "*"No space left on device"* ]]
+    # neither a finished nor a temporary image is left in the store
+    [[ $output == *$'\nleft:' ]]
+}
