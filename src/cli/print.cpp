@@ -20,6 +20,8 @@ const char* kind_name(image::Kind k) {
         return "squashfs";
     case image::Kind::Tar:
         return "tar";
+    case image::Kind::OciLayout:
+        return "oci-layout";
     }
     return "unknown";
 }

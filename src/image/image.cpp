@@ -138,6 +138,14 @@ Image resolve(const std::string& ref) {
         throw_errno("image " + ref + ": cannot stat");
     }
     if (S_ISDIR(st.st_mode)) {
+        // An OCI image layout (image-spec image-layout.md) rather than a
+        // root file system: unpacked like an archive.
+        struct stat probe {};
+        if (::fstatat(fd.get(), "oci-layout", &probe, AT_SYMLINK_NOFOLLOW) == 0 &&
+            ::fstatat(fd.get(), "index.json", &probe, AT_SYMLINK_NOFOLLOW) == 0) {
+            img.kind = Kind::OciLayout;
+            return img;
+        }
         img.kind = Kind::Directory;
         Fd cfg(::openat(fd.get(), std::string(kConfigPath).c_str(),
                         O_RDONLY | O_CLOEXEC | O_NOFOLLOW));

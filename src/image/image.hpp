@@ -13,6 +13,7 @@ enum class Kind {
     Directory, ///< an unpacked root filesystem
     Squashfs,  ///< a SquashFS file (magic "hsqs")
     Tar,       ///< a tar archive, plain or compressed
+    OciLayout, ///< an OCI image layout directory (oci-layout, index.json, blobs/)
 };
 
 /// The part of an OCI image config ("config" object of

@@ -211,7 +211,13 @@ std::string unpack_entry(const std::string& parent, const std::string& entry,
             throw_errno("cannot open " + cache + "/" + tmp);
         }
         log::info("unpacking " + tar_path + " into " + final_path);
-        unpack_into(root.get(), cache_fd.get(), tmp, tar.get(), tar_path);
+        struct stat src {};
+        if (::fstat(tar.get(), &src) == 0 && S_ISDIR(src.st_mode)) { // an OCI layout directory
+            keep_config(root.get(), apply_image(tar.get(), root.get(), ArchiveKind::Oci, tar_path,
+                                                UnpackLimits::from_env()));
+        } else {
+            unpack_into(root.get(), cache_fd.get(), tmp, tar.get(), tar_path);
+        }
         if (::fchmod(root.get(), 0755) != 0 || ::fsync(root.get()) != 0) {
             throw_errno("cannot finish " + cache + "/" + tmp);
         }
@@ -234,7 +240,13 @@ std::string unpack_entry(const std::string& parent, const std::string& entry,
 
 std::string unpack_cached(const std::string& tar_path) {
     struct stat st {};
-    if (::stat(tar_path.c_str(), &st) != 0) {
+    // An OCI layout directory changes with its index.json; a file, itself.
+    struct stat dir {};
+    if (::stat(tar_path.c_str(), &dir) == 0 && S_ISDIR(dir.st_mode)) {
+        if (::stat((tar_path + "/index.json").c_str(), &st) != 0) {
+            throw_errno("image " + tar_path + "/index.json: cannot stat");
+        }
+    } else if (::stat(tar_path.c_str(), &st) != 0) {
         throw_errno("image " + tar_path + ": cannot stat");
     }
     const std::string cache = storage_dir() + "/cache";
@@ -368,7 +380,7 @@ void convert_image(const std::string& source, const std::string& dest, Format fo
         }
     };
     try {
-        if (format == Format::Dir && src.kind == Kind::Tar) {
+        if (format == Format::Dir && (src.kind == Kind::Tar || src.kind == Kind::OciLayout)) {
             // unpack_entry() locks DEST.lock; it is not the user's to keep.
             const std::string lock = base + ".lock";
             try {
@@ -383,7 +395,7 @@ void convert_image(const std::string& source, const std::string& dest, Format fo
         // The tree to pack or copy: the directory itself, an archive unpacked
         // once into the cache, or (for tar output) a SquashFS file unpacked.
         std::string tree = src.path;
-        if (src.kind == Kind::Tar) {
+        if ((src.kind == Kind::Tar || src.kind == Kind::OciLayout)) {
             tree = unpack_cached(src.path);
         }
         switch (format) {

@@ -110,7 +110,7 @@ int run(const RunOptions& opts) {
         log::Phase ph("resolve image");
         img = image::resolve(opts.image);
     }
-    if (img.kind == image::Kind::Tar) {
+    if (img.kind == image::Kind::Tar || img.kind == image::Kind::OciLayout) {
         // A tarball is unpacked once into the cache and run from there.
         if (opts.root_mode == RootMode::Writable) {
             throw Error("-w: " + img.path +

@@ -38,3 +38,16 @@ check_layers() { # check_layers IMAGE: the layers applied in order
     run -125 husk run "$BATS_TEST_TMPDIR/docker-escape.tar" -- true
     assert_husk_error "leaves the root"
 }
+
+@test "an OCI image layout directory runs like its archive" {
+    mkdir "$BATS_TEST_TMPDIR/layout"
+    tar -xf "$BATS_TEST_TMPDIR/oci.tar" -C "$BATS_TEST_TMPDIR/layout"
+    check_layers "$BATS_TEST_TMPDIR/layout"
+    run -0 husk inspect "$BATS_TEST_TMPDIR/layout"
+    [[ $output == *"kind:        oci-layout"* ]]
+    # a corrupt blob in a layout directory is found as in an archive
+    mkdir "$BATS_TEST_TMPDIR/bad"
+    tar -xf "$BATS_TEST_TMPDIR/oci-baddigest.tar" -C "$BATS_TEST_TMPDIR/bad"
+    run -125 husk run "$BATS_TEST_TMPDIR/bad" -- true
+    assert_husk_error "does not match its digest"
+}
