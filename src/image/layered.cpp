@@ -24,10 +24,6 @@ using nlohmann::json;
 
 constexpr size_t kMaxJson = 16 << 20; // bytes of a manifest, index or config
 
-struct ArchiveFree {
-    void operator()(struct archive* a) const { archive_read_free(a); }
-};
-
 /// The OCI architecture name of this machine (image-spec config.md, GOARCH).
 std::string host_arch() {
     struct utsname u {};
@@ -256,16 +252,7 @@ std::string sha256_hex(int fd, const std::string& what) {
 }
 
 ArchiveKind archive_kind(int fd, const std::string& name) {
-    std::unique_ptr<struct archive, ArchiveFree> a(archive_read_new());
-    archive_read_support_format_tar(a.get());
-    archive_read_support_format_gnutar(a.get());
-    archive_read_support_filter_gzip(a.get());
-    archive_read_support_filter_xz(a.get());
-    archive_read_support_filter_zstd(a.get());
-    archive_read_support_filter_bzip2(a.get());
-    if (archive_read_open_fd(a.get(), fd, 1 << 16) != ARCHIVE_OK) {
-        throw Error(name + ": " + archive_error_string(a.get()));
-    }
+    ArchiveReader a = open_tar_reader(fd, name);
     bool layout = false, index = false, manifest = false;
     struct archive_entry* e = nullptr;
     int r = 0;

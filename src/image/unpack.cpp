@@ -38,11 +38,32 @@ uint64_t env_limit(const char* var, uint64_t fallback) {
     return n;
 }
 
-struct ArchiveFree {
-    void operator()(struct archive* a) const { archive_read_free(a); }
-};
-
 } // namespace
+
+void ArchiveFree::operator()(struct archive* a) const {
+    archive_read_free(a);
+}
+
+ArchiveReader open_tar_reader(int fd, const std::string& name) {
+    ArchiveReader a(archive_read_new());
+    if (!a) {
+        throw Error(name + ": cannot allocate an archive reader");
+    }
+    // tar only: an image layer is a tar (OCI image spec, layer.md), and the
+    // other formats would link in more code than husk should carry.
+    archive_read_support_format_tar(a.get());
+    archive_read_support_format_gnutar(a.get());
+    archive_read_support_filter_gzip(a.get());
+    archive_read_support_filter_xz(a.get());
+    archive_read_support_filter_zstd(a.get());
+    archive_read_support_filter_bzip2(a.get());
+    archive_read_support_filter_lz4(a.get());
+    archive_read_support_filter_lzma(a.get());
+    if (archive_read_open_fd(a.get(), fd, 1 << 16) != ARCHIVE_OK) {
+        throw Error(name + ": " + archive_error_string(a.get()));
+    }
+    return a;
+}
 
 void remove_tree(int dir, const std::string& name) {
     struct stat st {};
@@ -92,23 +113,7 @@ class LayerWriter {
         : root_(root_fd), name_(std::move(name)), limits_(limits) {}
 
     UnpackReport run(int archive_fd) {
-        std::unique_ptr<struct archive, ArchiveFree> a(archive_read_new());
-        if (!a) {
-            throw Error(name_ + ": cannot allocate a reader");
-        }
-        // tar only: an image layer is a tar (OCI image spec, layer.md), and
-        // the other formats would link in more code than husk should carry.
-        archive_read_support_format_tar(a.get());
-        archive_read_support_format_gnutar(a.get());
-        archive_read_support_filter_gzip(a.get());
-        archive_read_support_filter_xz(a.get());
-        archive_read_support_filter_zstd(a.get());
-        archive_read_support_filter_bzip2(a.get());
-        archive_read_support_filter_lz4(a.get());
-        archive_read_support_filter_lzma(a.get());
-        if (archive_read_open_fd(a.get(), archive_fd, 1 << 16) != ARCHIVE_OK) {
-            throw Error(name_ + ": " + archive_error_string(a.get()));
-        }
+        ArchiveReader a = open_tar_reader(archive_fd, name_);
         struct stat in {};
         ::fstat(archive_fd, &in);
         log::Progress progress("unpacking " + name_, S_ISREG(in.st_mode) ? in.st_size : 0);

@@ -3,7 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+
+struct archive;
 
 namespace husk::image {
 
@@ -49,6 +52,17 @@ struct UnpackReport {
 ///         limit exceeded, or a failed write (ENOSPC names the entry).
 UnpackReport apply_layer(int root_fd, int archive_fd, const std::string& name,
                          const UnpackLimits& limits);
+
+/// Frees a libarchive reader (for std::unique_ptr).
+struct ArchiveFree {
+    void operator()(struct archive* a) const;
+};
+using ArchiveReader = std::unique_ptr<struct archive, ArchiveFree>;
+
+/// A libarchive reader of tar (POSIX and GNU) in any of the compressions
+/// apply_layer() takes, opened on `fd` (not owned).
+/// @throws husk::Error "<name>: <libarchive's reason>".
+ArchiveReader open_tar_reader(int fd, const std::string& name);
 
 /// Removes `name` in the directory `dir_fd` and, for a directory, all below
 /// it, without following symlinks (modes are widened as needed, since the
