@@ -412,8 +412,11 @@ void convert_image(const std::string& source, const std::string& dest, Format fo
             } else {
                 // mksquashfs packs with every core; -all-root as ch-convert
                 // does (the files are the user's, who is root under --fake-root).
+                // zstd level 3, not mksquashfs's 15: about the size of
+                // ch-convert's gzip output, packed 10x faster, and read back
+                // as fast (zstd decompresses at the same speed at any level).
                 run_program({"mksquashfs", tree, tmp, "-noappend", "-all-root", "-comp", "zstd",
-                             "-quiet", "-no-progress"});
+                             "-Xcompression-level", "3", "-quiet", "-no-progress"});
             }
             break;
         case Format::Tar: {
