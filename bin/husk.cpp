@@ -8,12 +8,21 @@
 #include "runtime/process.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/privilege.hpp"
 
 #include <cstdio>
 #include <iostream>
 
 int main(int argc, char** argv) {
     using namespace husk;
+    // First of all, before option parsing: a setuid or capable husk must do
+    // nothing at all, not even answer --help (see privilege.hpp).
+    try {
+        privilege::refuse_elevated();
+    } catch (const Error& e) {
+        std::fprintf(stderr, "husk: error: %s\n", e.what());
+        return runtime::exit_code::kHuskFailed;
+    }
     std::vector<std::string> args(argv + 1, argv + argc);
     cli::Parsed p = cli::parse(args, std::cout, std::cerr);
     if (p.exit_now) {

@@ -184,16 +184,6 @@ std::vector<CheckResult> run_namespace_steps() {
 std::vector<CheckResult> check_host() {
     std::vector<CheckResult> results;
     {
-        CheckResult r{"husk binary unprivileged", true, true, "not setuid, setgid or capable"};
-        try {
-            refuse_privileged_binary();
-        } catch (const Error& e) {
-            r.ok = false;
-            r.detail = e.what();
-        }
-        results.push_back(r);
-    }
-    {
         std::string max = read_first_line("/proc/sys/user/max_user_namespaces");
         CheckResult r{"user.max_user_namespaces", !max.empty() && max != "0", true,
                       max.empty() ? "unknown" : max};

@@ -18,8 +18,8 @@ struct CheckResult {
 /// Tries, in a forked child, each kernel feature husk run uses, in the order
 /// a launch uses them (user namespace and id maps, mount namespace, tmpfs,
 /// recursive bind, mount_setattr, overlayfs with userxattr, pivot_root,
-/// unprivileged FUSE mount), plus the host facts that decide them (husk not
-/// setuid, user.max_user_namespaces). A step that fails skips the ones that
+/// unprivileged FUSE mount), plus the host fact that decides them
+/// (user.max_user_namespaces). A step that fails skips the ones that
 /// need it. Never throws for a failed step; it is a result.
 std::vector<CheckResult> check_host();
 

@@ -14,29 +14,9 @@
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 namespace husk::runtime {
-
-void refuse_privileged_binary() {
-    struct stat st {};
-    if (::stat("/proc/self/exe", &st) != 0) {
-        throw_errno("cannot stat /proc/self/exe");
-    }
-    if ((st.st_mode & (S_ISUID | S_ISGID)) != 0) {
-        throw Error("husk is installed setuid or setgid; it must run without privileges "
-                    "(chmod u-s,g-s it)");
-    }
-    if (::getxattr("/proc/self/exe", "security.capability", nullptr, 0) >= 0) {
-        throw Error("husk carries file capabilities; it must run without privileges "
-                    "(setcap -r it)");
-    }
-    if (::getuid() != ::geteuid() || ::getgid() != ::getegid()) {
-        throw Error("husk runs with effective ids different from the real ones; it must run "
-                    "without privileges");
-    }
-}
 
 void enter_namespaces(const IdMaps& ids) {
     if (::unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) {
@@ -104,7 +84,6 @@ int launch(const LaunchPlan& p, FuseServer* server) {
 }
 
 int run(const RunOptions& opts) {
-    refuse_privileged_binary();
     image::Image img;
     {
         log::Phase ph("resolve image");

@@ -6,12 +6,6 @@
 
 namespace husk::runtime {
 
-/// Refuses to go on if husk's own binary is setuid, setgid or carries file
-/// capabilities, or if the process runs with different real and effective
-/// ids: husk is designed for unprivileged use only (DESIGN.md).
-/// @throws husk::Error saying which.
-void refuse_privileged_binary();
-
 /// unshare(2) a user and a mount namespace and write the id maps
 /// (user_namespaces(7)).
 /// @throws husk::Error naming the failed step; EPERM/ENOSPC point at

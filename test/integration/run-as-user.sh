@@ -11,7 +11,10 @@
 #      key as $CACHE/debian-owned-KEY, and makes a per-run husk-test-owned
 #      copy of the busybox image;
 #   4. copies husk and the test files into a fresh /tmp/husk-it.XXXXXX that
-#      husk-test can read (the clone may live under a 0700 /root);
+#      husk-test can read (the clone may live under a 0700 /root), with a
+#      setuid-root copy and a copy with file capabilities of husk in a
+#      folder only husk-test can enter (the tests that check a misinstalled
+#      husk refuses to do anything);
 #   5. runs `bats --tap FILE` there as husk-test, with a clean environment;
 #   6. removes the temporary directory and exits with bats's status.
 # On success it prints nothing but bats's TAP output.
@@ -31,7 +34,7 @@ husk=$(realpath -e -- "$1") || die "husk binary not found: $1"
 bats_file=$(realpath -e -- "$2") || die "test file not found: $2"
 [ -x "$husk" ] || die "not executable: $husk"
 case $bats_file in *.bats) ;; *) die "not a .bats file: $bats_file" ;; esac
-for c in bats setpriv useradd flock pgrep; do
+for c in bats setpriv useradd flock pgrep setcap; do
     command -v "$c" >/dev/null || die "missing command: $c"
 done
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -135,6 +138,14 @@ for f in "${bats_file%/*}"/*; do
     [ -f "$f" ] || continue
     if [ -x "$f" ]; then install -m 0755 -- "$f" "$tmp/"; else install -m 0644 -- "$f" "$tmp/"; fi
 done
+# a setuid-root copy of husk and one with file capabilities, as a careless
+# admin might install it, for the tests that check such a husk does nothing;
+# in a folder only husk-test can enter
+mkdir -m 0750 -- "$tmp/privileged"
+chown "root:$TEST_USER" -- "$tmp/privileged"
+install -m 4755 -o root -g root -- "$husk" "$tmp/privileged/husk-setuid-root"
+install -m 0755 -o root -g root -- "$husk" "$tmp/privileged/husk-caps"
+setcap cap_dac_override+ep "$tmp/privileged/husk-caps"
 cp -a -- "$img_busybox" "$tmp/busybox-owned"
 chown -R -h "$TEST_USER:$TEST_USER" -- "$tmp/busybox-owned"
 
@@ -145,6 +156,7 @@ setpriv --reuid="$TEST_USER" --regid="$TEST_USER" --init-groups \
     env -i HOME="$user_home" USER="$TEST_USER" LOGNAME="$TEST_USER" \
     PATH=/usr/local/bin:/usr/bin:/bin \
     HUSK="$tmp/husk" \
+    HUSK_SETUID_ROOT="$tmp/privileged/husk-setuid-root" HUSK_CAPS="$tmp/privileged/husk-caps" \
     IMG_BUSYBOX="$img_busybox" IMG_DEBIAN="$img_debian" \
     IMG_BUSYBOX_OWNED="$tmp/busybox-owned" IMG_DEBIAN_OWNED="$img_debian_owned" \
     IMG_BUSYBOX_SQFS="$img_busybox_sqfs" IMG_DEBIAN_SQFS="$img_debian_sqfs" \

@@ -168,11 +168,45 @@ escape_test() {
     assert_output_lacks ran
 }
 
-@test "husk check reports a setuid husk" {
+@test "husk check on a setuid husk stops before checking anything" {
     cp "$HUSK" "$BATS_TEST_TMPDIR/husk-suid"
     chmod u+s "$BATS_TEST_TMPDIR/husk-suid"
-    run -1 "$BATS_TEST_TMPDIR/husk-suid" check
-    [[ $output == *FAIL*setuid* ]]
+    run -125 "$BATS_TEST_TMPDIR/husk-suid" check
+    assert_husk_error setuid
+    assert_output_lacks "husk can run containers on this host"
+}
+
+# privileged_husk_does_nothing HUSK TEXT: every command of HUSK, option
+# parsing included, stops at once with one error line mentioning TEXT, and
+# the commands that write create nothing.
+privileged_husk_does_nothing() {
+    local h=$1 text=$2 args out=$BATS_TEST_TMPDIR/out store=$BATS_TEST_TMPDIR/store
+    for args in --version --help version "run --help" check images "rm x" "bogus --x"; do
+        # shellcheck disable=SC2086  # word splitting intended
+        run -125 "$h" $args
+        assert_husk_error "$text"
+        [ "${#lines[@]}" -eq 1 ]
+    done
+    tar -czf "$BATS_TEST_TMPDIR/bb.tgz" -C "$IMG_BUSYBOX_OWNED" .
+    run -125 "$h" convert "$BATS_TEST_TMPDIR/bb.tgz" "$out" --format dir
+    assert_husk_error "$text"
+    [ ! -e "$out" ]
+    run -125 env HUSK_STORAGE="$store" "$h" import "$BATS_TEST_TMPDIR/bb.tgz" bb
+    assert_husk_error "$text"
+    [ ! -e "$store" ]
+    run -125 env HUSK_STORAGE="$store" "$h" run "$BATS_TEST_TMPDIR/bb.tgz" -- touch "$out"
+    assert_husk_error "$text"
+    [ ! -e "$out" ] && [ ! -e "$store" ]
+}
+
+@test "a setuid-root husk does nothing at all, so it writes nothing as root" {
+    [ -u "$HUSK_SETUID_ROOT" ] && [ "$(stat -c %u "$HUSK_SETUID_ROOT")" = 0 ]
+    privileged_husk_does_nothing "$HUSK_SETUID_ROOT" "effective ids"
+}
+
+@test "a husk with file capabilities does nothing at all" {
+    [ -n "$(/usr/sbin/getcap "$HUSK_CAPS")" ]
+    privileged_husk_does_nothing "$HUSK_CAPS" "file capabilities"
 }
 
 @test "the command runs with no_new_privs" {
