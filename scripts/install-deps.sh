@@ -1,22 +1,39 @@
 #!/bin/bash
-# install-deps.sh — install the Debian packages husk needs to build, test and
-# benchmark. Idempotent: does nothing (and needs no network) when all are
-# installed. Run as root on Debian 12 (bookworm).
+# install-deps.sh — install every Debian package husk needs to build, test,
+# document, package and benchmark. Idempotent: does nothing (and needs no
+# network) when all are installed. Run as root on Debian 12 (bookworm).
+#
+#   install-deps.sh          install what is missing
+#   install-deps.sh --list   print the package list, one per line, and exit
+#
+# The list is the contract of the README's two commands: the test
+# packaging.deps maps every file the build and the tests use to its Debian
+# package and fails when that package is not here (or Essential, or pulled
+# in by one that is). Add a package here in the same commit that needs it.
 set -Eeuo pipefail
 
 PACKAGES=(
     # build
     build-essential cmake pkg-config clang-format
     libcli11-dev nlohmann-json3-dev libarchive-dev libsquashfuse-dev libfuse3-dev
-    # static decompressors, for the statically linked SquashFS stack
-    libzstd-dev liblz4-dev liblzo2-dev liblzma-dev zlib1g-dev nettle-dev
+    # static decompressors and hashes, for the statically linked SquashFS
+    # stack and libarchive's tar reader
+    libzstd-dev liblz4-dev liblzo2-dev liblzma-dev libbz2-dev zlib1g-dev nettle-dev
     googletest libgtest-dev
     # tests: fixture images, unprivileged runs, integration suite
-    debootstrap busybox-static squashfs-tools util-linux bats python3
+    debootstrap busybox-static squashfs-tools bats python3
+    util-linux mount passwd procps libcap2-bin
+    # compressors the tests pack tarballs with (tar -z, -J, --zstd, -j, lz4)
+    gzip xz-utils zstd bzip2 lz4
     podman  # builds the real layered test image (as root, chroot isolation)
     # benchmarks: the peers, measured in the same run
     hyperfine charliecloud bubblewrap jq
 )
+
+if [ "${1-}" = --list ]; then
+    printf '%s\n' "${PACKAGES[@]}"
+    exit 0
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -104,6 +104,8 @@ std::optional<Kind> detect_file_kind(int fd) {
         starts({0x28, 0xb5, 0x2f, 0xfd}) ||                       // zstd
         starts({'B', 'Z', 'h'}) ||                                // bzip2
         starts({0x5d, 0x00, 0x00}) ||                             // lzma
+        starts({0x04, 0x22, 0x4d, 0x18}) ||                       // lz4 frame
+        starts({0x02, 0x21, 0x4c, 0x18}) ||                       // lz4 legacy (lz4 -l)
         (n >= 262 && std::memcmp(&head[257], "ustar", 5) == 0)) { // POSIX tar
         return Kind::Tar;
     }

@@ -68,6 +68,9 @@ TEST(DetectKind, ByMagicNotName) {
                                   6)),
               Kind::Tar);
     EXPECT_EQ(kind_of("\x28\xb5\x2f\xfd"), Kind::Tar);
+    EXPECT_EQ(kind_of("BZh9"), Kind::Tar);
+    EXPECT_EQ(kind_of("\x04\x22\x4d\x18"), Kind::Tar); // lz4 frame
+    EXPECT_EQ(kind_of("\x02\x21\x4c\x18"), Kind::Tar); // lz4 legacy
     std::string tar(512, '\0');
     tar.replace(257, 5, "ustar");
     EXPECT_EQ(kind_of(tar), Kind::Tar);
