@@ -6,6 +6,7 @@
 #include "runtime/check.hpp"
 #include "runtime/launch.hpp"
 #include "runtime/process.hpp"
+#include "util/config.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 #include "util/privilege.hpp"
@@ -13,15 +14,55 @@
 #include <cstdio>
 #include <iostream>
 
+extern char** environ;
+
+namespace {
+
+using namespace husk;
+
+int print_error(const std::exception& e) {
+    std::fprintf(stderr, "husk: error: %s\n", e.what());
+    if (const auto* he = dynamic_cast<const Error*>(&e);
+        he != nullptr && log::level() >= log::Level::Verbose) {
+        for (const auto& c : he->trail()) {
+            std::fprintf(stderr, "husk:   %s\n", c.c_str());
+        }
+    }
+    return runtime::exit_code::kHuskFailed;
+}
+
+image::Format store_format(const std::string& name) {
+    return name == "squashfs" ? image::Format::Squashfs
+           : name == "tar"    ? image::Format::Tar
+                              : image::Format::Dir;
+}
+
+/// `husk check`: the kernel steps, the settings as one more step, then the
+/// effective settings and where each came from.
+int check(const config::Settings* settings, const std::string& settings_error) {
+    auto results = runtime::check_host();
+    runtime::CheckResult site{"settings", settings != nullptr, true, settings_error};
+    if (settings != nullptr) {
+        site.detail = settings->site_config +
+                      (settings->site_config_read ? " read" : " not present: built-in defaults");
+    }
+    results.push_back(site);
+    int rc = runtime::print_check(results, std::cout);
+    if (settings != nullptr) {
+        cli::print_settings(config::describe(*settings), std::cout);
+    }
+    return rc;
+}
+
+} // namespace
+
 int main(int argc, char** argv) {
-    using namespace husk;
     // First of all, before option parsing: a setuid or capable husk must do
     // nothing at all, not even answer --help (see privilege.hpp).
     try {
         privilege::refuse_elevated();
     } catch (const Error& e) {
-        std::fprintf(stderr, "husk: error: %s\n", e.what());
-        return runtime::exit_code::kHuskFailed;
+        return print_error(e);
     }
     std::vector<std::string> args(argv + 1, argv + argc);
     cli::Parsed p = cli::parse(args, std::cout, std::cerr);
@@ -32,48 +73,50 @@ int main(int argc, char** argv) {
                    : p.verbosity >= 2 ? log::Level::Debug
                    : p.verbosity == 1 ? log::Level::Verbose
                                       : log::Level::Normal);
+    if (p.command == cli::Command::Version) {
+        std::cout << cli::version_text();
+        return 0;
+    }
+    // The one reader of /etc/husk/husk.json and HUSK_* variables.
+    config::Settings settings;
     try {
+        settings = config::load(config::husk_environment(environ), config::Identity::current());
+    } catch (const Error& e) {
+        if (p.command == cli::Command::Check) {
+            return check(nullptr, e.what());
+        }
+        return print_error(e);
+    }
+    try {
+        const image::Store store = image::Store::from(settings);
         switch (p.command) {
         case cli::Command::Run:
-            return runtime::run(p.run);
+            return runtime::run(p.run, settings);
         case cli::Command::Check:
-            return runtime::print_check(runtime::check_host(), std::cout);
+            return check(&settings, "");
         case cli::Command::Version:
-            std::cout << cli::version_string() << "\n";
-            return 0;
+            break;
         case cli::Command::Import: {
-            auto img = image::import_image(p.source, p.name,
-                                           p.format == "squashfs" ? image::Format::Squashfs
-                                                                  : image::Format::Dir);
+            auto img = store.import(p.source, p.name, store_format(p.format));
             std::cout << img.name << " " << img.path << "\n";
             return 0;
         }
         case cli::Command::Convert:
-            image::convert_image(p.source, p.dest,
-                                 p.format.empty()         ? image::format_for(p.dest)
-                                 : p.format == "squashfs" ? image::Format::Squashfs
-                                 : p.format == "tar"      ? image::Format::Tar
-                                                          : image::Format::Dir);
+            store.convert(p.source, p.dest,
+                          p.format.empty() ? image::format_for(p.dest) : store_format(p.format));
             return 0;
         case cli::Command::Images:
-            cli::print_images(image::list_images(), p.json, std::cout);
+            cli::print_images(store.list(), p.json, std::cout);
             return 0;
         case cli::Command::Rm:
-            image::remove_image(p.name);
+            store.remove(p.name);
             return 0;
         case cli::Command::Inspect:
-            cli::print_inspect(image::resolve(p.name), p.json, std::cout);
+            cli::print_inspect(store.resolve(p.name), p.json, std::cout);
             return 0;
         }
-    } catch (const Error& e) {
-        std::fprintf(stderr, "husk: error: %s\n", e.what());
-        if (log::level() >= log::Level::Verbose) {
-            for (const auto& c : e.trail()) {
-                std::fprintf(stderr, "husk:   %s\n", c.c_str());
-            }
-        }
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "husk: error: %s\n", e.what());
+        return print_error(e);
     }
     return runtime::exit_code::kHuskFailed;
 }

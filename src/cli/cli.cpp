@@ -1,5 +1,8 @@
 #include "cli/cli.hpp"
 
+#include "image/squashfs.hpp"
+#include "image/unpack.hpp"
+#include "runtime/fuse_server.hpp"
 #include "util/error.hpp"
 
 #include <CLI/CLI.hpp>
@@ -11,42 +14,22 @@
 
 namespace husk::cli {
 
-runtime::BindSpec parse_bind(std::string_view spec) {
-    runtime::BindSpec b;
-    std::vector<std::string> parts;
-    size_t i = 0;
-    while (true) {
-        size_t j = spec.find(':', i);
-        parts.emplace_back(spec.substr(i, j == std::string_view::npos ? j : j - i));
-        if (j == std::string_view::npos) {
-            break;
-        }
-        i = j + 1;
-    }
-    const std::string shown = "-b " + std::string(spec);
-    if (parts.size() > 3) {
-        throw Error(shown + ": expected SRC[:DST[:ro|rw]]");
-    }
-    b.source = parts[0];
-    if (b.source.empty()) {
-        throw Error(shown + ": the source is empty");
-    }
-    b.target = parts.size() >= 2 ? parts[1] : parts[0];
-    if (b.target.empty()) {
-        throw Error(shown + ": the destination is empty");
-    }
-    if (parts.size() == 3) {
-        if (parts[2] == "ro") {
-            b.read_only = true;
-        } else if (parts[2] != "rw") {
-            throw Error(shown + ": unknown flag \"" + parts[2] + "\" (expected ro or rw)");
-        }
-    }
-    return b;
-}
-
 std::string version_string() {
     return std::string("husk ") + HUSK_VERSION;
+}
+
+std::string version_text() {
+    std::string squashfs;
+    for (const auto& c : image::squashfs_compressions()) {
+        squashfs += (squashfs.empty() ? "" : ", ") + c;
+    }
+    return version_string() + "\n" +
+           "images:    directory, SquashFS file, tar archive, docker-archive, OCI image layout "
+           "(archive or directory)\n" +
+           "tar:       " + image::kTarCompressions + " (" + image::archive_library_versions() +
+           ")\n" + "SquashFS:  " + squashfs + " (libsquashfuse, served in-process with " +
+           runtime::fuse_library_version() + "; needs /dev/fuse)\n" +
+           "overlay:   --overlay (overlayfs in a user namespace, Linux 5.11 or later)\n";
 }
 
 namespace {
@@ -109,7 +92,7 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
     Parsed p;
     CLI::App app{"husk: run container images as an ordinary user, on HPC clusters", "husk"};
     app.require_subcommand(1);
-    app.set_version_flag("--version", version_string());
+    app.set_version_flag("--version", [] { return version_text(); });
     app.add_flag("-v,--verbose", p.verbosity, "Say more on stderr; repeat for more");
     app.add_flag("-q,--quiet", p.quiet, "Print no warnings");
     app.footer("Exit status of run: the command's own, 128+N if it died of signal N,\n"
@@ -234,7 +217,11 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
         r.image = image;
         r.command = std::move(command);
         for (const auto& b : binds) {
-            r.binds.push_back(parse_bind(b));
+            try {
+                r.binds.push_back(parse_bind(b));
+            } catch (Error& e) {
+                throw Error("-b " + b + ": " + e.message());
+            }
         }
         if (!uid_text.empty()) {
             parse_id(uid_text.back(), "--uid", r.uid.emplace());
@@ -251,7 +238,7 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
         p.exit_now = 0;
         return p;
     } catch (const CLI::CallForVersion&) {
-        out << version_string() << "\n";
+        out << version_text();
         p.exit_now = 0;
         return p;
     } catch (const CLI::ParseError& e) {

@@ -38,11 +38,12 @@ struct Parsed {
 /// grep, as `docker run` does.
 Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
-/// Parses one -b/--bind value, SRC[:DST[:ro|rw]]: DST defaults to SRC.
-/// @throws husk::Error for an empty SRC or DST or a flag other than ro/rw.
-runtime::BindSpec parse_bind(std::string_view spec);
-
 /// The version string, "husk 0.1.0".
 std::string version_string();
+
+/// What husk --version and husk version print: the version string, then
+/// one line each for the image kinds, the tar and SquashFS compressions
+/// this build reads (with its libraries' versions) and overlay support.
+std::string version_text();
 
 } // namespace husk::cli

@@ -108,4 +108,11 @@ void print_inspect(const image::Image& img, bool json, std::ostream& out) {
     }
 }
 
+void print_settings(const std::vector<config::Shown>& settings, std::ostream& out) {
+    out << "settings (built-in < site config < HUSK_* environment < command line):\n";
+    for (const auto& s : settings) {
+        out << "  " << std::left << std::setw(20) << s.name << s.value << "  (" << s.from << ")\n";
+    }
+}
+
 } // namespace husk::cli

@@ -3,6 +3,7 @@
 
 #include "image/image.hpp"
 #include "image/store.hpp"
+#include "util/config.hpp"
 
 #include <ostream>
 #include <vector>
@@ -16,5 +17,9 @@ void print_images(const std::vector<image::StoredImage>& images, bool json, std:
 /// `husk inspect`: the image's kind, path and OCI config, as text or JSON
 /// ({"path", "kind", "config": {"Env", "Entrypoint", "Cmd", "WorkingDir", "User"}}).
 void print_inspect(const image::Image& img, bool json, std::ostream& out);
+
+/// `husk check`'s settings table: a heading, then one line per setting,
+/// "  name  value  (where it came from)".
+void print_settings(const std::vector<config::Shown>& settings, std::ostream& out);
 
 } // namespace husk::cli

@@ -1,7 +1,6 @@
 #include "image/image.hpp"
 
 #include "image/squashfs.hpp"
-#include "image/store.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/file.hpp"
@@ -117,13 +116,6 @@ Image resolve(const std::string& ref) {
         throw Error("no image given");
     }
     char* real = ::realpath(ref.c_str(), nullptr);
-    if (real == nullptr && errno == ENOENT && ref.find('/') == std::string::npos) {
-        // Not a path: a name in the store (husk import), if there is one.
-        if (auto stored = find_image(ref)) {
-            return resolve(stored->path);
-        }
-        errno = ENOENT;
-    }
     if (real == nullptr) {
         throw_errno("image " + ref);
     }

@@ -38,8 +38,9 @@ struct Image {
 /// Inside the image, so it travels with it (e.g. into a SquashFS file).
 inline constexpr std::string_view kConfigPath = ".husk/config.json";
 
-/// Resolves IMAGE as given on the command line to an Image: checks that it
-/// exists, detects its kind by content and loads its OCI config if any.
+/// Resolves the image at the path `ref` to an Image: checks that it exists,
+/// detects its kind by content and loads its OCI config if any. (A name in
+/// the store is resolved by Store::resolve().)
 ///
 /// @throws husk::Error naming the path: missing, unreadable, not an image, a
 ///         kind this build cannot run yet, or a malformed config.

@@ -18,6 +18,17 @@ extern "C" {
 
 namespace husk::image {
 
+std::vector<std::string> squashfs_compressions() {
+    sqfs_compression_type types[SQFS_COMP_MAX + 1] = {};
+    sqfs_compression_supported(types);
+    std::vector<std::string> out;
+    for (int i = 0; i < SQFS_COMP_MAX && types[i] != SQFS_COMP_UNKNOWN; ++i) {
+        const char* name = sqfs_compression_name(types[i]);
+        out.emplace_back(name != nullptr ? name : "type " + std::to_string(types[i]));
+    }
+    return out;
+}
+
 static_assert(sizeof(sqfs_inode) <= sizeof(Squashfs::Inode::raw), "sqfs_inode grew");
 static_assert(alignof(sqfs_inode) <= 8, "sqfs_inode alignment");
 

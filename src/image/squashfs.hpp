@@ -7,6 +7,7 @@
 #include <string>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <vector>
 
 namespace husk::image {
 
@@ -32,6 +33,10 @@ class BlockCache {
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
+
+/// The compressions this build's libsquashfuse decompresses ("zlib", "xz",
+/// "lzo", "lz4", "zstd", ...), as husk --version lists them.
+std::vector<std::string> squashfs_compressions();
 
 /// One reader of a SquashFS image open as a file descriptor.
 ///

@@ -46,16 +46,6 @@ void own_dir(const std::string& path) {
     }
 }
 
-std::string user_name() {
-    struct passwd pw {};
-    struct passwd* res = nullptr;
-    std::vector<char> buf(16384);
-    if (::getpwuid_r(::getuid(), &pw, buf.data(), buf.size(), &res) == 0 && res != nullptr) {
-        return pw.pw_name;
-    }
-    return std::to_string(::getuid());
-}
-
 /// FNV-1a, 64 bits: names a cache entry; not a security boundary (the
 /// storage is the user's own).
 std::string key_of(const std::string& text) {
@@ -113,8 +103,7 @@ void keep_config(int root_fd, const std::string& text) {
 /// `tmp`.blobs, also a temporary sibling) and applying its layers, keeping
 /// its config in the image.
 void unpack_into(int root_fd, int cache_fd, const std::string& tmp, int tar_fd,
-                 const std::string& tar_path) {
-    const UnpackLimits limits = UnpackLimits::from_env();
+                 const std::string& tar_path, const UnpackLimits& limits) {
     const ArchiveKind kind = archive_kind(tar_fd, tar_path);
     if (::lseek(tar_fd, 0, SEEK_SET) != 0) {
         throw_errno("cannot rewind " + tar_path);
@@ -144,28 +133,45 @@ void unpack_into(int root_fd, int cache_fd, const std::string& tmp, int tar_fd,
 
 } // namespace
 
-std::string storage_dir() {
-    const char* env = std::getenv("HUSK_STORAGE");
-    if (env != nullptr && *env != '\0') {
-        if (env[0] != '/') {
-            throw Error(std::string("HUSK_STORAGE=") + env + ": must be an absolute path");
-        }
-        own_dir(env);
-        return env;
-    }
-    const std::string base = "/var/tmp/" + user_name();
-    own_dir(base);
-    own_dir(base + "/husk");
-    return base + "/husk";
+Store::Store(std::string dir, bool own_parent, UnpackLimits limits)
+    : dir_(std::move(dir)), own_parent_(own_parent), limits_(limits) {}
+
+Store Store::from(const config::Settings& s) {
+    return Store(s.storage.value, s.storage.origin == config::Origin::BuiltIn,
+                 UnpackLimits{s.max_unpack_bytes.value, s.max_unpack_entries.value});
 }
 
-namespace {
+std::string Store::dir() const {
+    if (own_parent_) {
+        const size_t slash = dir_.rfind('/');
+        if (slash != std::string::npos && slash > 0) {
+            own_dir(dir_.substr(0, slash));
+        }
+    }
+    own_dir(dir_);
+    return dir_;
+}
+
+Image Store::resolve(const std::string& ref) const {
+    if (ref.find('/') == std::string::npos) {
+        struct stat st {};
+        if (::lstat(ref.c_str(), &st) != 0 && errno == ENOENT) {
+            // Not a path: a name in the store (husk import), if there is one.
+            if (auto stored = find(ref)) {
+                return image::resolve(stored->path);
+            }
+        }
+    }
+    return image::resolve(ref);
+}
+
+namespace {} // namespace
 
 /// Unpacks the archive `tar_path` as `parent`/`entry`, under the lock
 /// `entry`.lock, into a temporary sibling renamed when complete. An entry
 /// that exists is returned as it is with `reuse`, an error otherwise.
-std::string unpack_entry(const std::string& parent, const std::string& entry,
-                         const std::string& tar_path, bool reuse) {
+std::string Store::unpack_entry(const std::string& parent, const std::string& entry,
+                                const std::string& tar_path, bool reuse) const {
     Fd tar(::open(tar_path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!tar) {
         throw_errno("image " + tar_path + ": cannot open");
@@ -213,10 +219,10 @@ std::string unpack_entry(const std::string& parent, const std::string& entry,
         log::info("unpacking " + tar_path + " into " + final_path);
         struct stat src {};
         if (::fstat(tar.get(), &src) == 0 && S_ISDIR(src.st_mode)) { // an OCI layout directory
-            keep_config(root.get(), apply_image(tar.get(), root.get(), ArchiveKind::Oci, tar_path,
-                                                UnpackLimits::from_env()));
+            keep_config(root.get(),
+                        apply_image(tar.get(), root.get(), ArchiveKind::Oci, tar_path, limits_));
         } else {
-            unpack_into(root.get(), cache_fd.get(), tmp, tar.get(), tar_path);
+            unpack_into(root.get(), cache_fd.get(), tmp, tar.get(), tar_path, limits_);
         }
         if (::fchmod(root.get(), 0755) != 0 || ::fsync(root.get()) != 0) {
             throw_errno("cannot finish " + cache + "/" + tmp);
@@ -236,20 +242,18 @@ std::string unpack_entry(const std::string& parent, const std::string& entry,
     return final_path;
 }
 
-} // namespace
-
-std::string unpack_cached(const std::string& tar_path) {
+std::string Store::unpack_cached(const std::string& tar_path) const {
     struct stat st {};
     // An OCI layout directory changes with its index.json; a file, itself.
-    struct stat dir {};
-    if (::stat(tar_path.c_str(), &dir) == 0 && S_ISDIR(dir.st_mode)) {
+    struct stat layout {};
+    if (::stat(tar_path.c_str(), &layout) == 0 && S_ISDIR(layout.st_mode)) {
         if (::stat((tar_path + "/index.json").c_str(), &st) != 0) {
             throw_errno("image " + tar_path + "/index.json: cannot stat");
         }
     } else if (::stat(tar_path.c_str(), &st) != 0) {
         throw_errno("image " + tar_path + ": cannot stat");
     }
-    const std::string cache = storage_dir() + "/cache";
+    const std::string cache = dir() + "/cache";
     own_dir(cache);
     const std::string key =
         "tar-" +
@@ -259,13 +263,13 @@ std::string unpack_cached(const std::string& tar_path) {
     return unpack_entry(cache, key, tar_path, /*reuse=*/true);
 }
 
-namespace {
-
-std::string images_dir() {
-    const std::string dir = storage_dir() + "/images";
-    own_dir(dir);
-    return dir;
+std::string Store::images_dir() const {
+    const std::string images = dir() + "/images";
+    own_dir(images);
+    return images;
 }
+
+namespace {
 
 uint64_t disk_use(int dir_fd, const std::string& name) {
     struct stat st {};
@@ -352,7 +356,7 @@ bool valid_name(const std::string& name) {
     return name.size() < 5 || name.compare(name.size() - 5, 5, ".sqfs") != 0;
 }
 
-void convert_image(const std::string& source, const std::string& dest, Format format) {
+void Store::convert(const std::string& source, const std::string& dest, Format format) const {
     struct stat st {};
     if (::lstat(dest.c_str(), &st) == 0) {
         throw Error(dest + " exists already");
@@ -454,12 +458,12 @@ Format format_for(const std::string& dest) {
     return Format::Dir;
 }
 
-StoredImage import_image(const std::string& source, const std::string& name, Format format) {
+StoredImage Store::import(const std::string& source, const std::string& name, Format format) const {
     if (!valid_name(name)) {
         throw Error("image name \"" + name +
                     "\": use letters, digits, '.', '_' and '-', starting with a letter or digit");
     }
-    if (find_image(name)) {
+    if (find(name)) {
         throw Error("image " + name + " exists already (husk rm " + name + " first)");
     }
     if (format == Format::Tar) {
@@ -467,11 +471,11 @@ StoredImage import_image(const std::string& source, const std::string& name, For
     }
     const std::string dir = images_dir();
     const std::string entry = format == Format::Squashfs ? name + ".sqfs" : name;
-    convert_image(source, dir + "/" + entry, format);
+    convert(source, dir + "/" + entry, format);
     return describe(dir, entry);
 }
 
-std::vector<StoredImage> list_images() {
+std::vector<StoredImage> Store::list() const {
     const std::string dir = images_dir();
     std::vector<StoredImage> out;
     DIR* d = ::opendir(dir.c_str());
@@ -495,15 +499,12 @@ std::vector<StoredImage> list_images() {
     return out;
 }
 
-std::optional<StoredImage> find_image(const std::string& name) {
+std::optional<StoredImage> Store::find(const std::string& name) const {
     if (!valid_name(name)) {
         return std::nullopt;
     }
     // Looks only: a run that names no stored image creates no storage.
-    const char* env = std::getenv("HUSK_STORAGE");
-    const std::string dir =
-        (env != nullptr && *env != '\0' ? std::string(env) : "/var/tmp/" + user_name() + "/husk") +
-        "/images";
+    const std::string dir = dir_ + "/images";
     struct stat st {};
     if (::lstat((dir + "/" + name).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
         return describe(dir, name);
@@ -514,8 +515,8 @@ std::optional<StoredImage> find_image(const std::string& name) {
     return std::nullopt;
 }
 
-void remove_image(const std::string& name) {
-    auto img = find_image(name);
+void Store::remove(const std::string& name) const {
+    auto img = find(name);
     if (!img) {
         throw Error("no image " + name + " in " + images_dir());
     }

@@ -24,21 +24,11 @@ namespace {
 constexpr std::string_view kWhiteout = ".wh.";
 constexpr std::string_view kOpaque = ".wh..wh..opq";
 
-uint64_t env_limit(const char* var, uint64_t fallback) {
-    const char* v = std::getenv(var);
-    if (v == nullptr || *v == '\0') {
-        return fallback;
-    }
-    char* end = nullptr;
-    errno = 0;
-    unsigned long long n = std::strtoull(v, &end, 10);
-    if (errno != 0 || *end != '\0' || n == 0 || v[0] == '-') {
-        throw Error(std::string(var) + "=" + v + ": not a positive number");
-    }
-    return n;
-}
-
 } // namespace
+
+std::string archive_library_versions() {
+    return archive_version_details();
+}
 
 void ArchiveFree::operator()(struct archive* a) const {
     archive_read_free(a);
@@ -398,13 +388,6 @@ class LayerWriter {
 };
 
 } // namespace
-
-UnpackLimits UnpackLimits::from_env() {
-    UnpackLimits l;
-    l.max_bytes = env_limit("HUSK_MAX_UNPACK_BYTES", l.max_bytes);
-    l.max_entries = env_limit("HUSK_MAX_UNPACK_ENTRIES", l.max_entries);
-    return l;
-}
 
 UnpackReport apply_layer(int root_fd, int archive_fd, const std::string& name,
                          const UnpackLimits& limits) {

@@ -2,6 +2,8 @@
 // reads) into a directory, with OCI whiteouts.
 #pragma once
 
+#include "util/config.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -12,14 +14,10 @@ namespace husk::image {
 
 /// Bounds on what one layer may unpack: a decompression bomb or an archive
 /// of millions of empty files stops with an error instead of filling the
-/// disk. Users raise them with HUSK_MAX_UNPACK_BYTES / HUSK_MAX_UNPACK_ENTRIES.
+/// disk. Set from config::Settings (max_unpack_bytes, max_unpack_entries).
 struct UnpackLimits {
-    uint64_t max_bytes = 64ULL << 30; ///< bytes of file data written
-    uint64_t max_entries = 10'000'000;
-
-    /// The defaults, overridden by the environment variables above.
-    /// @throws husk::Error for a value that is not a positive number.
-    static UnpackLimits from_env();
+    uint64_t max_bytes = config::kMaxUnpackBytes; ///< bytes of file data written
+    uint64_t max_entries = config::kMaxUnpackEntries;
 };
 
 /// What apply_layer() did.
@@ -52,6 +50,13 @@ struct UnpackReport {
 ///         limit exceeded, or a failed write (ENOSPC names the entry).
 UnpackReport apply_layer(int root_fd, int archive_fd, const std::string& name,
                          const UnpackLimits& limits);
+
+/// The tar compressions apply_layer() reads, as husk --version lists them.
+inline constexpr const char* kTarCompressions = "none, gzip, xz, zstd, bzip2, lz4, lzma";
+
+/// libarchive's version and those of its compression libraries, as
+/// archive_version_details(3) gives them ("libarchive 3.6.2 zlib/1.2.13 ...").
+std::string archive_library_versions();
 
 /// Frees a libarchive reader (for std::unique_ptr).
 struct ArchiveFree {

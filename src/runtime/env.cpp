@@ -1,6 +1,7 @@
 #include "runtime/env.hpp"
 
 #include "util/error.hpp"
+#include "util/text.hpp"
 
 #include <algorithm>
 #include <fnmatch.h>
@@ -14,18 +15,8 @@ std::string_view key_of(std::string_view entry) {
 }
 
 bool has_path_dir(std::string_view path, std::string_view dir) {
-    size_t i = 0;
-    while (i <= path.size()) {
-        size_t j = path.find(':', i);
-        if (j == std::string_view::npos) {
-            j = path.size();
-        }
-        if (path.substr(i, j - i) == dir) {
-            return true;
-        }
-        i = j + 1;
-    }
-    return false;
+    const auto dirs = text::split(path, ':');
+    return std::find(dirs.begin(), dirs.end(), dir) != dirs.end();
 }
 
 } // namespace

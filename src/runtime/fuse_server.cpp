@@ -386,6 +386,12 @@ void FuseServer::mount_and_serve(Fd dev, const std::string& target, uint32_t uid
     });
 }
 
+std::string fuse_library_version() {
+    const int v = fuse_version();
+    return "libfuse " + std::to_string(v / 100) + "." +
+           std::to_string(v % 100); // FUSE_MAKE_VERSION
+}
+
 Fd open_fuse_device() {
     Fd fd(::open("/dev/fuse", O_RDWR | O_CLOEXEC));
     if (!fd) {

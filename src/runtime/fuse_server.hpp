@@ -46,6 +46,9 @@ class FuseServer {
     std::unique_ptr<Impl> impl_;
 };
 
+/// The libfuse this build links, "libfuse 3.14" (fuse_version(3)).
+std::string fuse_library_version();
+
 /// Opens /dev/fuse for a FUSE mount.
 /// @throws husk::Error with a hint when it cannot (mode 0600 is common on
 ///         hardened hosts; Debian ships 0666).

@@ -2,6 +2,7 @@
 #include "runtime/plan.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
+#include "util/log.hpp"
 
 #include <cerrno>
 #include <climits>
@@ -30,7 +31,7 @@ std::string canonical(const std::string& path) {
 
 } // namespace
 
-HostFacts gather_host_facts(const RunOptions& opts) {
+HostFacts gather_host_facts(const RunOptions& opts, const config::Settings& settings) {
     HostFacts h;
     h.uid = ::getuid();
     h.gid = ::getgid();
@@ -100,6 +101,13 @@ HostFacts gather_host_facts(const RunOptions& opts) {
         }
         h.bind_srcs.emplace_back(real);
         std::free(real);
+    }
+    for (const auto& b : settings.binds.value) {
+        h.site_bind_srcs.push_back(canonical(b.source));
+        if (h.site_bind_srcs.back().empty()) {
+            log::info("site bind " + b.source + " (" + settings.binds.from +
+                      "): not on this node, skipped");
+        }
     }
     return h;
 }

@@ -83,11 +83,12 @@ int launch(const LaunchPlan& p, FuseServer* server) {
     return run_command(p.argv, env.entries(), signals, squashfs ? WaitFor::All : WaitFor::Command);
 }
 
-int run(const RunOptions& opts) {
+int run(const RunOptions& opts, const config::Settings& settings) {
+    const image::Store store = image::Store::from(settings);
     image::Image img;
     {
         log::Phase ph("resolve image");
-        img = image::resolve(opts.image);
+        img = store.resolve(opts.image);
     }
     if (img.kind == image::Kind::Tar || img.kind == image::Kind::OciLayout) {
         // A tarball is unpacked once into the cache and run from there.
@@ -97,12 +98,12 @@ int run(const RunOptions& opts) {
                         "layer, or unpack it into a directory of yours");
         }
         log::Phase ph("unpack into the cache");
-        img = image::resolve(image::unpack_cached(img.path));
+        img = image::resolve(store.unpack_cached(img.path));
     }
     LaunchPlan p;
     {
         log::Phase ph("plan");
-        p = plan(opts, img, gather_host_facts(opts));
+        p = plan(opts, img, gather_host_facts(opts, settings), settings);
     }
     std::unique_ptr<FuseServer> server;
     if (img.kind == image::Kind::Squashfs) {

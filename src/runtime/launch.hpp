@@ -3,6 +3,7 @@
 
 #include "runtime/plan.hpp"
 #include "runtime/run_options.hpp"
+#include "util/config.hpp"
 
 namespace husk::runtime {
 
@@ -22,8 +23,10 @@ class FuseServer;
 /// @throws husk::Error for any failure of husk itself.
 int launch(const LaunchPlan& p, FuseServer* server = nullptr);
 
-/// `husk run`: resolve the image, gather host facts, plan, launch.
+/// `husk run`: resolve the image (a stored name through the settings'
+/// store, an archive unpacked into its cache), gather host facts, plan,
+/// launch.
 /// @returns the command's exit status; @throws husk::Error (exit 125).
-int run(const RunOptions& opts);
+int run(const RunOptions& opts, const config::Settings& settings);
 
 } // namespace husk::runtime

@@ -1,26 +1,12 @@
 #include "runtime/mountinfo.hpp"
 
+#include "util/text.hpp"
+
 #include <sys/mount.h>
 
 namespace husk::runtime {
 
 namespace {
-
-std::vector<std::string_view> fields(std::string_view line) {
-    std::vector<std::string_view> out;
-    size_t i = 0;
-    while (i < line.size()) {
-        size_t j = line.find(' ', i);
-        if (j == std::string_view::npos) {
-            j = line.size();
-        }
-        if (j > i) {
-            out.push_back(line.substr(i, j - i));
-        }
-        i = j + 1;
-    }
-    return out;
-}
 
 /// proc(5) escapes space, tab, newline and backslash as \ooo octal.
 std::string unescape(std::string_view s) {
@@ -42,14 +28,8 @@ std::string unescape(std::string_view s) {
 
 std::vector<MountInfo> parse_mountinfo(std::string_view text) {
     std::vector<MountInfo> out;
-    size_t i = 0;
-    while (i < text.size()) {
-        size_t j = text.find('\n', i);
-        if (j == std::string_view::npos) {
-            j = text.size();
-        }
-        auto f = fields(text.substr(i, j - i));
-        i = j + 1;
+    for (auto line : text::lines(text)) {
+        auto f = text::split(line, ' ', text::Empty::Drop);
         if (f.size() < 6 || f[4].empty() || f[4][0] != '/') {
             continue;
         }
@@ -78,13 +58,7 @@ std::vector<MountInfo> mounts_under(const std::vector<MountInfo>& all, std::stri
 
 unsigned long locked_flags(std::string_view options) {
     unsigned long flags = 0;
-    std::string spaced(options);
-    for (char& c : spaced) {
-        if (c == ',') {
-            c = ' ';
-        }
-    }
-    for (auto opt : fields(spaced)) {
+    for (auto opt : text::split(options, ',', text::Empty::Drop)) {
         if (opt == "nosuid") {
             flags |= MS_NOSUID;
         } else if (opt == "nodev") {

@@ -89,11 +89,11 @@ void remount_each(int fd, uint64_t set, const std::string& what, std::string_vie
 
 /// Adds mount attributes to the mount at `fd` and every mount below it.
 /// mount_setattr(2) (Linux 5.12) does it atomically; older kernels, or
-/// HUSK_LEGACY_MOUNTS=1 (to test that path), remount one by one.
-void mount_setattr_fd(int fd, uint64_t set, const std::string& what,
+/// `legacy` (the legacy_mounts setting, to test that path), remount one by
+/// one.
+void mount_setattr_fd(int fd, uint64_t set, const std::string& what, bool legacy,
                       std::string_view proc = kProc) {
-    const char* legacy = std::getenv("HUSK_LEGACY_MOUNTS");
-    if (legacy == nullptr || std::string_view(legacy) != "1") {
+    if (!legacy) {
         struct mount_attr attr {};
         attr.attr_set = set;
         if (::syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
@@ -240,7 +240,7 @@ class RootBuilder {
             if (p_.root_mode == RootMode::ReadOnly) {
                 flags |= MOUNT_ATTR_RDONLY;
             }
-            mount_setattr_fd(root.get(), flags, "image " + p_.image_path);
+            mount_setattr_fd(root.get(), flags, "image " + p_.image_path, p_.legacy_mounts);
             break;
         }
         case RootMode::Overlay: {
@@ -388,7 +388,7 @@ class RootBuilder {
                   MS_BIND | MS_REC, nullptr, "cannot bind " + host_source + " to " + tgt->path);
         if (op.read_only) {
             Fd mnt = reopen(op);
-            make_read_only(mnt.get(), tgt->path, kProc);
+            make_read_only(mnt.get(), tgt->path, p_.legacy_mounts, kProc);
         }
         log::debug("bound " + host_source + " on " + tgt->path + (op.read_only ? " (ro)" : ""));
     }
@@ -464,8 +464,9 @@ class RootBuilder {
 
 } // namespace
 
-void make_read_only(int fd, const std::string& what, std::string_view proc) {
-    mount_setattr_fd(fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, what, proc);
+void make_read_only(int fd, const std::string& what, bool legacy, std::string_view proc) {
+    mount_setattr_fd(fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, what, legacy,
+                     proc);
 }
 
 void build_root(const LaunchPlan& p, FuseServer* server, Fd fuse_dev) {

@@ -34,8 +34,10 @@ void build_root(const LaunchPlan& p, FuseServer* server = nullptr, Fd fuse_dev =
 /// it, so that no submount of a read-only bind stays writable (the bubblewrap
 /// lesson): mount_setattr(2) with AT_RECURSIVE on Linux 5.12 and later, a
 /// bind remount of each mount listed under it in `proc`/self/mountinfo
-/// before (as on RHEL 8's 4.18). `proc`: where procfs is mounted now.
+/// before (as on RHEL 8's 4.18), or always with `legacy` (the legacy_mounts
+/// setting). `proc`: where procfs is mounted now.
 /// @throws husk::Error naming `what` on failure.
-void make_read_only(int fd, const std::string& what, std::string_view proc = "/proc");
+void make_read_only(int fd, const std::string& what, bool legacy = false,
+                    std::string_view proc = "/proc");
 
 } // namespace husk::runtime

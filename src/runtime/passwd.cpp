@@ -1,37 +1,20 @@
 #include "runtime/passwd.hpp"
 
+#include "util/text.hpp"
+
 #include <vector>
 
 namespace husk::runtime {
 
 namespace {
 
-std::vector<std::string_view> lines_of(std::string_view text) {
-    std::vector<std::string_view> out;
-    size_t i = 0;
-    while (i < text.size()) {
-        size_t j = text.find('\n', i);
-        if (j == std::string_view::npos) {
-            j = text.size();
-        }
-        out.push_back(text.substr(i, j - i));
-        i = j + 1;
-    }
-    return out;
-}
-
-/// Field `n` (0-based) of a colon-separated line, or nullopt-like "" + false.
+/// Field `n` (0-based) of a colon-separated line; false if it has fewer.
 bool field(std::string_view line, size_t n, std::string_view& out) {
-    size_t start = 0;
-    for (size_t k = 0; k < n; ++k) {
-        size_t c = line.find(':', start);
-        if (c == std::string_view::npos) {
-            return false;
-        }
-        start = c + 1;
+    const auto fields = text::split(line, ':');
+    if (n >= fields.size()) {
+        return false;
     }
-    size_t end = line.find(':', start);
-    out = line.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    out = fields[n];
     return true;
 }
 
@@ -39,7 +22,7 @@ bool field(std::string_view line, size_t n, std::string_view& out) {
 std::string merge(std::string_view image_text, std::string_view name, uint32_t id,
                   const std::string& entry) {
     const std::string id_text = std::to_string(id);
-    auto lines = lines_of(image_text);
+    auto lines = text::lines(image_text);
     for (auto line : lines) {
         std::string_view f;
         if (field(line, 2, f) && f == id_text) {

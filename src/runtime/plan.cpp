@@ -6,7 +6,8 @@ namespace husk::runtime {
 
 namespace {
 
-std::vector<MountOp> plan_mounts(const RunOptions& opts, const HostFacts& host) {
+std::vector<MountOp> plan_mounts(const RunOptions& opts, const HostFacts& host,
+                                 const config::Settings& settings) {
     std::vector<MountOp> m;
     // The host's /proc, /sys and /dev, recursively: without a PID namespace a
     // fresh procfs cannot be mounted, and MPI, PMIx and GPU drivers need the
@@ -30,6 +31,14 @@ std::vector<MountOp> plan_mounts(const RunOptions& opts, const HostFacts& host) 
     }
     m.push_back({MountKind::Passwd, "", "/etc/passwd", true, OnMissing::Quiet, "/etc/passwd"});
     m.push_back({MountKind::Group, "", "/etc/group", true, OnMissing::Quiet, "/etc/group"});
+    const auto& site = settings.binds.value;
+    for (size_t i = 0; i < site.size() && i < host.site_bind_srcs.size(); ++i) {
+        if (!host.site_bind_srcs[i].empty()) {
+            m.push_back({MountKind::Bind, host.site_bind_srcs[i], site[i].target, site[i].read_only,
+                         OnMissing::Warn,
+                         "site bind " + site[i].source + " (" + settings.binds.from + ")"});
+        }
+    }
     for (size_t i = 0; i < opts.binds.size(); ++i) {
         const BindSpec& b = opts.binds[i];
         std::string shown = "-b " + b.source + ":" + b.target + (b.read_only ? ":ro" : "");
@@ -47,7 +56,8 @@ std::vector<MountOp> plan_mounts(const RunOptions& opts, const HostFacts& host) 
 
 } // namespace
 
-LaunchPlan plan(const RunOptions& opts, const image::Image& image, const HostFacts& host) {
+LaunchPlan plan(const RunOptions& opts, const image::Image& image, const HostFacts& host,
+                const config::Settings& settings) {
     if (image.kind != image::Kind::Directory && image.kind != image::Kind::Squashfs) {
         throw Error("image " + image.path + ": only directory and SquashFS images can be run");
     }
@@ -60,7 +70,8 @@ LaunchPlan plan(const RunOptions& opts, const image::Image& image, const HostFac
     p.ids = compute_id_maps(host.uid, host.gid, opts.uid, opts.gid, opts.fake_root);
     p.image_path = image.path;
     p.root_mode = opts.root_mode;
-    p.mounts = plan_mounts(opts, host);
+    p.mounts = plan_mounts(opts, host, settings);
+    p.legacy_mounts = settings.legacy_mounts.value;
 
     const bool root_inside = p.ids.uid.inside == 0;
     p.account.uid = p.ids.uid.inside;

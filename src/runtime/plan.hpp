@@ -6,6 +6,7 @@
 #include "runtime/idmap.hpp"
 #include "runtime/passwd.hpp"
 #include "runtime/run_options.hpp"
+#include "util/config.hpp"
 
 #include <string>
 #include <vector>
@@ -25,12 +26,16 @@ struct HostFacts {
     std::vector<std::string> environ;   ///< KEY=VALUE
     std::vector<EnvFile> env_files;     ///< the --env-file files, read
     std::vector<std::string> bind_srcs; ///< canonical host path of each -b source, in order
+    /// canonical host path of each site default bind's source, in order;
+    /// "" where it does not exist on this node (the bind is skipped)
+    std::vector<std::string> site_bind_srcs;
 };
 
-/// Reads the facts for `opts`: ids, names, $HOME, cwd, environ, the env files
-/// and the canonical path of each bind source.
-/// @throws husk::Error naming an env file or bind source that cannot be read.
-HostFacts gather_host_facts(const RunOptions& opts);
+/// Reads the facts for `opts` and `settings`: ids, names, $HOME, cwd,
+/// environ, the env files and the canonical path of each bind source (-b and
+/// the site's default binds; a missing site bind source is said at -v).
+/// @throws husk::Error naming an env file or -b source that cannot be read.
+HostFacts gather_host_facts(const RunOptions& opts, const config::Settings& settings);
 
 /// What a mount step does.
 enum class MountKind {
@@ -75,6 +80,7 @@ struct LaunchPlan {
     bool cwd_required = false;      ///< -c given: failing to enter it is an error
     std::string cwd_fallback = "/"; ///< where to start when `cwd` is not there
     std::vector<std::string> argv;  ///< command and arguments; argv[0] searched in PATH
+    bool legacy_mounts = false;     ///< remount each submount instead of mount_setattr(2)
 };
 
 /// Decides a launch: id maps, mounts, account, environment, cwd, argv.
@@ -82,10 +88,14 @@ struct LaunchPlan {
 /// Mount order: /proc, /sys, /dev (recursive binds of the host's), /tmp (the
 /// host's, or a tmpfs with --private-tmp), $HOME (unless --no-home),
 /// /etc/hosts and /etc/resolv.conf (host's, read-only), /etc/passwd and
-/// /etc/group (generated), then each -b in order, so user binds win.
+/// /etc/group (generated), then the site's default binds (settings.binds;
+/// skipped with a warning where the image has no mount point and cannot get
+/// one, and silently where the source is missing on this node), then each
+/// -b in order, so user binds win.
 ///
 /// @throws husk::Error on contradictory options, a relative bind target, a
 ///         malformed -e or env file line, or no command at all.
-LaunchPlan plan(const RunOptions& opts, const image::Image& image, const HostFacts& host);
+LaunchPlan plan(const RunOptions& opts, const image::Image& image, const HostFacts& host,
+                const config::Settings& settings);
 
 } // namespace husk::runtime

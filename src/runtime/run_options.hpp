@@ -1,22 +1,14 @@
 // RunOptions: what `husk run` was asked to do, as plain data.
 #pragma once
 
+#include "util/bind.hpp"
+
 #include <optional>
 #include <string>
 #include <sys/types.h>
 #include <vector>
 
 namespace husk::runtime {
-
-/// One -b/--bind SRC[:DST[:ro|rw]]. `source` is a host path, `target` an
-/// absolute path in the container (equal to `source` when DST is omitted).
-struct BindSpec {
-    std::string source;
-    std::string target;
-    bool read_only = false;
-
-    bool operator==(const BindSpec&) const = default;
-};
 
 /// How the image's root filesystem is mounted.
 enum class RootMode {

@@ -1,6 +1,7 @@
 #include "util/path.hpp"
 
 #include "util/error.hpp"
+#include "util/text.hpp"
 
 #include <cerrno>
 #include <deque>
@@ -14,17 +15,10 @@ namespace husk::path {
 
 std::vector<std::string> split(std::string_view path) {
     std::vector<std::string> parts;
-    size_t i = 0;
-    while (i < path.size()) {
-        size_t j = path.find('/', i);
-        if (j == std::string_view::npos) {
-            j = path.size();
-        }
-        std::string_view part = path.substr(i, j - i);
-        if (!part.empty() && part != ".") {
+    for (auto part : text::split(path, '/', text::Empty::Drop)) {
+        if (part != ".") {
             parts.emplace_back(part);
         }
-        i = j + 1;
     }
     return parts;
 }

@@ -256,14 +256,5 @@ TEST_F(UnpackTest, TruncatedAndCorruptStreamsAreErrors) {
     EXPECT_THROW(apply_layer(root.get(), junk.get(), "junk.tar", {}), Error);
 }
 
-TEST(UnpackLimits, FromEnvironment) {
-    ::setenv("HUSK_MAX_UNPACK_BYTES", "1000", 1);
-    EXPECT_EQ(UnpackLimits::from_env().max_bytes, 1000u);
-    ::setenv("HUSK_MAX_UNPACK_BYTES", "lots", 1);
-    EXPECT_THROW(UnpackLimits::from_env(), Error);
-    ::unsetenv("HUSK_MAX_UNPACK_BYTES");
-    EXPECT_EQ(UnpackLimits::from_env().max_bytes, UnpackLimits{}.max_bytes);
-}
-
 } // namespace
 } // namespace husk::image

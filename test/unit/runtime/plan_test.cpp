@@ -19,6 +19,10 @@ HostFacts host() {
     return h;
 }
 
+config::Settings settings() {
+    return config::defaults({"alice", 1001});
+}
+
 image::Image dir_image() {
     image::Image img;
     img.kind = image::Kind::Directory;
@@ -52,7 +56,7 @@ const MountOp* find(const LaunchPlan& p, const std::string& target) {
 }
 
 TEST(Plan, DefaultMountOrder) {
-    auto p = plan(opts(), dir_image(), host());
+    auto p = plan(opts(), dir_image(), host(), settings());
     EXPECT_EQ(targets(p), (std::vector<std::string>{"/proc", "/sys", "/dev", "/tmp", "/home/alice",
                                                     "/etc/hosts", "/etc/resolv.conf", "/etc/passwd",
                                                     "/etc/group"}));
@@ -72,7 +76,7 @@ TEST(Plan, PrivateTmpAndNoHome) {
     auto o = opts();
     o.private_tmp = true;
     o.no_home = true;
-    auto p = plan(o, dir_image(), host());
+    auto p = plan(o, dir_image(), host(), settings());
     EXPECT_EQ(find(p, "/tmp")->kind, MountKind::Tmpfs);
     EXPECT_EQ(find(p, "/home/alice"), nullptr);
     EXPECT_EQ(p.account.home, "/");
@@ -84,7 +88,7 @@ TEST(Plan, UserBindsComeLastInOrderAndUseCanonicalSources) {
     o.binds = {{"scratch", "/data", false}, {"/etc", "/tmp", true}};
     auto h = host();
     h.bind_srcs = {"/lustre/alice/scratch", "/etc"};
-    auto p = plan(o, dir_image(), h);
+    auto p = plan(o, dir_image(), h, settings());
     ASSERT_GE(p.mounts.size(), 2u);
     const auto& a = p.mounts[p.mounts.size() - 2];
     const auto& b = p.mounts.back();
@@ -97,23 +101,56 @@ TEST(Plan, UserBindsComeLastInOrderAndUseCanonicalSources) {
     EXPECT_EQ(find(p, "/tmp"), &b); // covers the default /tmp
 }
 
+TEST(Plan, SiteBindsComeBeforeUserBindsAndAreSkippedWhereMissing) {
+    auto o = opts();
+    o.binds = {{"/scratch", "/scratch", true}};
+    auto h = host();
+    h.bind_srcs = {"/scratch"};
+    auto s = settings();
+    s.binds = {
+        {{"/scratch", "/scratch", false}, {"/projects", "/p", true}, {"/gone", "/gone", false}},
+        config::Origin::SiteConfig,
+        "/etc/husk/husk.json"};
+    h.site_bind_srcs = {"/lustre/scratch", "/projects", ""};
+    auto p = plan(o, dir_image(), h, s);
+    ASSERT_GE(p.mounts.size(), 3u);
+    const auto& site1 = p.mounts[p.mounts.size() - 3];
+    const auto& site2 = p.mounts[p.mounts.size() - 2];
+    EXPECT_EQ(site1.source, "/lustre/scratch");
+    EXPECT_EQ(site1.target, "/scratch");
+    EXPECT_EQ(site1.on_missing, OnMissing::Warn);
+    EXPECT_EQ(site1.what, "site bind /scratch (/etc/husk/husk.json)");
+    EXPECT_EQ(site2.target, "/p");
+    EXPECT_TRUE(site2.read_only);
+    EXPECT_EQ(find(p, "/gone"), nullptr);
+    EXPECT_EQ(p.mounts.back().what, "-b /scratch:/scratch:ro"); // the user's -b wins
+    EXPECT_EQ(find(p, "/scratch"), &p.mounts.back());
+}
+
+TEST(Plan, LegacyMountsFromSettings) {
+    EXPECT_FALSE(plan(opts(), dir_image(), host(), settings()).legacy_mounts);
+    auto s = settings();
+    s.legacy_mounts.value = true;
+    EXPECT_TRUE(plan(opts(), dir_image(), host(), s).legacy_mounts);
+}
+
 TEST(Plan, BindTargetsMustBeAbsoluteAndNotRoot) {
     auto o = opts();
     o.binds = {{"/x", "relative", false}};
-    EXPECT_THROW(plan(o, dir_image(), host()), Error);
+    EXPECT_THROW(plan(o, dir_image(), host(), settings()), Error);
     o.binds = {{"/x", "//", false}};
-    EXPECT_THROW(plan(o, dir_image(), host()), Error);
+    EXPECT_THROW(plan(o, dir_image(), host(), settings()), Error);
 }
 
 TEST(Plan, IdsAndAccount) {
-    auto p = plan(opts(), dir_image(), host());
+    auto p = plan(opts(), dir_image(), host(), settings());
     EXPECT_EQ(p.ids.uid, (IdMap{1001, 1001, 1}));
     EXPECT_EQ(p.account,
               (Account{"alice", 1001, 1001, "Alice", "/home/alice", "/bin/sh", "alice"}));
 
     auto o = opts();
     o.fake_root = true;
-    p = plan(o, dir_image(), host());
+    p = plan(o, dir_image(), host(), settings());
     EXPECT_EQ(p.ids.uid, (IdMap{0, 1001, 1}));
     EXPECT_EQ(p.account.name, "root");
     EXPECT_EQ(p.account.group_name, "root");
@@ -127,7 +164,7 @@ TEST(Plan, EnvironmentIncludesImageAndOptions) {
     auto o = opts();
     o.env = {"OMP_NUM_THREADS=4"};
     o.unset_env = {"SLURM_*"};
-    auto p = plan(o, img, host());
+    auto p = plan(o, img, host(), settings());
     Environment e(p.env);
     EXPECT_EQ(*e.get("LANG"), "C.UTF-8");
     EXPECT_EQ(*e.get("PATH"), "/opt/app/bin:/usr/bin:/bin");
@@ -141,14 +178,15 @@ TEST(Plan, CommandFromOptionsOrImage) {
     img.config = image::OciConfig{};
     img.config->entrypoint = {"/entry"};
     img.config->cmd = {"--flag"};
-    EXPECT_EQ(plan(opts({}), img, host()).argv, (std::vector<std::string>{"/entry", "--flag"}));
-    EXPECT_EQ(plan(opts({"ls"}), img, host()).argv, (std::vector<std::string>{"ls"}));
-    EXPECT_THROW(plan(opts({}), dir_image(), host()), Error);
-    EXPECT_THROW(plan(opts({""}), dir_image(), host()), Error);
+    EXPECT_EQ(plan(opts({}), img, host(), settings()).argv,
+              (std::vector<std::string>{"/entry", "--flag"}));
+    EXPECT_EQ(plan(opts({"ls"}), img, host(), settings()).argv, (std::vector<std::string>{"ls"}));
+    EXPECT_THROW(plan(opts({}), dir_image(), host(), settings()), Error);
+    EXPECT_THROW(plan(opts({""}), dir_image(), host(), settings()), Error);
 }
 
 TEST(Plan, WorkingDirectory) {
-    auto p = plan(opts(), dir_image(), host());
+    auto p = plan(opts(), dir_image(), host(), settings());
     EXPECT_EQ(p.cwd, "/home/alice/project");
     EXPECT_FALSE(p.cwd_required);
     EXPECT_EQ(p.cwd_fallback, "/");
@@ -156,34 +194,34 @@ TEST(Plan, WorkingDirectory) {
     auto img = dir_image();
     img.config = image::OciConfig{};
     img.config->working_dir = "/work";
-    EXPECT_EQ(plan(opts(), img, host()).cwd_fallback, "/work");
+    EXPECT_EQ(plan(opts(), img, host(), settings()).cwd_fallback, "/work");
 
     auto o = opts();
     o.cwd = "/data";
-    p = plan(o, dir_image(), host());
+    p = plan(o, dir_image(), host(), settings());
     EXPECT_EQ(p.cwd, "/data");
     EXPECT_TRUE(p.cwd_required);
     o.cwd = "data";
-    EXPECT_THROW(plan(o, dir_image(), host()), Error);
+    EXPECT_THROW(plan(o, dir_image(), host(), settings()), Error);
 }
 
 TEST(Plan, DirectoryAndSquashfsImages) {
     auto img = dir_image();
     img.kind = image::Kind::Squashfs;
-    EXPECT_EQ(plan(opts(), img, host()).image_kind, image::Kind::Squashfs);
+    EXPECT_EQ(plan(opts(), img, host(), settings()).image_kind, image::Kind::Squashfs);
     auto o = opts();
     o.root_mode = RootMode::Overlay;
-    EXPECT_EQ(plan(o, img, host()).root_mode, RootMode::Overlay);
+    EXPECT_EQ(plan(o, img, host(), settings()).root_mode, RootMode::Overlay);
     o.root_mode = RootMode::Writable; // a SquashFS file is read-only
-    EXPECT_THROW(plan(o, img, host()), Error);
+    EXPECT_THROW(plan(o, img, host(), settings()), Error);
     img.kind = image::Kind::Tar;
-    EXPECT_THROW(plan(opts(), img, host()), Error);
+    EXPECT_THROW(plan(opts(), img, host(), settings()), Error);
 }
 
 TEST(Plan, RootModeIsKept) {
     auto o = opts();
     o.root_mode = RootMode::Overlay;
-    EXPECT_EQ(plan(o, dir_image(), host()).root_mode, RootMode::Overlay);
+    EXPECT_EQ(plan(o, dir_image(), host(), settings()).root_mode, RootMode::Overlay);
 }
 
 } // namespace

@@ -1,0 +1,283 @@
+#include "util/config.hpp"
+
+#include "util/error.hpp"
+#include "util/file.hpp"
+#include "util/text.hpp"
+
+#include <cerrno>
+#include <nlohmann/json.hpp>
+#include <pwd.h>
+#include <unistd.h>
+
+namespace husk::config {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kKeys = "storage, binds, cdi_spec_dirs, max_unpack_bytes, "
+                              "max_unpack_entries, legacy_mounts";
+
+template <typename T> void set(Setting<T>& s, T value, Origin origin, std::string from) {
+    s.value = std::move(value);
+    s.origin = origin;
+    s.from = std::move(from);
+}
+
+/// Reports a bad value of `key` in the site config at `path`.
+[[noreturn]] void bad(const std::string& path, const std::string& key, const std::string& why) {
+    throw Error(path + ": " + key + ": " + why);
+}
+
+std::string absolute_path(const json& v, const std::string& path, const std::string& key) {
+    if (!v.is_string()) {
+        bad(path, key, "not a string");
+    }
+    std::string s = v.get<std::string>();
+    if (s.empty() || s[0] != '/') {
+        bad(path, key, "\"" + s + "\" is not an absolute path");
+    }
+    return s;
+}
+
+/// ${USER} and ${UID} in a site storage path; any other ${...} is an error.
+std::string expand(std::string s, const Identity& who, const std::string& path) {
+    std::string out;
+    size_t i = 0;
+    while (i < s.size()) {
+        size_t at = s.find("${", i);
+        if (at == std::string::npos) {
+            out.append(s, i);
+            break;
+        }
+        size_t end = s.find('}', at);
+        const std::string name = end == std::string::npos ? "" : s.substr(at + 2, end - at - 2);
+        if (name == "USER") {
+            out.append(s, i, at - i).append(who.user);
+        } else if (name == "UID") {
+            out.append(s, i, at - i).append(std::to_string(who.uid));
+        } else {
+            bad(path, "storage", "\"" + s + "\": only ${USER} and ${UID} are replaced");
+        }
+        i = end + 1;
+    }
+    return out;
+}
+
+uint64_t positive(const json& v, const std::string& path, const std::string& key) {
+    if (!v.is_number_unsigned() || v.get<uint64_t>() == 0) {
+        bad(path, key, "not a positive integer");
+    }
+    return v.get<uint64_t>();
+}
+
+uint64_t positive(const std::string& name, const std::string& text) {
+    size_t pos = 0;
+    unsigned long long n = 0;
+    try {
+        n = std::stoull(text, &pos, 10);
+    } catch (const std::exception&) {
+        pos = 0;
+    }
+    if (pos != text.size() || text[0] == '-' || text[0] == '+' || n == 0) {
+        throw Error(name + "=" + text + ": not a positive integer");
+    }
+    return n;
+}
+
+std::string joined(const std::vector<std::string>& v, const char* sep) {
+    std::string out;
+    for (const auto& s : v) {
+        out += (out.empty() ? "" : sep) + s;
+    }
+    return out;
+}
+
+} // namespace
+
+Identity Identity::current() {
+    Identity who;
+    who.uid = ::getuid();
+    struct passwd pw {};
+    struct passwd* res = nullptr;
+    std::vector<char> buf(16384);
+    if (::getpwuid_r(who.uid, &pw, buf.data(), buf.size(), &res) == 0 && res != nullptr) {
+        who.user = pw.pw_name;
+    } else {
+        who.user = std::to_string(who.uid);
+    }
+    return who;
+}
+
+Environment husk_environment(char** envp) {
+    Environment env;
+    for (char** e = envp; e != nullptr && *e != nullptr; ++e) {
+        std::string_view entry(*e);
+        size_t eq = entry.find('=');
+        if (entry.rfind("HUSK_", 0) == 0 && eq != std::string_view::npos) {
+            env.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+        }
+    }
+    return env;
+}
+
+Settings defaults(const Identity& who) {
+    Settings s;
+    s.storage.value = "/var/tmp/" + who.user + "/husk";
+    s.cdi_spec_dirs.value = {"/etc/cdi", "/var/run/cdi"};
+    s.max_unpack_bytes.value = kMaxUnpackBytes;
+    s.max_unpack_entries.value = kMaxUnpackEntries;
+    return s;
+}
+
+void apply_site_config(Settings& s, std::string_view text, const std::string& path,
+                       const Identity& who) {
+    json doc;
+    try {
+        doc = json::parse(text);
+    } catch (const json::parse_error& e) {
+        // "[json.exception.parse_error.101] parse error at line 2, column 3: ..."
+        std::string why = e.what();
+        size_t at = why.find("] ");
+        throw Error(path + ": not valid JSON (" +
+                    (at == std::string::npos ? why : why.substr(at + 2)) + ")");
+    }
+    if (!doc.is_object()) {
+        throw Error(path + ": not a JSON object");
+    }
+    const Origin o = Origin::SiteConfig;
+    for (const auto& [key, v] : doc.items()) {
+        if (key == "storage") {
+            set(s.storage, expand(absolute_path(v, path, key), who, path), o, path);
+        } else if (key == "binds") {
+            if (!v.is_array()) {
+                bad(path, key, "not an array of \"SRC[:DST[:ro|rw]]\" strings");
+            }
+            std::vector<BindSpec> binds;
+            for (size_t i = 0; i < v.size(); ++i) {
+                const std::string at = key + "[" + std::to_string(i) + "]";
+                if (!v[i].is_string()) {
+                    bad(path, at, "not a string");
+                }
+                const std::string spec = v[i].get<std::string>();
+                BindSpec b;
+                try {
+                    b = parse_bind(spec);
+                } catch (const Error& e) {
+                    bad(path, at, "\"" + spec + "\": " + e.message());
+                }
+                if (b.source[0] != '/' || b.target[0] != '/') {
+                    bad(path, at,
+                        "\"" + spec +
+                            "\": a relative path (site binds name absolute "
+                            "host and container paths)");
+                }
+                binds.push_back(std::move(b));
+            }
+            set(s.binds, std::move(binds), o, path);
+        } else if (key == "cdi_spec_dirs") {
+            if (!v.is_array()) {
+                bad(path, key, "not an array of absolute paths");
+            }
+            std::vector<std::string> dirs;
+            for (size_t i = 0; i < v.size(); ++i) {
+                dirs.push_back(absolute_path(v[i], path, key + "[" + std::to_string(i) + "]"));
+            }
+            set(s.cdi_spec_dirs, std::move(dirs), o, path);
+        } else if (key == "max_unpack_bytes") {
+            set(s.max_unpack_bytes, positive(v, path, key), o, path);
+        } else if (key == "max_unpack_entries") {
+            set(s.max_unpack_entries, positive(v, path, key), o, path);
+        } else if (key == "legacy_mounts") {
+            if (!v.is_boolean()) {
+                bad(path, key, "not true or false");
+            }
+            set(s.legacy_mounts, v.get<bool>(), o, path);
+        } else {
+            throw Error(path + ": unknown key \"" + key + "\" (known: " + kKeys + ")");
+        }
+    }
+}
+
+void apply_environment(Settings& s, const Environment& env) {
+    auto get = [&](const char* name) -> const std::string* {
+        auto it = env.find(name);
+        return it == env.end() || it->second.empty() ? nullptr : &it->second;
+    };
+    const Origin o = Origin::Environment;
+    if (const std::string* v = get("HUSK_STORAGE")) {
+        if ((*v)[0] != '/') {
+            throw Error("HUSK_STORAGE=" + *v + ": must be an absolute path");
+        }
+        set(s.storage, *v, o, "HUSK_STORAGE");
+    }
+    if (const std::string* v = get("HUSK_CDI_SPEC_DIRS")) {
+        std::vector<std::string> dirs;
+        for (auto d : text::split(*v, ':', text::Empty::Drop)) {
+            if (d[0] != '/') {
+                throw Error("HUSK_CDI_SPEC_DIRS=" + *v + ": \"" + std::string(d) +
+                            "\" is not an absolute path");
+            }
+            dirs.emplace_back(d);
+        }
+        set(s.cdi_spec_dirs, std::move(dirs), o, "HUSK_CDI_SPEC_DIRS");
+    }
+    if (const std::string* v = get("HUSK_MAX_UNPACK_BYTES")) {
+        set(s.max_unpack_bytes, positive("HUSK_MAX_UNPACK_BYTES", *v), o, "HUSK_MAX_UNPACK_BYTES");
+    }
+    if (const std::string* v = get("HUSK_MAX_UNPACK_ENTRIES")) {
+        set(s.max_unpack_entries, positive("HUSK_MAX_UNPACK_ENTRIES", *v), o,
+            "HUSK_MAX_UNPACK_ENTRIES");
+    }
+    if (const std::string* v = get("HUSK_LEGACY_MOUNTS")) {
+        if (*v != "0" && *v != "1") {
+            throw Error("HUSK_LEGACY_MOUNTS=" + *v + ": expected 0 or 1");
+        }
+        set(s.legacy_mounts, *v == "1", o, "HUSK_LEGACY_MOUNTS");
+    }
+}
+
+Settings load(const Environment& env, const Identity& who) {
+    Settings s = defaults(who);
+    auto it = env.find("HUSK_CONFIG");
+    const bool chosen = it != env.end() && !it->second.empty();
+    if (chosen) {
+        s.site_config = it->second;
+    }
+    std::string text;
+    try {
+        text = file::read(s.site_config, kMaxSiteConfigBytes);
+        s.site_config_read = true;
+    } catch (const Error& e) {
+        if (chosen || e.err() != ENOENT) {
+            throw Error((chosen ? "HUSK_CONFIG=" : "site config ") + s.site_config +
+                            (e.err() == 0 ? ": larger than 1 MiB" : ": cannot read it"),
+                        e.err());
+        }
+    }
+    if (s.site_config_read) {
+        apply_site_config(s, text, s.site_config, who);
+    }
+    apply_environment(s, env);
+    return s;
+}
+
+std::vector<Shown> describe(const Settings& s) {
+    std::vector<std::string> binds;
+    for (const auto& b : s.binds.value) {
+        binds.push_back(b.source + (b.target != b.source || b.read_only ? ":" + b.target : "") +
+                        (b.read_only ? ":ro" : ""));
+    }
+    return {
+        {"site config", s.site_config, s.site_config_read ? "read" : "not present"},
+        {"storage", s.storage.value, s.storage.from},
+        {"binds", binds.empty() ? "(none)" : joined(binds, ", "), s.binds.from},
+        {"cdi_spec_dirs", joined(s.cdi_spec_dirs.value, ":"), s.cdi_spec_dirs.from},
+        {"max_unpack_bytes", std::to_string(s.max_unpack_bytes.value), s.max_unpack_bytes.from},
+        {"max_unpack_entries", std::to_string(s.max_unpack_entries.value),
+         s.max_unpack_entries.from},
+        {"legacy_mounts", s.legacy_mounts.value ? "true" : "false", s.legacy_mounts.from},
+    };
+}
+
+} // namespace husk::config

@@ -1,0 +1,113 @@
+// husk's settings: built-in defaults < site config < HUSK_* environment <
+// command line. Read once at start-up by main(); modules take what they
+// need from the Settings they are handed, never from getenv().
+#pragma once
+
+#include "util/bind.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace husk::config {
+
+/// The site config read when HUSK_CONFIG is not set.
+inline constexpr const char* kSiteConfig = "/etc/husk/husk.json";
+/// Larger site configs are refused (a config is a few lines).
+inline constexpr size_t kMaxSiteConfigBytes = 1 << 20;
+/// Built-in unpack limits: a decompression bomb or an archive of millions of
+/// empty files stops with an error instead of filling the disk.
+inline constexpr uint64_t kMaxUnpackBytes = 64ULL << 30;
+inline constexpr uint64_t kMaxUnpackEntries = 10'000'000;
+
+/// Where a setting's value came from, in increasing precedence.
+enum class Origin { BuiltIn, SiteConfig, Environment, CommandLine };
+
+/// One setting: its value and, for `husk check` and error messages, where
+/// that value came from ("built-in", "/etc/husk/husk.json", "HUSK_STORAGE").
+template <typename T> struct Setting {
+    T value{};
+    Origin origin = Origin::BuiltIn;
+    std::string from = "built-in";
+};
+
+/// Every setting of husk. See doc/husk.json.md for the site config's keys.
+struct Settings {
+    /// The site config file: HUSK_CONFIG, else kSiteConfig.
+    std::string site_config = kSiteConfig;
+    /// Whether it existed and was read (a missing kSiteConfig is no error).
+    bool site_config_read = false;
+
+    /// The storage folder (images, unpack cache): absolute. Built-in
+    /// /var/tmp/$USER/husk; site key `storage` (with ${USER} and ${UID}
+    /// replaced); HUSK_STORAGE.
+    Setting<std::string> storage;
+    /// Default binds added before the command line's -b: site key `binds`,
+    /// SRC[:DST[:ro|rw]] strings with absolute paths. A default bind whose
+    /// source is missing on this node is skipped.
+    Setting<std::vector<BindSpec>> binds;
+    /// Folders of CDI specs, later ones winning: built-in /etc/cdi then
+    /// /var/run/cdi; site key `cdi_spec_dirs`; HUSK_CDI_SPEC_DIRS (colon
+    /// separated).
+    Setting<std::vector<std::string>> cdi_spec_dirs;
+    /// Unpack limits per layer: site keys `max_unpack_bytes`,
+    /// `max_unpack_entries`; HUSK_MAX_UNPACK_BYTES, HUSK_MAX_UNPACK_ENTRIES.
+    Setting<uint64_t> max_unpack_bytes;
+    Setting<uint64_t> max_unpack_entries;
+    /// Make mounts read-only by remounting each submount instead of one
+    /// mount_setattr(2) (kernels before 5.12 do that anyway): site key
+    /// `legacy_mounts`; HUSK_LEGACY_MOUNTS=1.
+    Setting<bool> legacy_mounts;
+};
+
+/// Who runs husk, for the built-in storage path and the placeholders.
+struct Identity {
+    std::string user; ///< login name, or the uid in decimal when it has none
+    uint32_t uid = 0;
+
+    /// The real uid and its passwd name (getpwuid_r(3), so NSS may answer).
+    static Identity current();
+};
+
+/// Environment variables by name (only HUSK_* ones matter).
+using Environment = std::map<std::string, std::string, std::less<>>;
+
+/// The HUSK_* variables of a NULL-terminated environ array.
+Environment husk_environment(char** envp);
+
+/// The built-in defaults for `who`.
+Settings defaults(const Identity& who);
+
+/// Applies the site config document `json`, read from `path`: an object
+/// whose keys are storage, binds, cdi_spec_dirs, max_unpack_bytes,
+/// max_unpack_entries, legacy_mounts. Pure (no I/O).
+/// @throws husk::Error as one line naming `path`, the key and the reason:
+///         not valid JSON (with line and column), not an object, an unknown
+///         key, a value of the wrong type, a relative path, a bad bind.
+void apply_site_config(Settings& s, std::string_view json, const std::string& path,
+                       const Identity& who);
+
+/// Applies the HUSK_* variables of `env` (empty values are ignored). Pure.
+/// @throws husk::Error "HUSK_X=value: reason" for a value that is not valid.
+void apply_environment(Settings& s, const Environment& env);
+
+/// The start-up: defaults(), then the site config (HUSK_CONFIG if set, which
+/// must exist; else kSiteConfig, if it exists), then apply_environment().
+/// @throws husk::Error from the two above, or naming a site config that
+///         cannot be read or is larger than kMaxSiteConfigBytes.
+Settings load(const Environment& env, const Identity& who);
+
+/// One line of `husk check`'s settings: name, value as text, origin.
+struct Shown {
+    std::string name;
+    std::string value;
+    std::string from;
+};
+
+/// The settings as `husk check` prints them, in a fixed order.
+std::vector<Shown> describe(const Settings& s);
+
+} // namespace husk::config

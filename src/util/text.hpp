@@ -1,0 +1,21 @@
+// Splitting text: the one place that cuts strings at a separator.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+namespace husk::text {
+
+/// Whether split() keeps the empty pieces between adjacent separators.
+enum class Empty { Keep, Drop };
+
+/// Cuts `text` at every `sep`: split("a::b", ':') -> {"a", "", "b"};
+/// split("", ':') -> {""}; with Empty::Drop, {"a", "b"} and {}. The pieces
+/// point into `text`, which must outlive them.
+std::vector<std::string_view> split(std::string_view text, char sep, Empty empty = Empty::Keep);
+
+/// The lines of `text`, without their '\n'; a final newline does not start
+/// another line: lines("a\n\nb\n") -> {"a", "", "b"}, lines("") -> {}.
+std::vector<std::string_view> lines(std::string_view text);
+
+} // namespace husk::text
