@@ -20,6 +20,8 @@ PACKAGES=(
     # stack and libarchive's tar reader
     libzstd-dev liblz4-dev liblzo2-dev liblzma-dev libbz2-dev zlib1g-dev nettle-dev
     googletest libgtest-dev
+    # man pages from doc/*.md at build time; man to check them
+    pandoc man-db
     # tests: fixture images, unprivileged runs, integration suite
     debootstrap busybox-static squashfs-tools bats python3
     util-linux mount passwd procps libcap2-bin

@@ -97,7 +97,8 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
     app.add_flag("-q,--quiet", p.quiet, "Print no warnings");
     app.footer("Exit status of run: the command's own, 128+N if it died of signal N,\n"
                "125 if husk failed, 126 if the command cannot be executed, 127 if not found.\n"
-               "See husk-run(1), husk-check(1): doc/ in the source.");
+               "Each command has its manual page: man husk, man husk-run, ...; the site\n"
+               "config (/etc/husk/husk.json): man husk.json.");
 
     auto& r = p.run;
     CLI::App* run = app.add_subcommand("run", "Run a command in an image");
@@ -140,11 +141,13 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
     int run_verbosity = 0;
     run->add_flag("-v,--verbose", run_verbosity, "Say more on stderr: each phase and its duration");
     run->add_flag("-q,--quiet", p.quiet, "Print no warnings");
-    run->add_option("IMAGE", image, "Image: a directory holding a root filesystem")->required();
+    run->add_option("IMAGE", image,
+                    "A directory, SquashFS file, tar or docker/OCI archive, or a stored name")
+        ->required();
     run->footer("Everything after IMAGE is the command and its arguments (a '--' right\n"
                 "after IMAGE is dropped). Without a command the image's Entrypoint and\n"
                 "Cmd run. Environment: the host's, then the image's Env, then\n"
-                "--env-file, then -e, then --unset-env.");
+                "--env-file, then -e, then --unset-env. See man husk-run.");
 
     CLI::App* check =
         app.add_subcommand("check", "Check, step by step, what this host supports for husk");
@@ -170,6 +173,10 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
     CLI::App* inspect = app.add_subcommand("inspect", "Describe an image and its OCI config");
     inspect->add_option("IMAGE", p.name, "A path or a name in the store")->required();
     inspect->add_flag("--json", p.json, "As JSON");
+
+    for (CLI::App* sub : {check, version, import, convert, images, rm, inspect}) {
+        sub->footer("See man husk-" + sub->get_name() + ".");
+    }
 
     // The first word that is not a global flag must name a command; say
     // which word was wrong rather than CLI11's generic message.
@@ -234,7 +241,8 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
                                 : runtime::RootMode::ReadOnly;
     } catch (const CLI::CallForHelp&) {
         CLI::App* target = app.get_subcommands().empty() ? &app : app.get_subcommands().front();
-        out << target->help();
+        // "Usage: husk run ...", not "Usage: run ..."
+        out << (target == &app ? app.help() : target->help("husk"));
         p.exit_now = 0;
         return p;
     } catch (const CLI::CallForVersion&) {

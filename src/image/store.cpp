@@ -476,8 +476,12 @@ StoredImage Store::import(const std::string& source, const std::string& name, Fo
 }
 
 std::vector<StoredImage> Store::list() const {
-    const std::string dir = images_dir();
     std::vector<StoredImage> out;
+    struct stat st {};
+    if (::lstat((dir_ + "/images").c_str(), &st) != 0 && errno == ENOENT) {
+        return out; // nothing imported yet; listing creates no storage
+    }
+    const std::string dir = images_dir();
     DIR* d = ::opendir(dir.c_str());
     if (d == nullptr) {
         throw_errno("cannot list " + dir);

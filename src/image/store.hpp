@@ -84,7 +84,8 @@ class Store {
     /// @throws husk::Error for a bad name, an existing NAME, or a failed unpack.
     StoredImage import(const std::string& source, const std::string& name, Format format) const;
 
-    /// The images in the store, sorted by name.
+    /// The images in the store, sorted by name; none, and no storage
+    /// created, before the first import.
     std::vector<StoredImage> list() const;
 
     /// The stored image NAME, if there is one. Looks only: creates nothing.
