@@ -54,8 +54,8 @@ UnpackReport apply_layer(int root_fd, int archive_fd, const std::string& name,
 /// The tar compressions apply_layer() reads, as husk --version lists them.
 inline constexpr const char* kTarCompressions = "none, gzip, xz, zstd, bzip2, lz4, lzma";
 
-/// libarchive's version and those of its compression libraries, as
-/// archive_version_details(3) gives them ("libarchive 3.6.2 zlib/1.2.13 ...").
+/// libarchive's version and those of its compression libraries
+/// ("libarchive 3.6.2 zlib/1.2.13 liblzma/5.4.1 ...").
 std::string archive_library_versions();
 
 /// Frees a libarchive reader (for std::unique_ptr).
