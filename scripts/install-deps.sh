@@ -20,8 +20,9 @@ PACKAGES=(
     # stack and libarchive's tar reader
     libzstd-dev liblz4-dev liblzo2-dev liblzma-dev libbz2-dev zlib1g-dev nettle-dev
     googletest libgtest-dev
-    # man pages from doc/*.md at build time; man to check them
-    pandoc man-db
+    # man pages from doc/*.md at build time; man to check them; file for
+    # cpack -G DEB (CPackDeb runs it to find what dpkg-shlibdeps must read)
+    pandoc man-db file
     # tests: fixture images, unprivileged runs, integration suite
     debootstrap busybox-static squashfs-tools bats python3
     util-linux mount passwd procps libcap2-bin
