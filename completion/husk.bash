@@ -44,9 +44,9 @@ _husk() {
     case $cmd in
         run)
             opts="-h --help -b --bind -w --write --overlay -c --cd -e --env --env-file
-                  --unset-env --uid --gid --fake-root --private-tmp --no-home -v --verbose
-                  -q --quiet"
-            with_value="-b --bind -c --cd -e --env --env-file --unset-env --uid --gid" ;;
+                  --unset-env --uid --gid --fake-root --private-tmp --no-home --join --no-join
+                  --join-count --linger -v --verbose -q --quiet"
+            with_value="-b --bind -c --cd -e --env --env-file --unset-env --uid --gid --join-count --linger" ;;
         import) opts="-h --help --format"; with_value="--format" ;;
         convert) opts="-h --help --format"; with_value="--format" ;;
         images) opts="-h --help --json" ;;
@@ -67,7 +67,7 @@ _husk() {
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             compopt -o filenames 2>/dev/null
             return ;;
-        -c | --cd | -e | --env | --unset-env | --uid | --gid)
+        -c | --cd | -e | --env | --unset-env | --uid | --gid | --join-count | --linger)
             return ;;
     esac
 

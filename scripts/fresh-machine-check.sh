@@ -12,9 +12,10 @@
 #      (committed work only, as CI clones it) in /home/newcomer/husk;
 #   3. README's commands of "On a fresh Debian 12 machine", exactly as
 #      written there, run by newcomer in the clone;
-#   4. the .deb (cpack -G DEB in the clone's build folder): its control
-#      fields, then installed with apt-get on a second copy of the pristine
-#      root, where an unprivileged user runs the installed husk.
+#   4. the .debs (cpack -G DEB in the clone's build folder: husk and
+#      husk-mpi): their control fields, then both installed with apt-get on
+#      a second copy of the pristine root, where an unprivileged user runs
+#      the installed husk.
 # Each root is entered with pivot_root(2) in a private mount and PID
 # namespace, not chroot(2): the kernel refuses unprivileged user namespaces
 # to a chrooted process, and husk's tests need them. The host's network is
@@ -159,20 +160,23 @@ done
 # --- 4. the .deb -------------------------------------------------------------
 make_deb() {
     enter "$root" bash -c 'cd /home/newcomer/husk/build && cpack -G DEB -B /tmp/deb >/dev/null'
-    cp "$root"/tmp/deb/husk_*.deb "$work/"
+    cp "$root"/tmp/deb/husk_*.deb "$root"/tmp/deb/husk-mpi_*.deb "$work/"
     dpkg-deb -I "$work"/husk_*.deb
     dpkg-deb -c "$work"/husk_*.deb
+    dpkg-deb -I "$work"/husk-mpi_*.deb
 }
 install_deb() {
     local root2=$work/root2 img
     cp -a "$pristine" "$root2"
     cp "$work"/husk_*.deb "$root2/tmp/husk.deb"
+    cp "$work"/husk-mpi_*.deb "$root2/tmp/husk-mpi.deb"
     img=$(ls -d "$root"/var/cache/husk-test/busybox-*/ | head -n1)
     cp -a "$img" "$root2/tmp/busybox"
     enter "$root2" bash -c '
         set -ex
         apt-get update -qq
-        apt-get install -y -qq /tmp/husk.deb
+        apt-get install -y -qq /tmp/husk.deb /tmp/husk-mpi.deb
+        husk-bcast --help
         useradd -m tester
         cd /tmp
         runuser -u tester -- husk --version

@@ -29,6 +29,8 @@ PACKAGES=(
     # compressors the tests pack tarballs with (tar -z, -J, --zstd, -j, lz4)
     gzip xz-utils zstd bzip2 lz4
     podman  # builds the real layered test image (as root, chroot isolation)
+    # MPI: the host's mpirun and mpicc (the MPI tests, test/bench/mpi, husk-bcast)
+    openmpi-bin libopenmpi-dev
     # benchmarks: the peers, measured in the same run
     hyperfine charliecloud bubblewrap jq
 )

@@ -27,7 +27,7 @@ std::string version_text() {
            "images:    directory, SquashFS file, tar archive, docker-archive, OCI image layout "
            "(archive or directory)\n" +
            "tar:       " + image::kTarCompressions + " (" + image::archive_library_versions() +
-           ")\n" + "SquashFS:  " + squashfs + " (libsquashfuse, served in-process with " +
+           ")\n" + "SquashFS:  " + squashfs + " (libsquashfuse; one server per image and node, " +
            runtime::fuse_library_version() + "; needs /dev/fuse)\n" +
            "overlay:   --overlay (overlayfs in a user namespace, Linux 5.11 or later)\n";
 }
@@ -72,7 +72,8 @@ size_t find_image(const std::vector<std::string>& args, const CLI::App& run) {
     return args.size();
 }
 
-template <typename T> void parse_id(const std::string& text, const char* what, T& out) {
+template <typename T>
+void parse_id(const std::string& text, const char* what, T& out, unsigned long max = 0xffffffffUL) {
     size_t pos = 0;
     unsigned long v = 0;
     try {
@@ -80,8 +81,9 @@ template <typename T> void parse_id(const std::string& text, const char* what, T
     } catch (const std::exception&) {
         pos = 0;
     }
-    if (pos != text.size() || text.empty() || text[0] == '-' || v > 0xffffffffUL) {
-        throw Error(std::string(what) + " " + text + ": not a number from 0 to 4294967294");
+    if (pos != text.size() || text.empty() || text[0] == '-' || v > max) {
+        throw Error(std::string(what) + " " + text + ": not a number from 0 to " +
+                    std::to_string(max));
     }
     out = static_cast<T>(v);
 }
@@ -138,6 +140,25 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
     run->add_flag("--private-tmp", r.private_tmp,
                   "Mount an empty tmpfs on /tmp instead of the host's /tmp");
     run->add_flag("--no-home", r.no_home, "Do not bind your home directory");
+    bool join = false, no_join = false;
+    std::vector<std::string> join_count_text, linger_text;
+    auto* join_flag = run->add_flag("--join", join,
+                                    "Share one container with the other tasks of this job step\n"
+                                    "on this node (default when Slurm, Open MPI or PMIx start\n"
+                                    "several here); --join=TAG: with every husk run --join=TAG")
+                          ->type_name("[=TAG]");
+    auto* no_join_flag =
+        run->add_flag("--no-join", no_join, "Always build a container of this run's own");
+    join_flag->excludes(no_join_flag);
+    run->add_option("--join-count", join_count_text,
+                    "Tasks that join on this node (default: from Slurm or Open MPI)")
+        ->type_name("N")
+        ->expected(1);
+    run->add_option("--linger", linger_text,
+                    "Keep a SquashFS image's server SECONDS after its last user\n"
+                    "(default 0, or 60 inside a Slurm job; site config: linger)")
+        ->type_name("SECONDS")
+        ->expected(1);
     int run_verbosity = 0;
     run->add_flag("-v,--verbose", run_verbosity, "Say more on stderr: each phase and its duration");
     run->add_flag("-q,--quiet", p.quiet, "Print no warnings");
@@ -217,6 +238,15 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
         }
     }
 
+    // --join=TAG: CLI11 sees the flag --join; a bare --join must never
+    // take IMAGE as its value.
+    for (auto& a : head) {
+        if (a.rfind("--join=", 0) == 0) {
+            r.join_tag = a.substr(7);
+            a = "--join";
+        }
+    }
+
     try {
         std::vector<std::string> reversed(head.rbegin(), head.rend());
         app.parse(reversed);
@@ -235,6 +265,18 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
         }
         if (!gid_text.empty()) {
             parse_id(gid_text.back(), "--gid", r.gid.emplace());
+        }
+        if (join && r.join_tag.find_first_of("/") != std::string::npos) {
+            throw Error("--join=" + r.join_tag + ": a tag has no '/'");
+        }
+        r.join = no_join ? runtime::JoinMode::Never
+                 : join  ? runtime::JoinMode::Always
+                         : runtime::JoinMode::Auto;
+        if (!join_count_text.empty()) {
+            parse_id(join_count_text.back(), "--join-count", r.join_count.emplace());
+        }
+        if (!linger_text.empty()) {
+            parse_id(linger_text.back(), "--linger", r.linger.emplace(), 7 * 24 * 3600);
         }
         r.root_mode = write     ? runtime::RootMode::Writable
                       : overlay ? runtime::RootMode::Overlay

@@ -223,9 +223,31 @@ std::string apply_docker(int store_fd, int root_fd, const std::string& name,
 
 } // namespace
 
+static_assert(sizeof(struct sha256_ctx) <= 128, "Sha256::ctx_ too small for nettle's sha256_ctx");
+
+Sha256::Sha256() {
+    sha256_init(reinterpret_cast<struct sha256_ctx*>(ctx_));
+}
+
+void Sha256::update(const void* data, size_t size) {
+    sha256_update(reinterpret_cast<struct sha256_ctx*>(ctx_), size,
+                  static_cast<const uint8_t*>(data));
+}
+
+std::string Sha256::hex() {
+    uint8_t digest[SHA256_DIGEST_SIZE];
+    sha256_digest(reinterpret_cast<struct sha256_ctx*>(ctx_), sizeof digest, digest);
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (uint8_t b : digest) {
+        out += digits[b >> 4];
+        out += digits[b & 15];
+    }
+    return out;
+}
+
 std::string sha256_hex(int fd, const std::string& what) {
-    struct sha256_ctx ctx;
-    sha256_init(&ctx);
+    Sha256 sum;
     std::vector<uint8_t> buf(1 << 16);
     for (;;) {
         ssize_t n = ::read(fd, buf.data(), buf.size());
@@ -236,19 +258,10 @@ std::string sha256_hex(int fd, const std::string& what) {
             throw_errno("cannot read " + what);
         }
         if (n == 0) {
-            break;
+            return sum.hex();
         }
-        sha256_update(&ctx, static_cast<size_t>(n), buf.data());
+        sum.update(buf.data(), static_cast<size_t>(n));
     }
-    uint8_t digest[SHA256_DIGEST_SIZE];
-    sha256_digest(&ctx, sizeof digest, digest);
-    static const char* hex = "0123456789abcdef";
-    std::string out;
-    for (uint8_t b : digest) {
-        out += hex[b >> 4];
-        out += hex[b & 15];
-    }
-    return out;
 }
 
 ArchiveKind archive_kind(int fd, const std::string& name) {

@@ -39,4 +39,17 @@ std::string apply_image(int store_fd, int root_fd, ArchiveKind kind, const std::
 /// @throws husk::Error naming `what` on a read error.
 std::string sha256_hex(int fd, const std::string& what);
 
+/// A SHA-256 computed piece by piece (nettle's sha256), for data that
+/// streams by rather than sits in one file.
+class Sha256 {
+  public:
+    Sha256();
+    void update(const void* data, size_t size);
+    /// The digest of everything so far, as 64 lowercase hex digits.
+    std::string hex();
+
+  private:
+    alignas(8) unsigned char ctx_[128]; ///< a struct sha256_ctx (nettle/sha2.h)
+};
+
 } // namespace husk::image

@@ -5,7 +5,9 @@
 #include "image/unpack.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
+#include "util/file.hpp"
 #include "util/log.hpp"
+#include "util/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -30,32 +32,7 @@ constexpr const char* kUnpackFormat = "husk-unpack-1";
 
 /// mkdir, or check that what is there is our own real directory.
 void own_dir(const std::string& path) {
-    if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
-        throw_errno("storage " + path + ": cannot create");
-    }
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) != 0) {
-        throw_errno("storage " + path);
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        throw Error("storage " + path + ": not a directory (a symlink or file is there)");
-    }
-    if (st.st_uid != ::getuid()) {
-        throw Error("storage " + path + ": owned by uid " + std::to_string(st.st_uid) +
-                    ", not by you; set HUSK_STORAGE to a folder of yours");
-    }
-}
-
-/// FNV-1a, 64 bits: names a cache entry; not a security boundary (the
-/// storage is the user's own).
-std::string key_of(const std::string& text) {
-    uint64_t h = 1469598103934665603ULL;
-    for (unsigned char c : text) {
-        h = (h ^ c) * 1099511628211ULL;
-    }
-    char out[17];
-    std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
-    return out;
+    file::own_directory(path, "storage " + path, "set HUSK_STORAGE to a folder of yours");
 }
 
 /// Removes temporary siblings "<key>.tmp.*" left by writers that died.
@@ -257,9 +234,10 @@ std::string Store::unpack_cached(const std::string& tar_path) const {
     own_dir(cache);
     const std::string key =
         "tar-" +
-        key_of(std::string(kUnpackFormat) + '\0' + tar_path + '\0' + std::to_string(st.st_dev) +
-               ':' + std::to_string(st.st_ino) + ':' + std::to_string(st.st_size) + ':' +
-               std::to_string(st.st_mtim.tv_sec) + '.' + std::to_string(st.st_mtim.tv_nsec));
+        text::hash_hex(std::string(kUnpackFormat) + '\0' + tar_path + '\0' +
+                       std::to_string(st.st_dev) + ':' + std::to_string(st.st_ino) + ':' +
+                       std::to_string(st.st_size) + ':' + std::to_string(st.st_mtim.tv_sec) + '.' +
+                       std::to_string(st.st_mtim.tv_nsec));
     return unpack_entry(cache, key, tar_path, /*reuse=*/true);
 }
 

@@ -392,8 +392,8 @@ std::string fuse_library_version() {
            std::to_string(v % 100); // FUSE_MAKE_VERSION
 }
 
-Fd open_fuse_device() {
-    Fd fd(::open("/dev/fuse", O_RDWR | O_CLOEXEC));
+Fd open_fuse_device(const std::string& path) {
+    Fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
     if (!fd) {
         int err = errno;
         throw Error("cannot open /dev/fuse, which SquashFS images need" +

@@ -9,8 +9,9 @@
 
 namespace husk::runtime {
 
-/// Serves a SquashFS image over FUSE from husk's own process, with a
-/// multithreaded libfuse3 session loop (fuse_session_loop_mt).
+/// Serves a SquashFS image over FUSE with a multithreaded libfuse3 session
+/// loop (fuse_session_loop_mt), in the image's server process (see
+/// image_server.hpp).
 ///
 /// Threads: libsquashfuse is not thread-safe (see image::Squashfs), so each
 /// worker thread lazily opens its own reader over the shared image
@@ -20,10 +21,11 @@ namespace husk::runtime {
 /// attributes, symlinks, directory listings and pages for as long as the
 /// mount lives.
 ///
-/// Lifetime: the mount lives in husk's private mount namespace only and goes
-/// away with it. The server runs until the process exits: its threads block
-/// in read(2) on /dev/fuse, and husk exits only after the command and every
-/// process it started have exited, so no request can be left unanswered.
+/// Lifetime: the mount lives in the server's private mount namespace (and
+/// the containers' copies of it) and goes away with the last of them. The
+/// server runs until its process exits: its threads block in read(2) on
+/// /dev/fuse. If the process dies, the kernel aborts the connection, so a
+/// reader gets an error, never a wait that cannot be interrupted.
 class FuseServer {
   public:
     /// @param image  the SquashFS file, open read-only; owned from now on.
@@ -49,9 +51,10 @@ class FuseServer {
 /// The libfuse this build links, "libfuse 3.14" (fuse_version(3)).
 std::string fuse_library_version();
 
-/// Opens /dev/fuse for a FUSE mount.
+/// Opens /dev/fuse (at `path` in the caller's mount namespace) for a FUSE
+/// mount.
 /// @throws husk::Error with a hint when it cannot (mode 0600 is common on
 ///         hardened hosts; Debian ships 0666).
-Fd open_fuse_device();
+Fd open_fuse_device(const std::string& path = "/dev/fuse");
 
 } // namespace husk::runtime

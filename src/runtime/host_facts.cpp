@@ -102,6 +102,18 @@ HostFacts gather_host_facts(const RunOptions& opts, const config::Settings& sett
         h.bind_srcs.emplace_back(real);
         std::free(real);
     }
+    for (const char* var : {"PMIX_SERVER_TMPDIR", "PMIX_SYSTEM_TMPDIR"}) {
+        const char* v = std::getenv(var);
+        if (v != nullptr && v[0] == '/') {
+            std::string dir = canonical(v);
+            if (!dir.empty()) {
+                h.launcher_dirs.push_back(dir);
+            }
+        }
+    }
+    if (std::string munge = canonical("/run/munge"); !munge.empty()) {
+        h.launcher_dirs.push_back(munge);
+    }
     for (const auto& b : settings.binds.value) {
         h.site_bind_srcs.push_back(canonical(b.source));
         if (h.site_bind_srcs.back().empty()) {

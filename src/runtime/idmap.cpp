@@ -13,10 +13,10 @@ namespace {
 
 constexpr uint32_t kInvalidId = 0xffffffffU; // (uid_t)-1, never mappable
 
-void write_proc_file(const char* path, const std::string& text) {
-    Fd fd(::open(path, O_WRONLY | O_CLOEXEC));
+void write_proc_file(const std::string& path, const std::string& text) {
+    Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
     if (!fd) {
-        throw_errno(std::string("cannot open ") + path);
+        throw_errno("cannot open " + path);
     }
     ssize_t n = ::write(fd.get(), text.data(), text.size());
     if (n < 0) {
@@ -24,7 +24,7 @@ void write_proc_file(const char* path, const std::string& text) {
                     text.substr(0, text.find_last_not_of('\n') + 1) + "\" to " + path);
     }
     if (static_cast<size_t>(n) != text.size()) {
-        throw Error(std::string("short write to ") + path, EIO);
+        throw Error("short write to " + path, EIO);
     }
 }
 
@@ -53,10 +53,10 @@ std::string format_id_map(const IdMap& map) {
            std::to_string(map.count) + "\n";
 }
 
-void write_id_maps(const IdMaps& maps) {
-    write_proc_file("/proc/self/setgroups", "deny\n");
-    write_proc_file("/proc/self/gid_map", format_id_map(maps.gid));
-    write_proc_file("/proc/self/uid_map", format_id_map(maps.uid));
+void write_id_maps(const IdMaps& maps, const std::string& proc) {
+    write_proc_file(proc + "/self/setgroups", "deny\n");
+    write_proc_file(proc + "/self/gid_map", format_id_map(maps.gid));
+    write_proc_file(proc + "/self/uid_map", format_id_map(maps.uid));
 }
 
 } // namespace husk::runtime

@@ -39,7 +39,8 @@ std::string format_id_map(const IdMap& map);
 /// Writes "deny" to /proc/self/setgroups, then gid_map and uid_map, for the
 /// calling process right after unshare(CLONE_NEWUSER). Since Linux 3.19 an
 /// unprivileged process must deny setgroups(2) before it may write gid_map.
+/// `proc`: where procfs is mounted in the caller's mount namespace.
 /// @throws husk::Error naming the file and the errno.
-void write_id_maps(const IdMaps& maps);
+void write_id_maps(const IdMaps& maps, const std::string& proc = "/proc");
 
 } // namespace husk::runtime

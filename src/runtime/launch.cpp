@@ -2,74 +2,25 @@
 
 #include "image/image.hpp"
 #include "image/store.hpp"
-#include "runtime/fuse_server.hpp"
-#include "runtime/mounts.hpp"
+#include "runtime/join.hpp"
 #include "runtime/process.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
-#include <cerrno>
-#include <fcntl.h>
-#include <memory>
-#include <sched.h>
+#include <optional>
 #include <sys/prctl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace husk::runtime {
 
-void enter_namespaces(const IdMaps& ids) {
-    if (::unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) {
-        int err = errno;
-        std::string hint;
-        if (err == EPERM || err == ENOSPC || err == EINVAL) {
-            hint = "; unprivileged user namespaces may be disabled here "
-                   "(see user.max_user_namespaces, kernel.unprivileged_userns_clone, "
-                   "kernel.apparmor_restrict_unprivileged_userns; run husk check)";
-        }
-        throw Error("cannot create a user and mount namespace" + hint, err);
-    }
-    write_id_maps(ids);
-}
-
-namespace {
-
-/// Enters the plan's directory, or its fallback; returns the one entered.
-std::string enter_cwd(const LaunchPlan& p) {
-    if (::chdir(p.cwd.c_str()) == 0) {
-        return p.cwd;
-    }
-    if (p.cwd_required) {
-        throw_errno("--cd " + p.cwd + ": cannot enter it in the container");
-    }
-    log::info("starting in " + p.cwd_fallback + ": " + p.cwd + " does not exist in the container");
-    if (::chdir(p.cwd_fallback.c_str()) == 0) {
-        return p.cwd_fallback;
-    }
-    if (::chdir("/") != 0) {
-        throw_errno("cannot enter / in the container");
-    }
-    return "/";
-}
-
-} // namespace
-
-int launch(const LaunchPlan& p, FuseServer* server) {
-    const bool squashfs = p.image_kind == image::Kind::Squashfs;
-    // Before any thread starts, so that only this one takes the signals.
+int launch(const LaunchPlan& p, const NodeContext& node) {
+    // Before any process is forked, so that only this one takes the signals.
     BlockedSignals signals;
-    {
-        log::Phase ph("namespaces");
-        enter_namespaces(p.ids);
+    // Opened while the host's paths are visible, for tidying up from inside.
+    std::optional<RuntimeDir> dir;
+    if (p.image_kind == image::Kind::Squashfs) {
+        dir.emplace(node.runtime_dir);
     }
-    // Inside the new user namespace: the kernel accepts a FUSE mount only
-    // through a /dev/fuse opened by a process of the mount's namespace
-    // (fuse_fill_super() compares the file's credentials).
-    Fd fuse_dev;
-    if (squashfs) {
-        fuse_dev = open_fuse_device();
-    }
-    build_root(p, server, std::move(fuse_dev));
+    Container container = Container::create(p, node);
     // no_new_privs: nothing the command executes can gain privileges
     // (prctl(2), Documentation/userspace-api/no_new_privs.rst).
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
@@ -79,8 +30,21 @@ int launch(const LaunchPlan& p, FuseServer* server) {
     // known (the host's may not exist in the image).
     Environment env(p.env);
     env.set("PWD", enter_cwd(p));
-    // A FUSE-served image must outlive every process that may read it.
-    return run_command(p.argv, env.entries(), signals, squashfs ? WaitFor::All : WaitFor::Command);
+    int status = 0;
+    try {
+        status =
+            run_command(p.argv, env.entries(), signals,
+                        {true, container.lease_fd(), "the SquashFS server of " + p.image_path});
+    } catch (const Error&) {
+        if (dir) { // a killed server cannot remove its socket
+            dir->remove_if_stale(container.lease_name());
+        }
+        throw;
+    }
+    // The container ends when its last process does: a background job of
+    // the command keeps its image until it is done.
+    container.wait_all(signals);
+    return status;
 }
 
 int run(const RunOptions& opts, const config::Settings& settings) {
@@ -101,20 +65,22 @@ int run(const RunOptions& opts, const config::Settings& settings) {
         img = image::resolve(store.unpack_cached(img.path));
     }
     LaunchPlan p;
+    std::optional<JoinSpec> join;
     {
         log::Phase ph("plan");
-        p = plan(opts, img, gather_host_facts(opts, settings), settings);
+        const HostFacts host = gather_host_facts(opts, settings);
+        p = plan(opts, img, host, settings);
+        join = detect_join(opts, host.environ);
     }
-    std::unique_ptr<FuseServer> server;
-    if (img.kind == image::Kind::Squashfs) {
-        log::Phase ph("open SquashFS");
-        Fd fd(::open(img.path.c_str(), O_RDONLY | O_CLOEXEC));
-        if (!fd) {
-            throw_errno("image " + img.path + ": cannot open");
-        }
-        server = std::make_unique<FuseServer>(std::move(fd), img.path);
+    const NodeContext node{settings.runtime_dir.value, opts.linger.value_or(settings.linger.value)};
+    if (join) {
+        log::info("joining the container of " + join->shown +
+                  (join->local_tasks > 0
+                       ? " (" + std::to_string(join->local_tasks) + " tasks on this node)"
+                       : ""));
+        return run_joined(p, node, *join);
     }
-    return launch(p, server.get());
+    return launch(p, node);
 }
 
 } // namespace husk::runtime

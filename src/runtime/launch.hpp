@@ -1,31 +1,26 @@
 // The launch pipeline of `husk run`.
 #pragma once
 
+#include "runtime/container.hpp"
 #include "runtime/plan.hpp"
 #include "runtime/run_options.hpp"
 #include "util/config.hpp"
 
 namespace husk::runtime {
 
-/// unshare(2) a user and a mount namespace and write the id maps
-/// (user_namespaces(7)).
-/// @throws husk::Error naming the failed step; EPERM/ENOSPC point at
-///         user.max_user_namespaces or a distribution switch.
-void enter_namespaces(const IdMaps& ids);
-
-class FuseServer;
-
-/// Enters the namespaces, builds the root, sets PR_SET_NO_NEW_PRIVS, enters
-/// the working directory, and runs the command (run_command()). For a
-/// SquashFS image, `server` (not null) serves it from this process, and husk
-/// waits for every process the command started before it returns.
+/// Runs the plan's command alone in a container of its own: prepares it in
+/// this process (Container::create: the SquashFS server's lease, the
+/// namespaces, init and the root), sets PR_SET_NO_NEW_PRIVS, enters the
+/// working directory and runs the command (run_command()), then waits for
+/// every process the command left in the container.
 /// @returns the command's exit status (see process.hpp).
 /// @throws husk::Error for any failure of husk itself.
-int launch(const LaunchPlan& p, FuseServer* server = nullptr);
+int launch(const LaunchPlan& p, const NodeContext& node);
 
 /// `husk run`: resolve the image (a stored name through the settings'
 /// store, an archive unpacked into its cache), gather host facts, plan,
-/// launch.
+/// then launch() alone, or run_joined() when the task is one of several of
+/// a job step on this node (detect_join()).
 /// @returns the command's exit status; @throws husk::Error (exit 125).
 int run(const RunOptions& opts, const config::Settings& settings);
 

@@ -1,6 +1,5 @@
 #include "runtime/mounts.hpp"
 
-#include "runtime/fuse_server.hpp"
 #include "runtime/mountinfo.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
@@ -32,8 +31,6 @@ constexpr const char* kOldRoot = "/oldroot";
 constexpr const char* kNewRoot = "/newroot";
 constexpr const char* kFiles = "/files";     // generated files (passwd, group)
 constexpr const char* kOverlay = "/overlay"; // tmpfs holding the overlay's upper and work
-constexpr const char* kLower = "/lower";     // a FUSE-served image under --overlay
-constexpr const char* kProc = "/oldroot/proc";
 
 constexpr size_t kMaxAccountFile = 16 << 20; // bytes read from an image's passwd/group
 
@@ -92,7 +89,7 @@ void remount_each(int fd, uint64_t set, const std::string& what, std::string_vie
 /// `legacy` (the legacy_mounts setting, to test that path), remount one by
 /// one.
 void mount_setattr_fd(int fd, uint64_t set, const std::string& what, bool legacy,
-                      std::string_view proc = kProc) {
+                      std::string_view proc) {
     if (!legacy) {
         struct mount_attr attr {};
         attr.attr_set = set;
@@ -107,10 +104,10 @@ void mount_setattr_fd(int fd, uint64_t set, const std::string& what, bool legacy
     remount_each(fd, set, what, proc);
 }
 
-std::string read_small_file(int opath_fd, const std::string& what) {
+std::string read_small_file(int opath_fd, const std::string& what, const std::string& proc) {
     // Reopen the O_PATH descriptor for reading through its /proc magic link,
     // so the file read is the one resolved inside the image.
-    Fd fd(::open(path::fd_path(opath_fd, kProc).c_str(), O_RDONLY | O_CLOEXEC));
+    Fd fd(::open(path::fd_path(opath_fd, proc).c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) {
         throw_errno("cannot open " + what);
     }
@@ -123,13 +120,13 @@ std::string read_small_file(int opath_fd, const std::string& what) {
 
 /// The id of the mount that `fd` lies on (statx(2) STATX_MNT_ID, Linux 5.8;
 /// the "mnt_id:" line of /proc/self/fdinfo before that).
-uint64_t mount_id(int fd) {
+uint64_t mount_id(int fd, const std::string& proc) {
     struct statx stx {};
     if (::statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) == 0 &&
         (stx.stx_mask & STATX_MNT_ID) != 0) {
         return stx.stx_mnt_id;
     }
-    std::string info = std::string(kProc) + "/self/fdinfo/" + std::to_string(fd);
+    std::string info = proc + "/self/fdinfo/" + std::to_string(fd);
     Fd f(::open(info.c_str(), O_RDONLY | O_CLOEXEC));
     char buf[512] = {};
     ssize_t n = f ? ::read(f.get(), buf, sizeof buf - 1) : -1;
@@ -148,8 +145,9 @@ struct Target {
 
 class RootBuilder {
   public:
-    RootBuilder(const LaunchPlan& p, FuseServer* server, Fd fuse_dev)
-        : p_(p), server_(server), fuse_dev_(std::move(fuse_dev)) {}
+    RootBuilder(const LaunchPlan& p, const RootSource& src)
+        : p_(p), src_(src), host_(std::string(kOldRoot) + (src.host == "/" ? "" : src.host)),
+          proc_(host_ + "/proc") {}
 
     void build() {
         {
@@ -189,7 +187,7 @@ class RootBuilder {
     void enter_staging_root() {
         sys_mount("tmpfs", kStageMount, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700",
                   std::string("cannot mount the staging tmpfs on ") + kStageMount);
-        for (const char* d : {kOldRoot, kNewRoot, kFiles, kOverlay, kLower}) {
+        for (const char* d : {kOldRoot, kNewRoot, kFiles, kOverlay}) {
             sys_mkdir(std::string(kStageMount) + d, 0700);
         }
         if (::chdir(kStageMount) != 0) {
@@ -203,20 +201,18 @@ class RootBuilder {
         if (::chdir("/") != 0) {
             throw_errno("cannot enter the staging root");
         }
-        old_root_ = open_dir(kOldRoot);
+        old_root_ = open_dir(host_);
     }
 
     /// Where the image itself is, to bind or to put under an overlay: an
-    /// O_PATH descriptor of the host directory, or of the FUSE mount.
+    /// O_PATH descriptor of the host directory, or of the SquashFS server's
+    /// FUSE mount (src_.image_mount, in the server's namespace we copied).
     Fd image_source() {
         if (p_.image_kind == image::Kind::Squashfs) {
-            const char* at = p_.root_mode == RootMode::Overlay ? kLower : kNewRoot;
-            if (server_ == nullptr) {
-                throw Error("no FUSE server for SquashFS image " + p_.image_path);
+            if (src_.image_mount.empty()) {
+                throw Error("no SquashFS server for image " + p_.image_path);
             }
-            server_->mount_and_serve(std::move(fuse_dev_), at, p_.ids.uid.inside,
-                                     p_.ids.gid.inside);
-            return open_dir(at);
+            return open_dir(std::string(kOldRoot) + src_.image_mount);
         }
         path::Resolved img = path::resolve_in_root(old_root_.get(), p_.image_path);
         if (!img.missing.empty()) {
@@ -230,17 +226,14 @@ class RootBuilder {
         switch (p_.root_mode) {
         case RootMode::ReadOnly:
         case RootMode::Writable: {
-            if (p_.image_kind == image::Kind::Squashfs) {
-                break; // mounted read-only, nosuid, nodev at /newroot already
-            }
-            sys_mount(path::fd_path(img.get(), kProc), kNewRoot, nullptr, MS_BIND | MS_REC, nullptr,
+            sys_mount(path::fd_path(img.get(), proc_), kNewRoot, nullptr, MS_BIND | MS_REC, nullptr,
                       "cannot bind image " + p_.image_path);
             Fd root = open_dir(kNewRoot);
             uint64_t flags = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
             if (p_.root_mode == RootMode::ReadOnly) {
                 flags |= MOUNT_ATTR_RDONLY;
             }
-            mount_setattr_fd(root.get(), flags, "image " + p_.image_path, p_.legacy_mounts);
+            mount_setattr_fd(root.get(), flags, "image " + p_.image_path, p_.legacy_mounts, proc_);
             break;
         }
         case RootMode::Overlay: {
@@ -264,7 +257,7 @@ class RootBuilder {
         }
         }
         new_root_ = open_dir(kNewRoot);
-        root_mount_ = mount_id(new_root_.get());
+        root_mount_ = mount_id(new_root_.get(), proc_);
     }
 
     /// Whether a missing mount point may be created below `parent` (the
@@ -275,7 +268,7 @@ class RootBuilder {
     /// which an image symlink could point into: husk writes nothing on the
     /// host it was not asked to.
     std::optional<std::string> refuse_create(const MountOp& op, const path::Resolved& r) const {
-        const uint64_t id = mount_id(r.fd.get());
+        const uint64_t id = mount_id(r.fd.get(), proc_);
         if (std::find(own_tmpfs_.begin(), own_tmpfs_.end(), id) != own_tmpfs_.end()) {
             return std::nullopt;
         }
@@ -294,7 +287,7 @@ class RootBuilder {
     /// Records a tmpfs husk mounted at `target`, where mount points may be made.
     void own_tmpfs(const MountOp& op) {
         Fd fd = reopen(op);
-        own_tmpfs_.push_back(mount_id(fd.get()));
+        own_tmpfs_.push_back(mount_id(fd.get(), proc_));
     }
 
     static std::string joined(const path::Resolved& r) {
@@ -334,21 +327,23 @@ class RootBuilder {
             log::info("not mounting " + op.what + ": " + op.target + " " + why);
             return std::nullopt;
         case OnMissing::TmpfsParent:
-            if (r.missing.size() == 1 && r.path != "/") {
-                // As ch-run does for /home: a tmpfs over the parent (which
-                // hides its contents in the container) to hold the mount point.
-                sys_mount("tmpfs", path::fd_path(r.fd.get(), kProc), "tmpfs", MS_NOSUID | MS_NODEV,
+            if (r.path != "/") {
+                // As ch-run does for /home: a tmpfs over the deepest existing
+                // directory (which hides its contents in the container) to
+                // hold the mount point.
+                sys_mount("tmpfs", path::fd_path(r.fd.get(), proc_), "tmpfs", MS_NOSUID | MS_NODEV,
                           "mode=0755", "cannot mount a tmpfs on " + r.path + " for " + op.what);
                 log::info("mounted a tmpfs on " + r.path + " to hold " + op.target);
                 {
                     path::Resolved parent = path::resolve_in_root(new_root_.get(), r.path);
-                    own_tmpfs_.push_back(mount_id(parent.fd.get()));
+                    own_tmpfs_.push_back(mount_id(parent.fd.get(), proc_));
                 }
                 path::Resolved again = path::resolve_in_root(new_root_.get(), op.target);
                 return Target{path::create_missing(again, kind), joined(again)};
             }
             log::warn("not mounting " + op.what + ": " + op.target + " " + why +
-                      " (use --no-home, -w or --overlay)");
+                      (op.what.rfind("home", 0) == 0 ? " (use --no-home, -w or --overlay)"
+                                                     : " (use -w or --overlay)"));
             return std::nullopt;
         }
         return std::nullopt;
@@ -384,11 +379,11 @@ class RootBuilder {
         if (!tgt) {
             return;
         }
-        sys_mount(path::fd_path(src.fd.get(), kProc), path::fd_path(tgt->fd.get(), kProc), nullptr,
+        sys_mount(path::fd_path(src.fd.get(), proc_), path::fd_path(tgt->fd.get(), proc_), nullptr,
                   MS_BIND | MS_REC, nullptr, "cannot bind " + host_source + " to " + tgt->path);
         if (op.read_only) {
             Fd mnt = reopen(op);
-            make_read_only(mnt.get(), tgt->path, p_.legacy_mounts, kProc);
+            make_read_only(mnt.get(), tgt->path, p_.legacy_mounts, proc_);
         }
         log::debug("bound " + host_source + " on " + tgt->path + (op.read_only ? " (ro)" : ""));
     }
@@ -398,7 +393,7 @@ class RootBuilder {
         if (!tgt) {
             return;
         }
-        sys_mount("tmpfs", path::fd_path(tgt->fd.get(), kProc), "tmpfs", MS_NOSUID | MS_NODEV,
+        sys_mount("tmpfs", path::fd_path(tgt->fd.get(), proc_), "tmpfs", MS_NOSUID | MS_NODEV,
                   "mode=1777", "cannot mount a tmpfs on " + tgt->path);
         own_tmpfs(op);
     }
@@ -408,7 +403,7 @@ class RootBuilder {
         std::string image_text;
         path::Resolved existing = path::resolve_in_root(new_root_.get(), op.target);
         if (existing.missing.empty()) {
-            image_text = read_small_file(existing.fd.get(), op.target);
+            image_text = read_small_file(existing.fd.get(), op.target, proc_);
         }
         std::string staged = std::string(kFiles) + (passwd ? "/passwd" : "/group");
         file::write(staged, passwd ? merge_passwd(image_text, p_.account)
@@ -417,8 +412,29 @@ class RootBuilder {
         bind(op, stage.get(), staged);
     }
 
+    /// A procfs of the container's PID namespace (the caller is its init),
+    /// so that /proc/PID and ps agree with getpid(2). The kernel refuses it
+    /// where the host's /proc has parts hidden by overmounts
+    /// (mount_too_revealing()); the host's /proc is bound then.
+    void proc(const MountOp& op) {
+        auto tgt = target(op, path::Kind::Directory);
+        if (!tgt) {
+            return;
+        }
+        if (::mount("proc", path::fd_path(tgt->fd.get(), proc_).c_str(), "proc",
+                    MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) == 0) {
+            return;
+        }
+        log::info(std::string("cannot mount a procfs of the container's PID namespace (") +
+                  std::strerror(errno) + "); binding the host's /proc");
+        bind(op, old_root_.get(), "/proc");
+    }
+
     void apply(const MountOp& op) {
         switch (op.kind) {
+        case MountKind::Proc:
+            proc(op);
+            return;
         case MountKind::Bind:
             bind(op, old_root_.get(), op.source);
             return;
@@ -454,8 +470,9 @@ class RootBuilder {
     }
 
     const LaunchPlan& p_;
-    FuseServer* server_;
-    Fd fuse_dev_;
+    const RootSource& src_;
+    const std::string host_; ///< the host's root while the root is built
+    const std::string proc_; ///< the host's procfs then
     Fd old_root_;
     Fd new_root_;
     uint64_t root_mount_ = 0;         ///< mount id of the image's root
@@ -469,8 +486,8 @@ void make_read_only(int fd, const std::string& what, bool legacy, std::string_vi
                      proc);
 }
 
-void build_root(const LaunchPlan& p, FuseServer* server, Fd fuse_dev) {
-    RootBuilder(p, server, std::move(fuse_dev)).build();
+void build_root(const LaunchPlan& p, const RootSource& src) {
+    RootBuilder(p, src).build();
 }
 
 } // namespace husk::runtime

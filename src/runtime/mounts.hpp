@@ -9,26 +9,37 @@
 
 namespace husk::runtime {
 
-class FuseServer;
+/// Where build_root() finds the host and the image in the mount namespace
+/// it starts in.
+struct RootSource {
+    /// The host's root: "/" normally; the SquashFS server's kServedHost in
+    /// a copy of the server's mount namespace.
+    std::string host = "/";
+    /// Where the SquashFS server's FUSE mount of the image is (its
+    /// kServedImage), for a SquashFS image; empty otherwise.
+    std::string image_mount;
+};
 
 /// Builds the container's root filesystem from `p` and makes it the root of
-/// the calling process's mount namespace. Call it after enter_namespaces(),
-/// in the process that will fork the command.
+/// the calling process's mount namespace. Call it in the container's init
+/// (the first process of its PID namespace, so that its procfs can be
+/// mounted), after the user and mount namespaces are made.
 ///
 /// Steps (each a named function in mounts.cpp): make every mount a slave of
 /// the host's so nothing propagates back; mount a staging tmpfs and
-/// pivot_root(2) into it, the host's root then being /oldroot (the method of
-/// bubblewrap, so no host directory is hidden while binding); mount the image
-/// at /newroot (read-only bind, writable bind, or overlayfs with a tmpfs
-/// upper; a SquashFS image is mounted with FUSE by `server` through
-/// `fuse_dev`, at /newroot or under the overlay); apply p.mounts in order, resolving every target
-/// inside /newroot with path::resolve_in_root; finally pivot_root(".", ".") into /newroot and
+/// pivot_root(2) into it, the host's root then being /oldroot (or
+/// /oldroot/host, see RootSource; the method of bubblewrap, so no host
+/// directory is hidden while binding); mount the image at /newroot
+/// (read-only bind, writable bind, or overlayfs with a tmpfs upper; a
+/// SquashFS image is the server's FUSE mount, bound the same way); apply
+/// p.mounts in order, resolving every target inside /newroot with
+/// path::resolve_in_root; finally pivot_root(".", ".") into /newroot and
 /// detach the old root, so no host path stays reachable except through the
 /// binds.
 ///
 /// @throws husk::Error with the failing step, path and errno, and a trail
 ///         "while mounting <what>".
-void build_root(const LaunchPlan& p, FuseServer* server = nullptr, Fd fuse_dev = Fd());
+void build_root(const LaunchPlan& p, const RootSource& src);
 
 /// Sets read-only, nosuid and nodev on the mount at `fd` and every mount below
 /// it, so that no submount of a read-only bind stays writable (the bubblewrap

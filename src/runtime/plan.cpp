@@ -2,6 +2,8 @@
 
 #include "util/error.hpp"
 
+#include <algorithm>
+
 namespace husk::runtime {
 
 namespace {
@@ -9,10 +11,11 @@ namespace {
 std::vector<MountOp> plan_mounts(const RunOptions& opts, const HostFacts& host,
                                  const config::Settings& settings) {
     std::vector<MountOp> m;
-    // The host's /proc, /sys and /dev, recursively: without a PID namespace a
-    // fresh procfs cannot be mounted, and MPI, PMIx and GPU drivers need the
-    // host's devices and sysfs (hwloc reads /sys for the topology).
-    for (const char* dir : {"/proc", "/sys", "/dev"}) {
+    // A procfs of the container's PID namespace; the host's /sys and /dev,
+    // recursively: MPI, PMIx and GPU drivers need the host's devices and
+    // sysfs (hwloc reads /sys for the topology).
+    m.push_back({MountKind::Proc, "/proc", "/proc", false, OnMissing::Warn, "/proc"});
+    for (const char* dir : {"/sys", "/dev"}) {
         m.push_back({MountKind::Bind, dir, dir, false, OnMissing::Warn, dir});
     }
     // The host's /tmp by default: Open MPI's and PMIx's session directories
@@ -37,6 +40,18 @@ std::vector<MountOp> plan_mounts(const RunOptions& opts, const HostFacts& host,
             m.push_back({MountKind::Bind, host.site_bind_srcs[i], site[i].target, site[i].read_only,
                          OnMissing::Warn,
                          "site bind " + site[i].source + " (" + settings.binds.from + ")"});
+        }
+    }
+    // The process manager's rendezvous folders, where no bind above shows
+    // them at the same path already (the host's /tmp usually does).
+    for (const auto& dir : host.launcher_dirs) {
+        const bool visible = std::any_of(m.begin(), m.end(), [&](const MountOp& op) {
+            return op.kind == MountKind::Bind && op.source == op.target &&
+                   (dir == op.source || dir.rfind(op.source + "/", 0) == 0);
+        });
+        if (!visible) {
+            m.push_back({MountKind::Bind, dir, dir, false, OnMissing::TmpfsParent,
+                         "launcher folder " + dir});
         }
     }
     for (size_t i = 0; i < opts.binds.size(); ++i) {

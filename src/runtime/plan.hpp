@@ -29,6 +29,11 @@ struct HostFacts {
     /// canonical host path of each site default bind's source, in order;
     /// "" where it does not exist on this node (the bind is skipped)
     std::vector<std::string> site_bind_srcs;
+    /// Folders of the host's process manager that tasks must reach at
+    /// their host paths, canonical and existing: $PMIX_SERVER_TMPDIR,
+    /// $PMIX_SYSTEM_TMPDIR (PMIx servers of Slurm and Open MPI keep their
+    /// rendezvous files there) and /run/munge (Slurm's PMI authentication).
+    std::vector<std::string> launcher_dirs;
 };
 
 /// Reads the facts for `opts` and `settings`: ids, names, $HOME, cwd,
@@ -39,6 +44,7 @@ HostFacts gather_host_facts(const RunOptions& opts, const config::Settings& sett
 
 /// What a mount step does.
 enum class MountKind {
+    Proc,   ///< a procfs of the container's PID namespace (else the host's, bound)
     Bind,   ///< recursive bind of host `source` on `target`
     Tmpfs,  ///< a fresh tmpfs on `target`
     Passwd, ///< generated /etc/passwd (merge_passwd of the image's own)
@@ -51,7 +57,8 @@ enum class OnMissing {
     Fail,        ///< error, exit 125 (the user asked for it: -b)
     Warn,        ///< warn and skip
     Quiet,       ///< skip, say so only at -v
-    TmpfsParent, ///< mount a tmpfs on the parent directory, then create it (as ch-run does for
+    TmpfsParent, ///< mount a tmpfs on the deepest existing directory (not /), then create the
+                 ///< rest (as ch-run does for
                  ///< $HOME)
 };
 
@@ -85,13 +92,16 @@ struct LaunchPlan {
 
 /// Decides a launch: id maps, mounts, account, environment, cwd, argv.
 ///
-/// Mount order: /proc, /sys, /dev (recursive binds of the host's), /tmp (the
+/// Mount order: /proc (the container's own procfs), /sys, /dev (recursive
+/// binds of the host's), /tmp (the
 /// host's, or a tmpfs with --private-tmp), $HOME (unless --no-home),
 /// /etc/hosts and /etc/resolv.conf (host's, read-only), /etc/passwd and
 /// /etc/group (generated), then the site's default binds (settings.binds;
 /// skipped with a warning where the image has no mount point and cannot get
-/// one, and silently where the source is missing on this node), then each
-/// -b in order, so user binds win.
+/// one, and silently where the source is missing on this node), then the
+/// launcher's folders (host.launcher_dirs) not already visible through a
+/// bind above, at their host paths, then each -b in order, so user binds
+/// win.
 ///
 /// @throws husk::Error on contradictory options, a relative bind target, a
 ///         malformed -e or env file line, or no command at all.

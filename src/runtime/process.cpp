@@ -1,16 +1,18 @@
 #include "runtime/process.hpp"
 
 #include "util/error.hpp"
+#include "util/fd.hpp"
 
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <dirent.h>
 #include <optional>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,7 +46,7 @@ void write_all(int fd, const char* s, size_t n) {
 
 /// What the child needs, prepared by the parent before clone(2).
 struct ChildArgs {
-    pid_t parent;
+    pid_t parent; ///< what getppid() returns while husk lives (0 across PID namespaces)
     sigset_t mask;
     char* const* argv;
     char* const* envp;
@@ -98,7 +100,9 @@ int child_main(void* arg) {
     exec_child(*static_cast<const ChildArgs*>(arg));
 }
 
-int status_of(int status) {
+} // namespace
+
+int exit_status_of(int status) {
     if (WIFEXITED(status)) {
         return WEXITSTATUS(status);
     }
@@ -107,8 +111,6 @@ int status_of(int status) {
     }
     return exit_code::kHuskFailed;
 }
-
-} // namespace
 
 std::vector<std::string> exec_candidates(const std::string& argv0, const std::string& path) {
     if (argv0.find('/') != std::string::npos) {
@@ -144,39 +146,8 @@ BlockedSignals::~BlockedSignals() {
     ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
 }
 
-namespace {
-
-/// husk's children now: the command's orphans, reparented to husk as
-/// subreaper, listed in /proc/self/task/TID/children (proc(5)).
-std::vector<pid_t> children() {
-    std::vector<pid_t> out;
-    DIR* tasks = ::opendir("/proc/self/task");
-    if (tasks == nullptr) {
-        return out;
-    }
-    while (struct dirent* t = ::readdir(tasks)) {
-        if (t->d_name[0] == '.') {
-            continue;
-        }
-        std::string path = std::string("/proc/self/task/") + t->d_name + "/children";
-        FILE* f = std::fopen(path.c_str(), "re");
-        if (f == nullptr) {
-            continue;
-        }
-        long pid = 0;
-        while (std::fscanf(f, "%ld", &pid) == 1) {
-            out.push_back(static_cast<pid_t>(pid));
-        }
-        std::fclose(f);
-    }
-    ::closedir(tasks);
-    return out;
-}
-
-} // namespace
-
 int run_command(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                const BlockedSignals& signals, WaitFor wait) {
+                const BlockedSignals& signals, const CommandOptions& options) {
     std::string path;
     for (const auto& e : env) {
         if (e.rfind("PATH=", 0) == 0) {
@@ -188,15 +159,20 @@ int run_command(const std::vector<std::string>& argv, const std::vector<std::str
     const auto candidates = exec_candidates(argv.at(0), path);
     auto cargv = c_strings(argv);
     auto cenv = c_strings(env);
-
-    if (wait == WaitFor::All && ::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
-        throw_errno("cannot become a subreaper");
+    Fd sfd(::signalfd(-1, &signals.blocked(), SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!sfd) {
+        throw_errno("cannot create a signalfd");
     }
+
     // clone(CLONE_VM|CLONE_VFORK), as posix_spawn(3) does: no page tables
     // to copy and no copy-on-write faults afterwards; husk resumes once the
     // child has exec'd or failed. posix_spawn itself cannot set PDEATHSIG.
-    ChildArgs args{::getpid(),  signals.previous(), cargv.data(),
-                   cenv.data(), &candidates,        &argv[0]};
+    ChildArgs args{options.new_pid_ns ? 0 : ::getpid(),
+                   signals.previous(),
+                   cargv.data(),
+                   cenv.data(),
+                   &candidates,
+                   &argv[0]};
     constexpr size_t kChildStack = 64 * 1024;
     std::vector<char> stack(kChildStack);
     const pid_t child =
@@ -204,55 +180,41 @@ int run_command(const std::vector<std::string>& argv, const std::vector<std::str
     if (child < 0) {
         throw_errno("cannot start the command");
     }
-    // Signals are taken synchronously with sigwaitinfo(2): no handler runs
+    // Signals are taken synchronously from a signalfd(2): no handler runs
     // at an awkward moment, and none is lost between clone and wait.
-    std::optional<int> status;
     for (;;) {
-        // Reap whatever has ended: the command, or (WaitFor::All) orphans.
-        for (;;) {
-            int st = 0;
-            pid_t r = ::waitpid(-1, &st, WNOHANG);
-            if (r == child) {
-                status = status_of(st);
-            }
-            if (r > 0) {
-                continue;
-            }
-            if (r < 0 && errno == EINTR) {
-                continue;
-            }
-            if (r < 0 && errno != ECHILD) {
-                throw_errno("cannot wait for the command");
-            }
-            if (status && (wait == WaitFor::Command || r < 0)) {
-                return *status; // r < 0: ECHILD, nobody left
-            }
-            break;
+        int st = 0;
+        const pid_t r = ::waitpid(child, &st, WNOHANG);
+        if (r == child) {
+            return exit_status_of(st);
         }
-        siginfo_t info{};
-        int sig = ::sigwaitinfo(&signals.blocked(), &info);
-        if (sig < 0) {
+        if (r < 0 && errno != EINTR) {
+            throw_errno("cannot wait for the command");
+        }
+        pollfd fds[2] = {{sfd.get(), POLLIN, 0}, {options.watch_fd, POLLIN, 0}};
+        if (::poll(fds, options.watch_fd >= 0 ? 2 : 1, -1) < 0) {
             if (errno == EINTR) {
                 continue;
             }
-            throw_errno("sigwaitinfo");
+            throw_errno("poll");
         }
-        if (sig == SIGCHLD) {
-            continue;
-        }
-        // A signal the kernel sent on behalf of the terminal (Ctrl-C, Ctrl-\)
-        // already reached the command, which shares husk's process group;
-        // passing it on would deliver it twice. Anything sent with kill(2)
-        // (Slurm, mpirun, a user) is forwarded.
-        if (info.si_code == SI_KERNEL) {
-            continue;
-        }
-        if (!status) {
-            ::kill(child, sig);
-        } else {
-            for (pid_t pid : children()) {
-                ::kill(pid, sig);
+        if (options.watch_fd >= 0 && fds[1].revents != 0) {
+            ::kill(child, SIGKILL);
+            while (::waitpid(child, &st, 0) < 0 && errno == EINTR) {
             }
+            throw Error(options.watch_what + " ended while the command ran; it was killed");
+        }
+        signalfd_siginfo info{};
+        while (::read(sfd.get(), &info, sizeof info) == sizeof info) {
+            const int sig = static_cast<int>(info.ssi_signo);
+            // A signal the kernel sent on behalf of the terminal (Ctrl-C,
+            // Ctrl-\) already reached the command, which shares husk's
+            // process group; passing it on would deliver it twice. Anything
+            // sent with kill(2) (Slurm, mpirun, a user) is forwarded.
+            if (sig == SIGCHLD || info.ssi_code == SI_KERNEL) {
+                continue;
+            }
+            ::kill(child, sig);
         }
     }
 }

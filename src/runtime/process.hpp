@@ -42,31 +42,40 @@ class BlockedSignals {
     sigset_t old_;
 };
 
-/// What husk waits for before it returns.
-enum class WaitFor {
-    Command, ///< the command only (directory images)
-    All,     ///< the command and every process it started, reparented to
-             ///< husk (PR_SET_CHILD_SUBREAPER): a FUSE-served image must
-             ///< outlive all of them
-};
-
 /// Where argv[0] is looked for, in order: argv[0] itself when it contains a
 /// '/', else each directory of `path` (an empty element is the current
 /// directory, as execvp(3) does). `path` empty: "/usr/bin:/bin".
 std::vector<std::string> exec_candidates(const std::string& argv0, const std::string& path);
 
-/// Starts the command with `env` (KEY=VALUE) in the current directory, and
-/// waits for it (and with WaitFor::All, for every process it started) while
-/// forwarding kForwardedSignals: to the command while it runs, then to the
-/// processes left. `signals` must be alive and constructed in this thread.
-/// The child gets
+/// How run_command() starts and watches the command.
+struct CommandOptions {
+    /// The command starts in a PID namespace that the caller is not in
+    /// (after unshare or setns of CLONE_NEWPID), where its parent's pid
+    /// reads as 0.
+    bool new_pid_ns = false;
+    /// A descriptor whose end (POLLHUP, or readable at end of file) means
+    /// the container is gone (its holder or its image server died): the
+    /// command is killed then. -1: none.
+    int watch_fd = -1;
+    /// What `watch_fd` is, for the error ("the holder of the container").
+    std::string watch_what;
+};
+
+/// Starts the command with `env` (KEY=VALUE) in the current directory and
+/// waits for it while forwarding kForwardedSignals to it. `signals` must be
+/// alive and constructed in this thread. The child gets
 /// PR_SET_PDEATHSIG(SIGKILL), so it dies if husk is killed. Every descriptor
 /// husk opened is O_CLOEXEC; inherited ones (stdin/out/err, a PMI fd) pass.
+/// Other children of the caller are neither reaped nor waited for.
 ///
 /// @returns the command's exit status, 128+N if it died of signal N, 126 if
 ///          it could not be executed, 127 if it was not found.
-/// @throws husk::Error when the command cannot be started or waited for.
+/// @throws husk::Error when the command cannot be started or waited for, or
+///         when `watch_fd` ended (after killing and reaping the command).
 int run_command(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                const BlockedSignals& signals, WaitFor wait = WaitFor::Command);
+                const BlockedSignals& signals, const CommandOptions& options = {});
+
+/// The exit status of a wait(2) status: the code, 128+N for signal N.
+int exit_status_of(int wait_status);
 
 } // namespace husk::runtime

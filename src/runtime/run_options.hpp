@@ -17,6 +17,13 @@ enum class RootMode {
     Overlay,  ///< --overlay: kernel overlayfs, tmpfs upper; the image stays unchanged
 };
 
+/// Whether the tasks of a job step on a node share one container.
+enum class JoinMode {
+    Auto,   ///< when the launcher says there are several (Slurm, Open MPI, PMIx)
+    Never,  ///< --no-join
+    Always, ///< --join[=TAG]
+};
+
 /// Options of `husk run`, filled by cli::parse(); see doc/husk-run.md.
 struct RunOptions {
     std::string image;                ///< IMAGE as given (a directory for now)
@@ -32,6 +39,10 @@ struct RunOptions {
     bool fake_root = false;             ///< --fake-root: uid and gid 0 inside
     bool private_tmp = false;           ///< --private-tmp: tmpfs on /tmp
     bool no_home = false;               ///< --no-home: do not bind $HOME
+    JoinMode join = JoinMode::Auto;     ///< --join[=TAG], --no-join
+    std::string join_tag;               ///< --join=TAG: join the container of that tag
+    std::optional<uint32_t> join_count; ///< --join-count N: tasks expected on this node
+    std::optional<uint32_t> linger;     ///< --linger SECONDS (SquashFS server)
 };
 
 } // namespace husk::runtime

@@ -16,7 +16,8 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kKeys = "storage, binds, cdi_spec_dirs, max_unpack_bytes, "
-                              "max_unpack_entries, legacy_mounts";
+                              "max_unpack_entries, runtime_dir, linger, legacy_mounts";
+constexpr uint32_t kMaxLinger = 7 * 24 * 3600; // a week: longer is surely a typo
 
 template <typename T> void set(Setting<T>& s, T value, Origin origin, std::string from) {
     s.value = std::move(value);
@@ -40,8 +41,9 @@ std::string absolute_path(const json& v, const std::string& path, const std::str
     return s;
 }
 
-/// ${USER} and ${UID} in a site storage path; any other ${...} is an error.
-std::string expand(std::string s, const Identity& who, const std::string& path) {
+/// ${USER} and ${UID} in a site path (`key`); any other ${...} is an error.
+std::string expand(std::string s, const Identity& who, const std::string& path,
+                   const std::string& key) {
     std::string out;
     size_t i = 0;
     while (i < s.size()) {
@@ -57,7 +59,7 @@ std::string expand(std::string s, const Identity& who, const std::string& path) 
         } else if (name == "UID") {
             out.append(s, i, at - i).append(std::to_string(who.uid));
         } else {
-            bad(path, "storage", "\"" + s + "\": only ${USER} and ${UID} are replaced");
+            bad(path, key, "\"" + s + "\": only ${USER} and ${UID} are replaced");
         }
         i = end + 1;
     }
@@ -114,16 +116,30 @@ Environment husk_environment(char** envp) {
     for (char** e = envp; e != nullptr && *e != nullptr; ++e) {
         std::string_view entry(*e);
         size_t eq = entry.find('=');
-        if (entry.rfind("HUSK_", 0) == 0 && eq != std::string_view::npos) {
+        const std::string_view name = entry.substr(0, eq);
+        if (eq != std::string_view::npos &&
+            (name.rfind("HUSK_", 0) == 0 || name == "XDG_RUNTIME_DIR" || name == "SLURM_JOB_ID")) {
             env.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
         }
     }
     return env;
 }
 
-Settings defaults(const Identity& who) {
+Settings defaults(const Identity& who, const Environment& env) {
     Settings s;
     s.storage.value = "/var/tmp/" + who.user + "/husk";
+    auto xdg = env.find("XDG_RUNTIME_DIR");
+    if (xdg != env.end() && !xdg->second.empty() && xdg->second[0] == '/') {
+        s.runtime_dir.value = xdg->second + "/husk";
+        s.runtime_dir.from = "built-in, in XDG_RUNTIME_DIR";
+    } else {
+        s.runtime_dir.value = "/tmp/husk-" + std::to_string(who.uid);
+    }
+    auto job = env.find("SLURM_JOB_ID");
+    if (job != env.end() && !job->second.empty()) {
+        s.linger.value = kSlurmLinger;
+        s.linger.from = "built-in, in a Slurm job";
+    }
     s.cdi_spec_dirs.value = {"/etc/cdi", "/var/run/cdi"};
     s.max_unpack_bytes.value = kMaxUnpackBytes;
     s.max_unpack_entries.value = kMaxUnpackEntries;
@@ -148,7 +164,14 @@ void apply_site_config(Settings& s, std::string_view text, const std::string& pa
     const Origin o = Origin::SiteConfig;
     for (const auto& [key, v] : doc.items()) {
         if (key == "storage") {
-            set(s.storage, expand(absolute_path(v, path, key), who, path), o, path);
+            set(s.storage, expand(absolute_path(v, path, key), who, path, key), o, path);
+        } else if (key == "runtime_dir") {
+            set(s.runtime_dir, expand(absolute_path(v, path, key), who, path, key), o, path);
+        } else if (key == "linger") {
+            if (!v.is_number_unsigned() || v.get<uint64_t>() > kMaxLinger) {
+                bad(path, key, "not a number of seconds from 0 to " + std::to_string(kMaxLinger));
+            }
+            set(s.linger, static_cast<uint32_t>(v.get<uint64_t>()), o, path);
         } else if (key == "binds") {
             if (!v.is_array()) {
                 bad(path, key, "not an array of \"SRC[:DST[:ro|rw]]\" strings");
@@ -229,6 +252,22 @@ void apply_environment(Settings& s, const Environment& env) {
         set(s.max_unpack_entries, positive("HUSK_MAX_UNPACK_ENTRIES", *v), o,
             "HUSK_MAX_UNPACK_ENTRIES");
     }
+    if (const std::string* v = get("HUSK_RUNTIME_DIR")) {
+        if ((*v)[0] != '/') {
+            throw Error("HUSK_RUNTIME_DIR=" + *v + ": must be an absolute path");
+        }
+        set(s.runtime_dir, *v, o, "HUSK_RUNTIME_DIR");
+    }
+    if (const std::string* v = get("HUSK_LINGER")) {
+        const uint64_t n = v->find_first_not_of("0123456789") == std::string::npos && v->size() < 10
+                               ? std::stoull(*v)
+                               : kMaxLinger + 1ULL;
+        if (n > kMaxLinger) {
+            throw Error("HUSK_LINGER=" + *v + ": not a number of seconds from 0 to " +
+                        std::to_string(kMaxLinger));
+        }
+        set(s.linger, static_cast<uint32_t>(n), o, "HUSK_LINGER");
+    }
     if (const std::string* v = get("HUSK_LEGACY_MOUNTS")) {
         if (*v != "0" && *v != "1") {
             throw Error("HUSK_LEGACY_MOUNTS=" + *v + ": expected 0 or 1");
@@ -238,7 +277,7 @@ void apply_environment(Settings& s, const Environment& env) {
 }
 
 Settings load(const Environment& env, const Identity& who) {
-    Settings s = defaults(who);
+    Settings s = defaults(who, env);
     auto it = env.find("HUSK_CONFIG");
     const bool chosen = it != env.end() && !it->second.empty();
     if (chosen) {
@@ -276,6 +315,8 @@ std::vector<Shown> describe(const Settings& s) {
         {"max_unpack_bytes", std::to_string(s.max_unpack_bytes.value), s.max_unpack_bytes.from},
         {"max_unpack_entries", std::to_string(s.max_unpack_entries.value),
          s.max_unpack_entries.from},
+        {"runtime_dir", s.runtime_dir.value, s.runtime_dir.from},
+        {"linger", std::to_string(s.linger.value) + " s", s.linger.from},
         {"legacy_mounts", s.legacy_mounts.value ? "true" : "false", s.legacy_mounts.from},
     };
 }

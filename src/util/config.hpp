@@ -22,6 +22,8 @@ inline constexpr size_t kMaxSiteConfigBytes = 1 << 20;
 /// empty files stops with an error instead of filling the disk.
 inline constexpr uint64_t kMaxUnpackBytes = 64ULL << 30;
 inline constexpr uint64_t kMaxUnpackEntries = 10'000'000;
+/// The built-in linger of a SquashFS server inside a Slurm job, seconds.
+inline constexpr uint32_t kSlurmLinger = 60;
 
 /// Where a setting's value came from, in increasing precedence.
 enum class Origin { BuiltIn, SiteConfig, Environment, CommandLine };
@@ -57,6 +59,16 @@ struct Settings {
     /// `max_unpack_entries`; HUSK_MAX_UNPACK_BYTES, HUSK_MAX_UNPACK_ENTRIES.
     Setting<uint64_t> max_unpack_bytes;
     Setting<uint64_t> max_unpack_entries;
+    /// The per-user folder of the sockets by which tasks of a node find the
+    /// container they join and the SquashFS server of an image. Built-in
+    /// $XDG_RUNTIME_DIR/husk, else /tmp/husk-$UID; site key `runtime_dir`
+    /// (${USER}, ${UID} replaced); HUSK_RUNTIME_DIR.
+    Setting<std::string> runtime_dir;
+    /// Seconds a SquashFS server stays after its last user, for job scripts
+    /// that call husk many times. Built-in 0, or kSlurmLinger inside a
+    /// Slurm job (SLURM_JOB_ID set); site key `linger`; HUSK_LINGER;
+    /// --linger.
+    Setting<uint32_t> linger;
     /// Make mounts read-only by remounting each submount instead of one
     /// mount_setattr(2) (kernels before 5.12 do that anyway): site key
     /// `legacy_mounts`; HUSK_LEGACY_MOUNTS=1.
@@ -72,18 +84,20 @@ struct Identity {
     static Identity current();
 };
 
-/// Environment variables by name (only HUSK_* ones matter).
+/// Environment variables by name: the HUSK_* ones, and the two that built-in
+/// defaults depend on (XDG_RUNTIME_DIR, SLURM_JOB_ID).
 using Environment = std::map<std::string, std::string, std::less<>>;
 
-/// The HUSK_* variables of a NULL-terminated environ array.
+/// The variables of a NULL-terminated environ array that settings read.
 Environment husk_environment(char** envp);
 
-/// The built-in defaults for `who`.
-Settings defaults(const Identity& who);
+/// The built-in defaults for `who`, in the environment `env` (where the
+/// runtime folder and the linger depend on XDG_RUNTIME_DIR and SLURM_JOB_ID).
+Settings defaults(const Identity& who, const Environment& env = {});
 
 /// Applies the site config document `json`, read from `path`: an object
 /// whose keys are storage, binds, cdi_spec_dirs, max_unpack_bytes,
-/// max_unpack_entries, legacy_mounts. Pure (no I/O).
+/// max_unpack_entries, runtime_dir, linger, legacy_mounts. Pure (no I/O).
 /// @throws husk::Error as one line naming `path`, the key and the reason:
 ///         not valid JSON (with line and column), not an object, an unknown
 ///         key, a value of the wrong type, a relative path, a bad bind.

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace husk::file {
@@ -54,6 +55,22 @@ void write(const std::string& path, std::string_view content) {
             throw_errno("cannot write " + path);
         }
         off += static_cast<size_t>(n);
+    }
+}
+
+void own_directory(const std::string& path, const std::string& what, const std::string& hint) {
+    if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+        throw_errno(what + ": cannot create");
+    }
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) {
+        throw_errno(what);
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        throw Error(what + ": not a directory (a symlink or file is there)");
+    }
+    if (st.st_uid != ::getuid()) {
+        throw Error(what + ": owned by uid " + std::to_string(st.st_uid) + ", not by you; " + hint);
     }
 }
 

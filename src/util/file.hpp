@@ -22,4 +22,11 @@ std::string read(const std::string& path, size_t limit = SIZE_MAX);
 /// @throws husk::Error "cannot create <path>" / "cannot write <path>".
 void write(const std::string& path, std::string_view content);
 
+/// Creates the directory `path` mode 0700 (its parent must exist), or checks
+/// that what is there is a real directory (not a symlink) owned by the
+/// caller, so that another user cannot plant it. `what` names it in errors
+/// ("storage /var/tmp/alice/husk"), `hint` says what to do instead.
+/// @throws husk::Error "<what>: owned by uid N, not by you; <hint>", ...
+void own_directory(const std::string& path, const std::string& what, const std::string& hint);
+
 } // namespace husk::file

@@ -1,5 +1,8 @@
 #include "util/text.hpp"
 
+#include <cstdint>
+#include <cstdio>
+
 namespace husk::text {
 
 std::vector<std::string_view> split(std::string_view text, char sep, Empty empty) {
@@ -25,6 +28,16 @@ std::vector<std::string_view> lines(std::string_view text) {
         return {};
     }
     return split(text, '\n');
+}
+
+std::string hash_hex(std::string_view text) {
+    uint64_t h = 1469598103934665603ULL;
+    for (unsigned char c : text) {
+        h = (h ^ c) * 1099511628211ULL;
+    }
+    char out[17];
+    std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
+    return out;
 }
 
 } // namespace husk::text

@@ -1,6 +1,7 @@
 // Splitting text: the one place that cuts strings at a separator.
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -17,5 +18,9 @@ std::vector<std::string_view> split(std::string_view text, char sep, Empty empty
 /// The lines of `text`, without their '\n'; a final newline does not start
 /// another line: lines("a\n\nb\n") -> {"a", "", "b"}, lines("") -> {}.
 std::vector<std::string_view> lines(std::string_view text);
+
+/// FNV-1a of `text`, 64 bits, as 16 hex digits: names cache entries and
+/// sockets in the user's own folders. Not a security boundary.
+std::string hash_hex(std::string_view text);
 
 } // namespace husk::text

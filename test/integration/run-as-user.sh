@@ -83,7 +83,7 @@ fi
 
 # 3. fixture images; their log goes to stderr only when something fails
 log=$(mktemp)
-if ! images=$("$make_images" busybox debian layered 2>"$log"); then
+if ! images=$("$make_images" busybox debian layered mpi 2>"$log"); then
     cat -- "$log" >&2
     rm -f -- "$log"
     die "building the fixture images failed"
@@ -95,6 +95,8 @@ img_layered=$(awk '$1 == "layered" { print $2 }' <<<"$images")
 img_busybox_sqfs=$(awk '$1 == "busybox.sqfs" { print $2 }' <<<"$images")
 img_debian_sqfs=$(awk '$1 == "debian.sqfs" { print $2 }' <<<"$images")
 img_debian_zstd_sqfs=$(awk '$1 == "debian.zstd.sqfs" { print $2 }' <<<"$images")
+img_mpi=$(awk '$1 == "mpi" { print $2 }' <<<"$images")
+img_mpi_sqfs=$(awk '$1 == "mpi.zstd.sqfs" { print $2 }' <<<"$images")
 [ -f "$img_busybox_sqfs" ] && [ -f "$img_debian_sqfs" ] && [ -f "$img_debian_zstd_sqfs" ] \
     || die "make-images.sh printed no SquashFS paths"
 if [ ! -d "$img_busybox" ] || [ ! -d "$img_debian" ]; then
@@ -130,6 +132,10 @@ exec 8>&-
 tmp=$(mktemp -d /tmp/husk-it.XXXXXX)
 chmod 755 -- "$tmp"
 install -m 0755 -- "$husk" "$tmp/husk"
+# husk-bcast, built beside husk
+if [ -x "${husk%/*}/husk-bcast" ]; then
+    install -m 0755 -- "${husk%/*}/husk-bcast" "$tmp/husk-bcast"
+fi
 for f in "$here"/*.bats "$here"/*.bash; do
     [ -f "$f" ] && install -m 0644 -- "$f" "$tmp/"
 done
@@ -155,12 +161,13 @@ rc=0
 setpriv --reuid="$TEST_USER" --regid="$TEST_USER" --init-groups \
     env -i HOME="$user_home" USER="$TEST_USER" LOGNAME="$TEST_USER" \
     PATH=/usr/local/bin:/usr/bin:/bin \
-    HUSK="$tmp/husk" \
+    HUSK="$tmp/husk" HUSK_BCAST="$tmp/husk-bcast" \
     HUSK_SETUID_ROOT="$tmp/privileged/husk-setuid-root" HUSK_CAPS="$tmp/privileged/husk-caps" \
     IMG_BUSYBOX="$img_busybox" IMG_DEBIAN="$img_debian" \
     IMG_BUSYBOX_OWNED="$tmp/busybox-owned" IMG_DEBIAN_OWNED="$img_debian_owned" \
     IMG_BUSYBOX_SQFS="$img_busybox_sqfs" IMG_DEBIAN_SQFS="$img_debian_sqfs" \
     IMG_DEBIAN_ZSTD_SQFS="$img_debian_zstd_sqfs" IMG_LAYERED="$img_layered" \
+    IMG_MPI="$img_mpi" IMG_MPI_SQFS="$img_mpi_sqfs" \
     HUSK_TEST_CACHE="$CACHE" \
     bats --tap "$tmp/${bats_file##*/}" || rc=$?
 

@@ -6,8 +6,9 @@
 #      examples with the example site config, the design notes);
 #   2. man -l renders every page without a groff warning (but "cannot
 #      adjust line" in narrow table cells), and shows its NAME;
-#   3. cpack -G DEB: the .deb holds exactly the installed files, depends on
-#      libc6 (everything else is static) and recommends squashfs-tools;
+#   3. cpack -G DEB: husk and husk-mpi hold exactly the installed files;
+#      husk depends on libc6 alone (everything else is static) and
+#      recommends squashfs-tools, husk-mpi (husk-bcast) on husk and Open MPI;
 #   4. as the unprivileged user husk-test: the installed husk runs the
 #      busybox test image and imports it; the installed bash completion,
 #      sourced in a non-interactive bash, completes commands, each command's
@@ -35,7 +36,7 @@ root=$tmp/root
 # --- 1. the layout ---------------------------------------------------------
 DESTDIR=$root cmake --install "$build" --prefix /usr >/dev/null
 [ -x "$root/usr/bin/husk" ] && [ ! -u "$root/usr/bin/husk" ] || die "usr/bin/husk missing or setuid"
-expected=(usr/bin/husk usr/share/bash-completion/completions/husk
+expected=(usr/bin/husk usr/bin/husk-bcast usr/share/bash-completion/completions/husk
           usr/share/doc/husk/README.md usr/share/doc/husk/design.md
           usr/share/doc/husk/examples/site-config/husk.json
           usr/share/doc/husk/examples/quickstart/run.sh)
@@ -65,16 +66,24 @@ for f in "${pages[@]}"; do
 done
 ok "man -l renders all ${#pages[@]} pages"
 
-# --- 3. the .deb -------------------------------------------------------------
+# --- 3. the .debs ------------------------------------------------------------
 (cd "$build" && cpack -G DEB -B "$tmp/deb" >/dev/null) || die "cpack -G DEB failed"
 deb=$(ls "$tmp"/deb/husk_*.deb)
-dpkg-deb -c "$deb" | awk '$1 !~ /^d/ { sub(/^\./, "", $6); print $6 }' | sort >"$tmp/deb.list"
+deb_mpi=$(ls "$tmp"/deb/husk-mpi_*.deb)
+for d in "$deb" "$deb_mpi"; do
+    dpkg-deb -c "$d" | awk '$1 !~ /^d/ { sub(/^\./, "", $6); print $6 }'
+done | sort >"$tmp/deb.list"
 (cd "$root" && find . ! -type d | sed 's/^\.//' | sort) >"$tmp/install.list"
-diff -u "$tmp/install.list" "$tmp/deb.list" || die "the .deb's files differ from the install"
+diff -u "$tmp/install.list" "$tmp/deb.list" || die "the .debs' files differ from the install"
+grep -q '^/usr/bin/husk-bcast$' <(dpkg-deb -c "$deb_mpi" | awk '{ sub(/^\./, "", $6); print $6 }') || die "husk-bcast is not in husk-mpi"
 depends=$(dpkg-deb -f "$deb" Depends)
-[[ $depends =~ ^libc6\ \(\>=\ [0-9.]+\)$ ]] || die "the .deb depends on '$depends', expected libc6 alone"
-[ "$(dpkg-deb -f "$deb" Recommends)" = squashfs-tools ] || die "the .deb does not recommend squashfs-tools"
-ok "${deb##*/}: $(wc -l <"$tmp/deb.list") files as installed; Depends: $depends"
+[[ $depends =~ ^libc6\ \(\>=\ [0-9.]+\)$ ]] || die "husk depends on '$depends', expected libc6 alone"
+[ "$(dpkg-deb -f "$deb" Recommends)" = squashfs-tools ] || die "husk does not recommend squashfs-tools"
+mpi_depends=$(dpkg-deb -f "$deb_mpi" Depends)
+[[ $mpi_depends == *"husk (= "* && $mpi_depends == *libopenmpi3* ]] \
+    || die "husk-mpi depends on '$mpi_depends', expected husk and libopenmpi3"
+ok "${deb##*/} and ${deb_mpi##*/}: $(wc -l <"$tmp/deb.list") files as installed;" \
+    "Depends: $depends; husk-mpi: $mpi_depends"
 
 # --- 4. the installed husk and its completion, as the user -------------------
 img=$(bash "$src/test/fixtures/make-images.sh" busybox 2>/dev/null | awk '$1 == "busybox" {print $2}')

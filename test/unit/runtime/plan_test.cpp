@@ -127,6 +127,23 @@ TEST(Plan, SiteBindsComeBeforeUserBindsAndAreSkippedWhereMissing) {
     EXPECT_EQ(find(p, "/scratch"), &p.mounts.back());
 }
 
+TEST(Plan, LauncherFoldersAreBoundWhereNoBindShowsThemAlready) {
+    auto h = host();
+    h.launcher_dirs = {"/tmp/pmix.1", "/var/spool/slurmd/pmix.7.0", "/run/munge",
+                       "/home/alice/pmix"};
+    auto p = plan(opts(), dir_image(), h, settings());
+    EXPECT_EQ(find(p, "/tmp/pmix.1"), nullptr);      // the host's /tmp shows it
+    EXPECT_EQ(find(p, "/home/alice/pmix"), nullptr); // so does home
+    const MountOp* spool = find(p, "/var/spool/slurmd/pmix.7.0");
+    ASSERT_NE(spool, nullptr);
+    EXPECT_EQ(spool->source, "/var/spool/slurmd/pmix.7.0");
+    EXPECT_EQ(spool->on_missing, OnMissing::TmpfsParent);
+    EXPECT_NE(find(p, "/run/munge"), nullptr);
+    auto o = opts();
+    o.private_tmp = true; // now /tmp is not the host's
+    EXPECT_NE(find(plan(o, dir_image(), h, settings()), "/tmp/pmix.1"), nullptr);
+}
+
 TEST(Plan, LegacyMountsFromSettings) {
     EXPECT_FALSE(plan(opts(), dir_image(), host(), settings()).legacy_mounts);
     auto s = settings();

@@ -1,7 +1,11 @@
 #include "runtime/process.hpp"
+#include "util/error.hpp"
 
+#include <chrono>
 #include <cstdlib>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <thread>
 #include <unistd.h>
 
 namespace husk::runtime {
@@ -48,29 +52,32 @@ TEST(RunCommand, UsesThePathOfTheGivenEnvironment) {
               exit_code::kNotFound);
 }
 
-TEST(RunCommand, WaitForAllOutlastsTheCommandsBackgroundProcesses) {
-    // The command exits at once; its background child writes a file later.
-    // WaitFor::All returns only after that child too has ended (husk is
-    // its subreaper), with the command's own status.
-    char tmpl[] = "/tmp/husk-unit-wait.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    const std::string marker = std::string(tmpl) + "/done";
-    const std::string script = "(sleep 0.3; echo late > " + marker + ") & exit 3";
-    {
-        BlockedSignals signals;
-        EXPECT_EQ(run_command({"sh", "-c", script}, kEnv, signals, WaitFor::All), 3);
+TEST(RunCommand, TheEndOfTheWatchedDescriptorKillsTheCommand) {
+    // The watched descriptor stands for the container's holder or image
+    // server: when it ends, the command must not run on over a dead mount.
+    int pair[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
+    std::thread closer([fd = pair[1]] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        ::close(fd);
+    });
+    BlockedSignals signals;
+    try {
+        run_command({"sleep", "30"}, kEnv, signals, {false, pair[0], "the holder"});
+        ADD_FAILURE() << "run_command returned";
+    } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()), "the holder ended while the command ran; it was killed");
     }
-    EXPECT_EQ(::access(marker.c_str(), F_OK), 0) << "returned before the background process";
-    ::unlink(marker.c_str());
-    ::rmdir(tmpl);
+    closer.join();
+    ::close(pair[0]);
 }
 
-TEST(RunCommand, WaitForCommandDoesNotWaitForBackgroundProcesses) {
+TEST(RunCommand, ReturnsWithTheCommandNotItsBackgroundProcesses) {
     char tmpl[] = "/tmp/husk-unit-wait.XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     const std::string marker = std::string(tmpl) + "/done";
     const std::string script = "(sleep 1; echo late > " + marker + ") & exit 0";
-    EXPECT_EQ(run_command({"sh", "-c", script}, kEnv, BlockedSignals(), WaitFor::Command), 0);
+    EXPECT_EQ(run_command({"sh", "-c", script}, kEnv, BlockedSignals()), 0);
     EXPECT_NE(::access(marker.c_str(), F_OK), 0);
     // Leave the sleeper to finish on its own; its file lands in a folder we
     // remove, best effort.

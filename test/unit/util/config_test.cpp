@@ -46,6 +46,24 @@ TEST(Settings, BuiltInDefaults) {
     EXPECT_FALSE(s.legacy_mounts.value);
 }
 
+TEST(Settings, RuntimeFolderAndLingerDependOnTheEnvironment) {
+    Settings plain = defaults(kAlice);
+    EXPECT_EQ(plain.runtime_dir.value, "/tmp/husk-1001");
+    EXPECT_EQ(plain.linger.value, 0u);
+    Settings job = defaults(kAlice, {{"XDG_RUNTIME_DIR", "/run/user/1001"}, {"SLURM_JOB_ID", "7"}});
+    EXPECT_EQ(job.runtime_dir.value, "/run/user/1001/husk");
+    EXPECT_EQ(job.linger.value, kSlurmLinger);
+    EXPECT_EQ(job.linger.origin, Origin::BuiltIn);
+    Settings s = site(R"({"runtime_dir": "/local/run-${UID}", "linger": 5})");
+    EXPECT_EQ(s.runtime_dir.value, "/local/run-1001");
+    EXPECT_EQ(s.linger.value, 5u);
+    apply_environment(s, {{"HUSK_LINGER", "9"}, {"HUSK_RUNTIME_DIR", "/r"}});
+    EXPECT_EQ(s.linger.value, 9u);
+    EXPECT_EQ(s.runtime_dir.value, "/r");
+    EXPECT_EQ(env_error({{"HUSK_LINGER", "soon"}}),
+              "HUSK_LINGER=soon: not a number of seconds from 0 to 604800");
+}
+
 TEST(Settings, SiteConfigSetsEveryKey) {
     Settings s = site(R"({
         "storage": "/local/${USER}-${UID}/husk",
@@ -80,7 +98,11 @@ TEST(Settings, BadSiteConfigsNameFileKeyAndReason) {
     EXPECT_EQ(site_error("[]"), f + "not a JSON object");
     EXPECT_EQ(site_error(R"({"bind": []})"),
               f + "unknown key \"bind\" (known: storage, binds, cdi_spec_dirs, max_unpack_bytes, "
-                  "max_unpack_entries, legacy_mounts)");
+                  "max_unpack_entries, runtime_dir, linger, legacy_mounts)");
+    EXPECT_EQ(site_error(R"({"linger": -5})"),
+              f + "linger: not a number of seconds from 0 to 604800");
+    EXPECT_EQ(site_error(R"({"runtime_dir": "run"})"),
+              f + "runtime_dir: \"run\" is not an absolute path");
     EXPECT_EQ(site_error(R"({"binds": "/scratch"})"),
               f + "binds: not an array of \"SRC[:DST[:ro|rw]]\" strings");
     EXPECT_EQ(site_error(R"({"binds": ["/a", 3]})"), f + "binds[1]: not a string");
@@ -153,12 +175,15 @@ TEST(Settings, LoadReadsHuskConfigAndToleratesOnlyAMissingDefault) {
     EXPECT_THROW(load({{"HUSK_CONFIG", (t / "big.json").string()}}, kAlice), Error);
 }
 
-TEST(Settings, HuskEnvironmentKeepsOnlyHuskVariables) {
+TEST(Settings, HuskEnvironmentKeepsOnlyWhatSettingsRead) {
     char a[] = "HUSK_STORAGE=/x";
     char b[] = "HOME=/home/alice";
     char c[] = "HUSK_EMPTY=";
-    char* envp[] = {a, b, c, nullptr};
-    EXPECT_EQ(husk_environment(envp), (Environment{{"HUSK_STORAGE", "/x"}, {"HUSK_EMPTY", ""}}));
+    char d[] = "SLURM_JOB_ID=5";
+    char e[] = "SLURM_STEP_ID=0";
+    char* envp[] = {a, b, c, d, e, nullptr};
+    EXPECT_EQ(husk_environment(envp),
+              (Environment{{"HUSK_STORAGE", "/x"}, {"HUSK_EMPTY", ""}, {"SLURM_JOB_ID", "5"}}));
 }
 
 TEST(Settings, DescribeSaysWhereEachCameFrom) {

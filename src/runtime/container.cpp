@@ -1,0 +1,294 @@
+#include "runtime/container.hpp"
+
+#include "runtime/idmap.hpp"
+#include "runtime/mounts.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+#include "util/unix_socket.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <utility>
+
+namespace husk::runtime {
+
+namespace {
+
+void write_word(int fd, const std::string& word) {
+    const char* p = word.data();
+    size_t left = word.size();
+    while (left > 0) {
+        ssize_t n = ::send(fd, p, left, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return;
+        }
+        p += n;
+        left -= static_cast<size_t>(n);
+    }
+}
+
+/// The container's init: pid 1 of its PID namespace. It builds the root
+/// (its procfs can only be mounted from inside the namespace), says "ok" or
+/// the error on `control`, then reaps every orphan until the holder says to
+/// drain ("d": end when no process is left), to kill ("k"), or to pass a
+/// signal to all ("s<N>"), or goes away (end of file: kill all). It never
+/// execs: a few pages of husk, sleeping in poll(2).
+[[noreturn]] void init_main(const LaunchPlan& plan, const RootSource& src, const std::string& proc,
+                            int control) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    pollfd alive{control, POLLIN, 0};
+    if (::poll(&alive, 1, 0) > 0) { // the holder died before the prctl
+        ::_exit(1);
+    }
+    ::prctl(PR_SET_NAME, "husk-init");
+    try {
+        // The PID namespace, for the holder to hand to joining tasks: its
+        // pid_for_children link exists only once a child (this) does, and
+        // the holder cannot see this process in the procfs mounted below.
+        Fd pidns(::open((proc + "/self/ns/pid").c_str(), O_RDONLY | O_CLOEXEC));
+        if (!pidns) {
+            throw_errno("cannot open the container's PID namespace");
+        }
+        unix_socket::send(control, "ns", {pidns.get()}, "the holder");
+        build_root(plan, src);
+    } catch (const Error& e) {
+        std::string why = e.what();
+        for (const auto& c : e.trail()) {
+            why += "\n" + c;
+        }
+        write_word(control, why);
+        ::_exit(1);
+    }
+    write_word(control, "ok");
+
+    sigset_t all;
+    sigfillset(&all);
+    ::sigprocmask(SIG_SETMASK, &all, nullptr);
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    const int sfd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    bool draining = false;
+    for (;;) {
+        for (;;) {
+            const pid_t r = ::waitpid(-1, nullptr, WNOHANG);
+            if (r > 0) {
+                continue;
+            }
+            if (r < 0 && errno == ECHILD && draining) {
+                ::_exit(0);
+            }
+            break;
+        }
+        pollfd fds[2] = {{control, POLLIN, 0}, {sfd, POLLIN, 0}};
+        if (::poll(fds, 2, -1) < 0) {
+            continue;
+        }
+        if (fds[1].revents != 0) {
+            signalfd_siginfo info{};
+            while (::read(sfd, &info, sizeof info) == sizeof info) {
+            }
+        }
+        if (fds[0].revents != 0) {
+            char buf[64];
+            const ssize_t n = ::recv(control, buf, sizeof buf - 1, 0);
+            if (n <= 0) {
+                if (n < 0 && errno == EINTR) {
+                    continue;
+                }
+                ::kill(-1, SIGKILL); // the holder is gone
+                ::_exit(0);
+            }
+            buf[n] = '\0';
+            if (buf[0] == 'd') {
+                draining = true;
+            } else if (buf[0] == 'k') {
+                ::kill(-1, SIGKILL);
+                ::_exit(0);
+            } else if (buf[0] == 's') {
+                ::kill(-1, std::atoi(buf + 1));
+            }
+        }
+    }
+}
+
+void enter(int fd, int type, const char* what) {
+    if (::setns(fd, type) != 0) {
+        throw_errno(std::string("cannot enter the container's ") + what + " namespace");
+    }
+}
+
+} // namespace
+
+Container Container::create(const LaunchPlan& plan, const NodeContext& node) {
+    Container c;
+    RootSource src;
+    std::string proc = "/proc";
+    if (plan.image_kind == image::Kind::Squashfs) {
+        log::Phase ph("SquashFS server");
+        c.lease_ = attach_image_server(plan.image_path, RuntimeDir(node.runtime_dir), node.linger,
+                                       node.held_lock);
+        if (::setns(c.lease_->userns.get(), CLONE_NEWUSER) != 0 ||
+            ::setns(c.lease_->mntns.get(), CLONE_NEWNS) != 0) {
+            throw_errno("cannot enter the namespaces of the SquashFS server of " + plan.image_path);
+        }
+        src.host = kServedHost;
+        src.image_mount = kServedImage;
+        proc = std::string(kServedHost) + "/proc";
+    }
+    {
+        log::Phase ph("namespaces");
+        if (::unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID) != 0) {
+            const int err = errno;
+            std::string hint;
+            if (err == EPERM || err == ENOSPC || err == EINVAL) {
+                hint = "; unprivileged user namespaces may be disabled here "
+                       "(see user.max_user_namespaces, kernel.unprivileged_userns_clone, "
+                       "kernel.apparmor_restrict_unprivileged_userns; run husk check)";
+            }
+            throw Error("cannot create the container's user, mount and PID namespaces" + hint, err);
+        }
+        write_id_maps(plan.ids, proc);
+        // Now, while this procfs still shows this process: once init has
+        // built the root, /proc is the container's, where the holder is not.
+        const std::string ns = proc + "/self/ns/";
+        c.userns_.reset(::open((ns + "user").c_str(), O_RDONLY | O_CLOEXEC));
+        c.mntns_.reset(::open((ns + "mnt").c_str(), O_RDONLY | O_CLOEXEC));
+        if (!c.userns_ || !c.mntns_) {
+            throw_errno("cannot open the container's namespaces in " + ns);
+        }
+    }
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+        throw_errno("cannot create the container's control socket");
+    }
+    c.control_.reset(pair[0]);
+    Fd init_end(pair[1]);
+    log::Phase ph("root and init");
+    c.init_ = ::fork();
+    if (c.init_ < 0) {
+        throw_errno("cannot start the container's init");
+    }
+    if (c.init_ == 0) {
+        c.control_.reset();
+        init_main(plan, src, proc, init_end.get());
+    }
+    init_end.reset();
+    unix_socket::Message ns = unix_socket::receive(c.control_.get(), "the container's init");
+    if (ns.text == "ns" && ns.fds.size() == 1) {
+        c.pidns_ = std::move(ns.fds[0]);
+        ns = unix_socket::receive(c.control_.get(), "the container's init");
+    }
+    const std::string word = ns.text;
+    if (word != "ok") {
+        ::waitpid(c.init_, nullptr, 0);
+        c.init_ = -1;
+        if (word.empty()) {
+            throw Error("the container's init ended while building the root");
+        }
+        // "what\ncontext\ncontext": the message, then its trail.
+        const size_t nl = word.find('\n');
+        Error e(word.substr(0, nl));
+        size_t at = nl;
+        while (at != std::string::npos) {
+            const size_t next = word.find('\n', at + 1);
+            e.add_context(word.substr(at + 1, next == std::string::npos ? next : next - at - 1));
+            at = next;
+        }
+        throw e;
+    }
+    return c;
+}
+
+Container::Container(Container&& other) noexcept
+    : lease_(std::move(other.lease_)), userns_(std::move(other.userns_)),
+      mntns_(std::move(other.mntns_)), pidns_(std::move(other.pidns_)),
+      control_(std::move(other.control_)), init_(std::exchange(other.init_, -1)) {}
+
+Container::~Container() {
+    if (init_ > 0) {
+        kill_all();
+    }
+}
+
+std::vector<int> Container::namespaces() const {
+    return {userns_.get(), mntns_.get(), pidns_.get()};
+}
+
+void Container::kill_all() {
+    if (init_ <= 0) {
+        return;
+    }
+    write_word(control_.get(), "k");
+    ::kill(init_, SIGKILL);
+    while (::waitpid(init_, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    init_ = -1;
+}
+
+void Container::wait_all(const BlockedSignals& signals) {
+    if (init_ <= 0) {
+        return;
+    }
+    write_word(control_.get(), "d");
+    Fd sfd(::signalfd(-1, &signals.blocked(), SFD_CLOEXEC | SFD_NONBLOCK));
+    for (;;) {
+        const pid_t r = ::waitpid(init_, nullptr, WNOHANG);
+        if (r == init_ || (r < 0 && errno == ECHILD)) {
+            init_ = -1;
+            return;
+        }
+        pollfd p{sfd.get(), POLLIN, 0};
+        if (::poll(&p, 1, -1) < 0) {
+            continue;
+        }
+        signalfd_siginfo info{};
+        while (::read(sfd.get(), &info, sizeof info) == sizeof info) {
+            const int sig = static_cast<int>(info.ssi_signo);
+            if (sig != SIGCHLD && info.ssi_code != SI_KERNEL) {
+                write_word(control_.get(), "s" + std::to_string(sig));
+            }
+        }
+    }
+}
+
+void enter_container(const std::vector<Fd>& namespaces) {
+    if (namespaces.size() != 3) {
+        throw Error("the holder of the container sent " + std::to_string(namespaces.size()) +
+                    " namespaces, not 3");
+    }
+    enter(namespaces[0].get(), CLONE_NEWUSER, "user");
+    enter(namespaces[1].get(), CLONE_NEWNS, "mount");
+    enter(namespaces[2].get(), CLONE_NEWPID, "PID");
+}
+
+std::string enter_cwd(const LaunchPlan& p) {
+    if (::chdir(p.cwd.c_str()) == 0) {
+        return p.cwd;
+    }
+    if (p.cwd_required) {
+        throw_errno("--cd " + p.cwd + ": cannot enter it in the container");
+    }
+    log::info("starting in " + p.cwd_fallback + ": " + p.cwd + " does not exist in the container");
+    if (::chdir(p.cwd_fallback.c_str()) == 0) {
+        return p.cwd_fallback;
+    }
+    if (::chdir("/") != 0) {
+        throw_errno("cannot enter / in the container");
+    }
+    return "/";
+}
+
+} // namespace husk::runtime

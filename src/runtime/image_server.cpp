@@ -1,0 +1,184 @@
+#include "runtime/image_server.hpp"
+
+#include "runtime/fuse_server.hpp"
+#include "runtime/idmap.hpp"
+#include "util/error.hpp"
+#include "util/text.hpp"
+#include "util/unix_socket.hpp"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <optional>
+#include <poll.h>
+#include <sched.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <vector>
+
+namespace husk::runtime {
+
+namespace {
+
+void must(int rc, const std::string& what) {
+    if (rc != 0) {
+        throw_errno(what);
+    }
+}
+
+/// The server's mount namespace: a tmpfs root with the host's root at
+/// /host (moved there by pivot_root(2), so the host's /tmp stays visible
+/// under it) and empty /img and /tmp for the image and for the staging
+/// tmpfs of containers.
+void enter_served_root() {
+    // A slave of the host's mounts: later host mounts (an automounted home)
+    // still arrive; nothing goes back.
+    must(::mount("none", "/", nullptr, MS_REC | MS_SLAVE, nullptr),
+         "cannot make the server's mount namespace a slave of the host's");
+    must(::mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"),
+         "cannot mount the server's tmpfs");
+    for (const char* d : {"/tmp/host", "/tmp/img", "/tmp/tmp"}) {
+        must(::mkdir(d, 0755), std::string("cannot create ") + d);
+    }
+    must(::chdir("/tmp"), "cannot enter the server's tmpfs");
+    must(static_cast<int>(::syscall(SYS_pivot_root, ".", "host")),
+         "cannot pivot_root into the server's tmpfs");
+    must(::chdir("/"), "cannot enter /");
+}
+
+[[noreturn]] void serve_image(const std::string& image_path, const std::string& dir_path,
+                              const std::string& name, uint32_t linger, int ready, int lock_fd) {
+    ::prctl(PR_SET_NAME, "husk-sqfs");
+    Fd image(::open(image_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!image) {
+        throw_errno("image " + image_path + ": cannot open");
+    }
+    FuseServer server(std::move(image), image_path); // checks the image
+    Fd dir(::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) {
+        throw_errno("cannot open the runtime folder " + dir_path);
+    }
+    Fd listener = unix_socket::listen_at(dir_path + "/" + name);
+    const uint32_t uid = ::getuid();
+    const uint32_t gid = ::getgid();
+    must(::unshare(CLONE_NEWUSER | CLONE_NEWNS),
+         "cannot create the SquashFS server's user and mount namespaces");
+    write_id_maps({{uid, uid, 1}, {gid, gid, 1}});
+    enter_served_root();
+    server.mount_and_serve(open_fuse_device(std::string(kServedHost) + "/dev/fuse"), kServedImage,
+                           uid, gid);
+    const std::string proc = std::string(kServedHost) + "/proc/self/ns/";
+    Fd userns(::open((proc + "user").c_str(), O_RDONLY | O_CLOEXEC));
+    Fd mntns(::open((proc + "mnt").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!userns || !mntns) {
+        throw_errno("cannot open the SquashFS server's namespaces");
+    }
+    report_ready(ready);
+    ::close(lock_fd); // the spawner's lock: it lets go when it has connected
+
+    std::vector<Fd> clients;
+    const int linger_ms = static_cast<int>(linger) * 1000;
+    int wait_ms = linger_ms;
+    for (;;) {
+        std::vector<pollfd> fds{{listener.get(), POLLIN, 0}};
+        for (const auto& c : clients) {
+            fds.push_back({c.get(), POLLIN, 0});
+        }
+        const int n = ::poll(fds.data(), fds.size(), clients.empty() ? wait_ms : -1);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n == 0 && clients.empty()) {
+            // Nobody for `linger` seconds: leave, unless somebody is just
+            // connecting. Clients connect under the folder's lock only; one
+            // holding it now may be about to connect, so look again soon.
+            if (::flock(dir.get(), LOCK_EX | LOCK_NB) != 0) {
+                wait_ms = 20;
+                continue;
+            }
+            pollfd again{listener.get(), POLLIN, 0};
+            if (::poll(&again, 1, 0) == 0) {
+                ::unlinkat(dir.get(), name.c_str(), 0);
+                ::_exit(0);
+            }
+            ::flock(dir.get(), LOCK_UN);
+            continue;
+        }
+        wait_ms = linger_ms;
+        for (size_t i = fds.size(); i-- > 1;) {
+            if (fds[i].revents != 0) {
+                // A lease ends with its connection (a client sends nothing
+                // after attaching).
+                clients.erase(clients.begin() + static_cast<long>(i - 1));
+            }
+        }
+        if ((fds[0].revents & POLLIN) != 0) {
+            Fd c = unix_socket::accept_one(listener.get());
+            if (!c) {
+                continue;
+            }
+            try {
+                if (unix_socket::peer_uid(c.get()) != uid) {
+                    continue; // another user: the folder is 0700, so never
+                }
+                unix_socket::receive(c.get(), "a client");
+                unix_socket::send(c.get(), "ok", {userns.get(), mntns.get()}, "a client");
+                clients.push_back(std::move(c));
+            } catch (const Error&) {
+                // that client is gone; the others are served on
+            }
+        }
+    }
+}
+
+} // namespace
+
+ImageLease attach_image_server(const std::string& image_path, const RuntimeDir& dir,
+                               uint32_t linger, int held_lock) {
+    struct stat st {};
+    if (::stat(image_path.c_str(), &st) != 0) {
+        throw_errno("image " + image_path);
+    }
+    const std::string name =
+        "sqfs-" +
+        text::hash_hex(image_path + '\0' + std::to_string(st.st_dev) + ':' +
+                       std::to_string(st.st_ino) + ':' + std::to_string(st.st_size) + ':' +
+                       std::to_string(st.st_mtim.tv_sec) + '.' +
+                       std::to_string(st.st_mtim.tv_nsec)) +
+        ".sock";
+    const std::string path = dir.socket(name);
+    std::optional<RuntimeDir::Lock> lock;
+    if (held_lock < 0) {
+        lock.emplace(dir);
+    }
+    Fd c = unix_socket::connect_to(path);
+    if (!c) {
+        ::unlink(path.c_str()); // a server that was killed left it
+        const int lock_fd = lock ? lock->fd() : held_lock;
+        spawn_server("the SquashFS server of " + image_path, {lock_fd}, [&](int ready) {
+            serve_image(image_path, dir.path(), name, linger, ready, lock_fd);
+        });
+        c = unix_socket::connect_to(path);
+        if (!c) {
+            throw Error("the SquashFS server of " + image_path + " started but does not answer");
+        }
+    }
+    if (unix_socket::peer_uid(c.get()) != ::getuid()) {
+        throw Error("the socket " + path + " belongs to another user");
+    }
+    const std::string what = "the SquashFS server of " + image_path;
+    unix_socket::send(c.get(), "attach", {}, what);
+    unix_socket::Message m = unix_socket::receive(c.get(), what);
+    if (m.text != "ok" || m.fds.size() != 2) {
+        throw Error(what + " refused: " + (m.text.empty() ? "it closed the connection" : m.text));
+    }
+    if (lock) {
+        lock->release();
+    }
+    return {name, std::move(c), std::move(m.fds[0]), std::move(m.fds[1])};
+}
+
+} // namespace husk::runtime
