@@ -151,3 +151,17 @@ nothing_left() {
     [ "$(count husk-sqfs)" -eq 1 ] # still there, for the next run
     wait_until 10 nothing_left
 }
+
+@test "the PMIx server's folder is bound at its host path where nothing shows it" {
+    local dir=/var/tmp/husk-pmix-test.$BATS_ROOT_PID
+    mkdir -p "$dir"
+    echo rendezvous >"$dir/server.uri"
+    PMIX_SERVER_TMPDIR=$dir run -0 "$HUSK" run "$IMG_BUSYBOX" -- cat "$dir/server.uri"
+    rm -rf "$dir"
+    assert_output_is rendezvous
+    # under /tmp, the host's /tmp shows it already: no bind of its own
+    mkdir -p "$BATS_TEST_TMPDIR/pmix"
+    PMIX_SERVER_TMPDIR=$BATS_TEST_TMPDIR/pmix run -0 "$HUSK" run "$IMG_BUSYBOX" -- \
+        sh -c "grep -c ' $BATS_TEST_TMPDIR/pmix ' /proc/self/mountinfo || true"
+    assert_output_is 0
+}
