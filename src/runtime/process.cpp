@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <poll.h>
 #include <pthread.h>
@@ -173,10 +174,11 @@ int run_command(const std::vector<std::string>& argv, const std::vector<std::str
                    cenv.data(),
                    &candidates,
                    &argv[0]};
+    // Not zeroed: only the pages the child touches are ever faulted in.
     constexpr size_t kChildStack = 64 * 1024;
-    std::vector<char> stack(kChildStack);
-    const pid_t child =
-        ::clone(child_main, stack.data() + stack.size(), CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+    std::unique_ptr<char[]> stack(new char[kChildStack]);
+    const pid_t child = ::clone(child_main, stack.get() + kChildStack,
+                                CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
     if (child < 0) {
         throw_errno("cannot start the command");
     }

@@ -284,6 +284,11 @@ Settings load(const Environment& env, const Identity& who) {
         s.site_config = it->second;
     }
     std::string text;
+    // The usual case, no site config, without an exception on the way.
+    if (!chosen && ::access(s.site_config.c_str(), F_OK) != 0 && errno == ENOENT) {
+        apply_environment(s, env);
+        return s;
+    }
     try {
         text = file::read(s.site_config, kMaxSiteConfigBytes);
         s.site_config_read = true;

@@ -2,6 +2,7 @@
 
 #include "util/error.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <sys/socket.h>
@@ -104,7 +105,15 @@ void send(int fd, const std::string& text, const std::vector<int>& fds, const st
 
 Message receive(int fd, const std::string& what, bool* closed) {
     Message m;
-    m.text.resize(kMaxMessage);
+    // The message's own length (SOCK_SEQPACKET, MSG_TRUNC), so that a short
+    // one does not cost a zeroed 64 KiB buffer.
+    ssize_t length;
+    while ((length = ::recv(fd, nullptr, 0, MSG_PEEK | MSG_TRUNC)) < 0) {
+        if (errno != EINTR) {
+            throw_errno("cannot receive from " + what);
+        }
+    }
+    m.text.resize(std::min(static_cast<size_t>(length), kMaxMessage) + 1);
     iovec iov{m.text.data(), m.text.size()};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)] = {};
     msghdr msg{};
