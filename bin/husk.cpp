@@ -2,6 +2,8 @@
 // exit codes; nothing else lives here.
 #include "cli/cli.hpp"
 #include "cli/print.hpp"
+#include "host/mpi.hpp"
+#include "image/files.hpp"
 #include "image/store.hpp"
 #include "runtime/check.hpp"
 #include "runtime/launch.hpp"
@@ -39,7 +41,8 @@ image::Format store_format(const std::string& name) {
 
 /// `husk check`: the kernel steps, the settings as one more step, then the
 /// effective settings and where each came from.
-int check(const config::Settings* settings, const std::string& settings_error) {
+int check(const config::Settings* settings, const std::string& settings_error,
+          const std::string& mpi_image = "") {
     auto results = runtime::check_host();
     runtime::CheckResult site{"settings", settings != nullptr, true, settings_error};
     if (settings != nullptr) {
@@ -50,6 +53,24 @@ int check(const config::Settings* settings, const std::string& settings_error) {
     int rc = runtime::print_check(results, std::cout);
     if (settings != nullptr) {
         cli::print_settings(config::describe(*settings), std::cout);
+    }
+    if (!mpi_image.empty() && settings != nullptr) {
+        try {
+            const image::Image img = image::Store::from(*settings).resolve(mpi_image);
+            image::ImageFiles files(img);
+            std::vector<std::string> env;
+            for (char** e = environ; *e != nullptr; ++e) {
+                env.emplace_back(*e);
+            }
+            std::cout << "MPI (" << img.path << "):\n";
+            for (const auto& line :
+                 host::describe_mpi(runtime::host_mpi_options(*settings), files, img.path, env)) {
+                std::cout << "  " << line << "\n";
+            }
+        } catch (const Error& e) {
+            std::cout << "MPI: " << e.what() << "\n";
+            rc = 1;
+        }
     }
     return rc;
 }
@@ -93,7 +114,7 @@ int main(int argc, char** argv) {
         case cli::Command::Run:
             return runtime::run(p.run, settings);
         case cli::Command::Check:
-            return check(&settings, "");
+            return check(&settings, "", p.check_mpi);
         case cli::Command::Version:
             break;
         case cli::Command::Import: {

@@ -45,16 +45,26 @@ _husk() {
         run)
             opts="-h --help -b --bind -w --write --overlay -c --cd -e --env --env-file
                   --unset-env --uid --gid --fake-root --private-tmp --no-home --join --no-join
-                  --join-count --linger -v --verbose -q --quiet"
-            with_value="-b --bind -c --cd -e --env --env-file --unset-env --uid --gid --join-count --linger" ;;
+                  --join-count --linger --mpi -v --verbose -q --quiet"
+            with_value="-b --bind -c --cd -e --env --env-file --unset-env --uid --gid --join-count --linger --mpi" ;;
         import) opts="-h --help --format"; with_value="--format" ;;
         convert) opts="-h --help --format"; with_value="--format" ;;
         images) opts="-h --help --json" ;;
         inspect) opts="-h --help --json" ;;
-        rm | check | version) opts="-h --help" ;;
+        check) opts="-h --help --mpi"; with_value="--mpi" ;;
+        rm | version) opts="-h --help" ;;
     esac
 
     # the value of an option
+    case $cmd:$prev in
+        run:--mpi)
+            mapfile -t COMPREPLY < <(compgen -W "host none" -- "$cur")
+            return ;;
+        check:--mpi)
+            mapfile -t COMPREPLY < <(compgen -W "$(_husk_images "$husk")" -- "$cur"; compgen -f -- "$cur")
+            compopt -o filenames 2>/dev/null
+            return ;;
+    esac
     case $prev in
         --format)
             if [ "$cmd" = import ]; then

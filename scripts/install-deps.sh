@@ -31,6 +31,8 @@ PACKAGES=(
     podman  # builds the real layered test image (as root, chroot isolation)
     # MPI: the host's mpirun and mpicc (the MPI tests, test/bench/mpi, husk-bcast)
     openmpi-bin libopenmpi-dev
+    # --mpi=host: ELF dependencies (static libelf); a host MPICH for its tests
+    libelf-dev libmpich12
     # benchmarks: the peers, measured in the same run
     hyperfine charliecloud bubblewrap jq
 )

@@ -154,6 +154,12 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
                     "Tasks that join on this node (default: from Slurm or Open MPI)")
         ->type_name("N")
         ->expected(1);
+    run->add_option("--mpi", r.mpi,
+                    "host: replace the image's MPI library by the host's, after an ABI\n"
+                    "check (MPICH family or Open MPI), with the fabric's devices and\n"
+                    "providers; none: the image's own (default: site config mpi)")
+        ->type_name("host|none")
+        ->check(CLI::IsMember({"host", "none"}));
     run->add_option("--linger", linger_text,
                     "Keep a SquashFS image's server SECONDS after its last user\n"
                     "(default 0, or 60 inside a Slurm job; site config: linger)")
@@ -172,6 +178,11 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
 
     CLI::App* check =
         app.add_subcommand("check", "Check, step by step, what this host supports for husk");
+    check
+        ->add_option("--mpi", p.check_mpi,
+                     "Also report IMAGE's MPI and PMIx, this host's, and whether they\n"
+                     "can work together (and --mpi=host replace the image's)")
+        ->type_name("IMAGE");
     CLI::App* version = app.add_subcommand("version", "Print husk's version");
     CLI::App* import = app.add_subcommand(
         "import", "Store an image under NAME: a tar, docker-archive, OCI archive or SquashFS file");

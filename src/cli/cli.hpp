@@ -24,6 +24,7 @@ struct Parsed {
     std::string format;      ///< import/convert --format: dir, squashfs (tar: convert)
     std::string dest;        ///< convert DEST
     bool json = false;       ///< images --json, inspect --json
+    std::string check_mpi;   ///< check --mpi IMAGE
     int verbosity = 0;       ///< number of -v
     bool quiet = false;      ///< -q
     /// Set when parsing already finished the job (--help, --version, or a

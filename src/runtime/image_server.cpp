@@ -6,7 +6,9 @@
 #include "util/text.hpp"
 #include "util/unix_socket.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <fcntl.h>
 #include <optional>
 #include <poll.h>
@@ -80,7 +82,7 @@ void enter_served_root() {
     ::close(lock_fd); // the spawner's lock: it lets go when it has connected
 
     std::vector<Fd> clients;
-    const int linger_ms = static_cast<int>(linger) * 1000;
+    int linger_ms = static_cast<int>(linger) * 1000;
     int wait_ms = linger_ms;
     for (;;) {
         std::vector<pollfd> fds{{listener.get(), POLLIN, 0}};
@@ -124,7 +126,16 @@ void enter_served_root() {
                 if (unix_socket::peer_uid(c.get()) != uid) {
                     continue; // another user: the folder is 0700, so never
                 }
-                unix_socket::receive(c.get(), "a client");
+                // "attach SECONDS": a client may ask for a longer linger
+                // than the server was started with (a job script's --linger
+                // finds a server another run started).
+                const auto m = unix_socket::receive(c.get(), "a client");
+                if (m.text.rfind("attach ", 0) == 0) {
+                    const long asked = std::strtol(m.text.c_str() + 7, nullptr, 10);
+                    if (asked > 0 && asked <= 7 * 24 * 3600) {
+                        linger_ms = std::max(linger_ms, static_cast<int>(asked) * 1000);
+                    }
+                }
                 unix_socket::send(c.get(), "ok", {userns.get(), mntns.get()}, "a client");
                 clients.push_back(std::move(c));
             } catch (const Error&) {
@@ -170,7 +181,7 @@ ImageLease attach_image_server(const std::string& image_path, const RuntimeDir& 
         throw Error("the socket " + path + " belongs to another user");
     }
     const std::string what = "the SquashFS server of " + image_path;
-    unix_socket::send(c.get(), "attach", {}, what);
+    unix_socket::send(c.get(), "attach " + std::to_string(linger), {}, what);
     unix_socket::Message m = unix_socket::receive(c.get(), what);
     if (m.text != "ok" || m.fds.size() != 2) {
         throw Error(what + " refused: " + (m.text.empty() ? "it closed the connection" : m.text));

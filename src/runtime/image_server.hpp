@@ -39,7 +39,7 @@ struct ImageLease {
 /// (under the runtime folder's lock, so concurrent first users start one).
 /// A server is one image file as it is now: its path, device, inode, size
 /// and mtime; a replaced file gets a server of its own. `linger`: seconds
-/// the server stays after its last lease, when this call starts it.
+/// the server stays after its last lease (the longest any client asked).
 /// @throws husk::Error: the image is not a valid SquashFS file (the
 ///         server's own check), /dev/fuse cannot be opened, the kernel
 ///         refuses the namespaces or the mount.

@@ -1,5 +1,7 @@
 #include "runtime/launch.hpp"
 
+#include "host/mpi.hpp"
+#include "image/files.hpp"
 #include "image/image.hpp"
 #include "image/store.hpp"
 #include "runtime/join.hpp"
@@ -47,6 +49,28 @@ int launch(const LaunchPlan& p, const NodeContext& node) {
     return status;
 }
 
+host::HostMpiOptions host_mpi_options(const config::Settings& settings) {
+    host::HostMpiOptions o;
+    o.libraries = settings.mpi_libraries.value;
+    o.policy = host::parse_abi_policy(settings.mpi_abi_policy.value,
+                                      "mpi_abi_policy (" + settings.mpi_abi_policy.from + ")");
+    return o;
+}
+
+host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& img,
+                                   const config::Settings& settings) {
+    host::ContainerEdits edits;
+    if (opts.mpi.value_or(settings.mpi.value) == "host") {
+        log::Phase ph("host stage: --mpi=host");
+        image::ImageFiles files(img);
+        edits.append(host::host_mpi_edits(host_mpi_options(settings), files, img.path));
+    }
+    for (const auto& n : edits.notes) {
+        log::info(n);
+    }
+    return edits;
+}
+
 int run(const RunOptions& opts, const config::Settings& settings) {
     const image::Store store = image::Store::from(settings);
     image::Image img;
@@ -69,7 +93,7 @@ int run(const RunOptions& opts, const config::Settings& settings) {
     {
         log::Phase ph("plan");
         const HostFacts host = gather_host_facts(opts, settings);
-        p = plan(opts, img, host, settings);
+        p = plan(opts, img, host, settings, collect_edits(opts, img, settings));
         join = detect_join(opts, host.environ);
     }
     const NodeContext node{settings.runtime_dir.value, opts.linger.value_or(settings.linger.value)};

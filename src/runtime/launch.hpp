@@ -1,6 +1,7 @@
 // The launch pipeline of `husk run`.
 #pragma once
 
+#include "host/mpi.hpp"
 #include "runtime/container.hpp"
 #include "runtime/plan.hpp"
 #include "runtime/run_options.hpp"
@@ -16,6 +17,17 @@ namespace husk::runtime {
 /// @returns the command's exit status (see process.hpp).
 /// @throws husk::Error for any failure of husk itself.
 int launch(const LaunchPlan& p, const NodeContext& node);
+
+/// The host stage's inputs from the settings (host root, site MPI
+/// libraries, ABI policy).
+/// @throws husk::Error for a bad mpi_abi_policy.
+host::HostMpiOptions host_mpi_options(const config::Settings& settings);
+
+/// The host stage: the container edits of every host injection `opts` and
+/// `settings` ask for (today --mpi=host), for plan().
+/// @throws husk::Error from a generator (an ABI mismatch, a missing MPI).
+host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& img,
+                                   const config::Settings& settings);
 
 /// `husk run`: resolve the image (a stored name through the settings'
 /// store, an archive unpacked into its cache), gather host facts, plan,

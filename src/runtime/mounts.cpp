@@ -241,6 +241,7 @@ class RootBuilder {
                       "cannot mount the overlay's tmpfs");
             sys_mkdir(std::string(kOverlay) + "/upper", 0755);
             sys_mkdir(std::string(kOverlay) + "/work", 0755);
+            prepare_upper(img.get());
             // lowerdir "." (the image, entered by descriptor) spares escaping
             // ',' and ':' in the image's path. userxattr: overlayfs in a user
             // namespace keeps its metadata in user.* xattrs (Linux 5.11).
@@ -258,6 +259,52 @@ class RootBuilder {
         }
         new_root_ = open_dir(kNewRoot);
         root_mount_ = mount_id(new_root_.get(), proc_);
+    }
+
+    /// Makes, in the overlay's upper layer before it is mounted, the mount
+    /// points that the image lacks: once mounted, a new entry in a
+    /// directory of a root-owned image (/usr/lib) needs a write permission
+    /// the user does not have there (root is not mapped), while a directory
+    /// that the upper layer already has is merged with the image's and
+    /// shows as the user's. Only the upper layer, a tmpfs of ours, is
+    /// written; targets are resolved inside the image.
+    void prepare_upper(int image_fd) {
+        const std::string upper = std::string(kOverlay) + "/upper";
+        for (const auto& op : p_.mounts) {
+            path::Resolved r;
+            try {
+                r = path::resolve_in_root(image_fd, op.target);
+            } catch (const Error&) {
+                continue; // the mount itself says what is wrong
+            }
+            if (r.missing.empty()) {
+                continue;
+            }
+            bool file = op.kind == MountKind::Passwd || op.kind == MountKind::Group;
+            if (op.kind == MountKind::Bind) {
+                try {
+                    path::Resolved src = path::resolve_in_root(old_root_.get(), op.source);
+                    struct stat st {};
+                    file = src.missing.empty() && ::fstat(src.fd.get(), &st) == 0 &&
+                           !S_ISDIR(st.st_mode);
+                } catch (const Error&) {
+                    continue;
+                }
+            }
+            std::string at = upper;
+            for (const auto& part : path::split(r.path)) {
+                at += "/" + part;
+                ::mkdir(at.c_str(), 0755);
+            }
+            for (size_t i = 0; i < r.missing.size(); ++i) {
+                at += "/" + r.missing[i];
+                if (i + 1 < r.missing.size() || !file) {
+                    ::mkdir(at.c_str(), 0755);
+                } else {
+                    Fd f(::open(at.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
+                }
+            }
+        }
     }
 
     /// Whether a missing mount point may be created below `parent` (the

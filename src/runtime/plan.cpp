@@ -9,7 +9,8 @@ namespace husk::runtime {
 namespace {
 
 std::vector<MountOp> plan_mounts(const RunOptions& opts, const HostFacts& host,
-                                 const config::Settings& settings) {
+                                 const config::Settings& settings,
+                                 const host::ContainerEdits& edits) {
     std::vector<MountOp> m;
     // A procfs of the container's PID namespace; the host's /sys and /dev,
     // recursively: MPI, PMIx and GPU drivers need the host's devices and
@@ -54,6 +55,10 @@ std::vector<MountOp> plan_mounts(const RunOptions& opts, const HostFacts& host,
                          "launcher folder " + dir});
         }
     }
+    for (const auto& e : edits.mounts) {
+        m.push_back(
+            {MountKind::Bind, e.host_path, e.container_path, e.read_only, OnMissing::Fail, e.what});
+    }
     for (size_t i = 0; i < opts.binds.size(); ++i) {
         const BindSpec& b = opts.binds[i];
         std::string shown = "-b " + b.source + ":" + b.target + (b.read_only ? ":ro" : "");
@@ -72,7 +77,7 @@ std::vector<MountOp> plan_mounts(const RunOptions& opts, const HostFacts& host,
 } // namespace
 
 LaunchPlan plan(const RunOptions& opts, const image::Image& image, const HostFacts& host,
-                const config::Settings& settings) {
+                const config::Settings& settings, const host::ContainerEdits& edits) {
     if (image.kind != image::Kind::Directory && image.kind != image::Kind::Squashfs) {
         throw Error("image " + image.path + ": only directory and SquashFS images can be run");
     }
@@ -85,7 +90,10 @@ LaunchPlan plan(const RunOptions& opts, const image::Image& image, const HostFac
     p.ids = compute_id_maps(host.uid, host.gid, opts.uid, opts.gid, opts.fake_root);
     p.image_path = image.path;
     p.root_mode = opts.root_mode;
-    p.mounts = plan_mounts(opts, host, settings);
+    if (edits.needs_new_paths && p.root_mode == RootMode::ReadOnly) {
+        p.root_mode = RootMode::Overlay; // mount points without writing the image
+    }
+    p.mounts = plan_mounts(opts, host, settings, edits);
     p.legacy_mounts = settings.legacy_mounts.value;
 
     const bool root_inside = p.ids.uid.inside == 0;
@@ -106,11 +114,24 @@ LaunchPlan plan(const RunOptions& opts, const image::Image& image, const HostFac
     if (image.config) {
         in.image = image.config->env;
     }
+    in.image.insert(in.image.end(), edits.env.begin(), edits.env.end());
     in.home = p.account.home;
     in.files = host.env_files;
     in.cli = opts.env;
     in.unset = opts.unset_env;
     p.env = assemble_env(in);
+    if (!edits.ld_library_path.empty()) {
+        Environment env(p.env);
+        std::string value;
+        for (const auto& d : edits.ld_library_path) {
+            value += (value.empty() ? "" : ":") + d;
+        }
+        if (auto old = env.get("LD_LIBRARY_PATH"); old && !old->empty()) {
+            value += ":" + *old;
+        }
+        env.set("LD_LIBRARY_PATH", value);
+        p.env = env.entries();
+    }
 
     if (!opts.command.empty()) {
         p.argv = opts.command;

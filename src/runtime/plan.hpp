@@ -1,6 +1,7 @@
 // runtime::plan — every decision of a launch, as data, with no system calls.
 #pragma once
 
+#include "host/edits.hpp"
 #include "image/image.hpp"
 #include "runtime/env.hpp"
 #include "runtime/idmap.hpp"
@@ -105,7 +106,12 @@ struct LaunchPlan {
 ///
 /// @throws husk::Error on contradictory options, a relative bind target, a
 ///         malformed -e or env file line, or no command at all.
+/// The host stage's edits (`edits`) come after the launcher's folders and
+/// before -b: their mounts (a missing mount point is an error, and when the
+/// edits may need new ones a read-only root becomes --overlay, so nothing
+/// of the image is written), their environment after the image's Env, and
+/// their folders first in LD_LIBRARY_PATH.
 LaunchPlan plan(const RunOptions& opts, const image::Image& image, const HostFacts& host,
-                const config::Settings& settings);
+                const config::Settings& settings, const host::ContainerEdits& edits = {});
 
 } // namespace husk::runtime

@@ -177,8 +177,8 @@ int run_command(const std::vector<std::string>& argv, const std::vector<std::str
     // Not zeroed: only the pages the child touches are ever faulted in.
     constexpr size_t kChildStack = 64 * 1024;
     std::unique_ptr<char[]> stack(new char[kChildStack]);
-    const pid_t child = ::clone(child_main, stack.get() + kChildStack,
-                                CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+    const pid_t child =
+        ::clone(child_main, stack.get() + kChildStack, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
     if (child < 0) {
         throw_errno("cannot start the command");
     }

@@ -43,6 +43,7 @@ struct RunOptions {
     std::string join_tag;               ///< --join=TAG: join the container of that tag
     std::optional<uint32_t> join_count; ///< --join-count N: tasks expected on this node
     std::optional<uint32_t> linger;     ///< --linger SECONDS (SquashFS server)
+    std::optional<std::string> mpi;     ///< --mpi=host|none (default: the settings' mpi)
 };
 
 } // namespace husk::runtime

@@ -16,7 +16,8 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kKeys = "storage, binds, cdi_spec_dirs, max_unpack_bytes, "
-                              "max_unpack_entries, runtime_dir, linger, legacy_mounts";
+                              "max_unpack_entries, runtime_dir, linger, mpi, mpi_abi_policy, "
+                              "mpi_libraries, legacy_mounts";
 constexpr uint32_t kMaxLinger = 7 * 24 * 3600; // a week: longer is surely a typo
 
 template <typename T> void set(Setting<T>& s, T value, Origin origin, std::string from) {
@@ -143,6 +144,9 @@ Settings defaults(const Identity& who, const Environment& env) {
     s.cdi_spec_dirs.value = {"/etc/cdi", "/var/run/cdi"};
     s.max_unpack_bytes.value = kMaxUnpackBytes;
     s.max_unpack_entries.value = kMaxUnpackEntries;
+    s.mpi.value = "none";
+    s.mpi_abi_policy.value = "full";
+
     return s;
 }
 
@@ -211,6 +215,25 @@ void apply_site_config(Settings& s, std::string_view text, const std::string& pa
             set(s.max_unpack_bytes, positive(v, path, key), o, path);
         } else if (key == "max_unpack_entries") {
             set(s.max_unpack_entries, positive(v, path, key), o, path);
+        } else if (key == "mpi") {
+            if (!v.is_string() || (v != "none" && v != "host")) {
+                bad(path, key, "not \"none\" or \"host\"");
+            }
+            set(s.mpi, v.get<std::string>(), o, path);
+        } else if (key == "mpi_abi_policy") {
+            if (!v.is_string() || (v != "major" && v != "full" && v != "strict")) {
+                bad(path, key, "not \"major\", \"full\" or \"strict\"");
+            }
+            set(s.mpi_abi_policy, v.get<std::string>(), o, path);
+        } else if (key == "mpi_libraries") {
+            if (!v.is_array()) {
+                bad(path, key, "not an array of absolute paths");
+            }
+            std::vector<std::string> libs;
+            for (size_t i = 0; i < v.size(); ++i) {
+                libs.push_back(absolute_path(v[i], path, key + "[" + std::to_string(i) + "]"));
+            }
+            set(s.mpi_libraries, std::move(libs), o, path);
         } else if (key == "legacy_mounts") {
             if (!v.is_boolean()) {
                 bad(path, key, "not true or false");
@@ -268,6 +291,18 @@ void apply_environment(Settings& s, const Environment& env) {
         }
         set(s.linger, static_cast<uint32_t>(n), o, "HUSK_LINGER");
     }
+    if (const std::string* v = get("HUSK_MPI")) {
+        if (*v != "none" && *v != "host") {
+            throw Error("HUSK_MPI=" + *v + ": expected none or host");
+        }
+        set(s.mpi, *v, o, "HUSK_MPI");
+    }
+    if (const std::string* v = get("HUSK_MPI_ABI_POLICY")) {
+        if (*v != "major" && *v != "full" && *v != "strict") {
+            throw Error("HUSK_MPI_ABI_POLICY=" + *v + ": expected major, full or strict");
+        }
+        set(s.mpi_abi_policy, *v, o, "HUSK_MPI_ABI_POLICY");
+    }
     if (const std::string* v = get("HUSK_LEGACY_MOUNTS")) {
         if (*v != "0" && *v != "1") {
             throw Error("HUSK_LEGACY_MOUNTS=" + *v + ": expected 0 or 1");
@@ -322,6 +357,12 @@ std::vector<Shown> describe(const Settings& s) {
          s.max_unpack_entries.from},
         {"runtime_dir", s.runtime_dir.value, s.runtime_dir.from},
         {"linger", std::to_string(s.linger.value) + " s", s.linger.from},
+        {"mpi", s.mpi.value, s.mpi.from},
+        {"mpi_abi_policy", s.mpi_abi_policy.value, s.mpi_abi_policy.from},
+        {"mpi_libraries",
+         s.mpi_libraries.value.empty() ? "(the linker cache's)"
+                                       : joined(s.mpi_libraries.value, ", "),
+         s.mpi_libraries.from},
         {"legacy_mounts", s.legacy_mounts.value ? "true" : "false", s.legacy_mounts.from},
     };
 }

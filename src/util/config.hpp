@@ -69,6 +69,17 @@ struct Settings {
     /// Slurm job (SLURM_JOB_ID set); site key `linger`; HUSK_LINGER;
     /// --linger.
     Setting<uint32_t> linger;
+    /// The MPI of `husk run` without --mpi: "none" (the image's own) or
+    /// "host" (--mpi=host). Site key `mpi`; HUSK_MPI.
+    Setting<std::string> mpi;
+    /// How strictly --mpi=host checks the host's MPICH-family library
+    /// against the image's: "major", "full" or "strict". Built-in "full";
+    /// site key `mpi_abi_policy`; HUSK_MPI_ABI_POLICY.
+    Setting<std::string> mpi_abi_policy;
+    /// The host's MPI libraries for --mpi=host, when the linker cache does
+    /// not list them (a vendor's MPI): absolute paths. Site key
+    /// `mpi_libraries`.
+    Setting<std::vector<std::string>> mpi_libraries;
     /// Make mounts read-only by remounting each submount instead of one
     /// mount_setattr(2) (kernels before 5.12 do that anyway): site key
     /// `legacy_mounts`; HUSK_LEGACY_MOUNTS=1.
@@ -97,7 +108,8 @@ Settings defaults(const Identity& who, const Environment& env = {});
 
 /// Applies the site config document `json`, read from `path`: an object
 /// whose keys are storage, binds, cdi_spec_dirs, max_unpack_bytes,
-/// max_unpack_entries, runtime_dir, linger, legacy_mounts. Pure (no I/O).
+/// max_unpack_entries, runtime_dir, linger, mpi, mpi_abi_policy,
+/// mpi_libraries, legacy_mounts. Pure (no I/O).
 /// @throws husk::Error as one line naming `path`, the key and the reason:
 ///         not valid JSON (with line and column), not an object, an unknown
 ///         key, a value of the wrong type, a relative path, a bad bind.

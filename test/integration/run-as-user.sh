@@ -83,7 +83,7 @@ fi
 
 # 3. fixture images; their log goes to stderr only when something fails
 log=$(mktemp)
-if ! images=$("$make_images" busybox debian layered mpi 2>"$log"); then
+if ! images=$("$make_images" busybox debian layered mpi mpich 2>"$log"); then
     cat -- "$log" >&2
     rm -f -- "$log"
     die "building the fixture images failed"
@@ -97,6 +97,8 @@ img_debian_sqfs=$(awk '$1 == "debian.sqfs" { print $2 }' <<<"$images")
 img_debian_zstd_sqfs=$(awk '$1 == "debian.zstd.sqfs" { print $2 }' <<<"$images")
 img_mpi=$(awk '$1 == "mpi" { print $2 }' <<<"$images")
 img_mpi_sqfs=$(awk '$1 == "mpi.zstd.sqfs" { print $2 }' <<<"$images")
+img_mpich=$(awk '$1 == "mpich" { print $2 }' <<<"$images")
+img_mpich_sqfs=$(awk '$1 == "mpich.zstd.sqfs" { print $2 }' <<<"$images")
 [ -f "$img_busybox_sqfs" ] && [ -f "$img_debian_sqfs" ] && [ -f "$img_debian_zstd_sqfs" ] \
     || die "make-images.sh printed no SquashFS paths"
 if [ ! -d "$img_busybox" ] || [ ! -d "$img_debian" ]; then
@@ -168,6 +170,7 @@ setpriv --reuid="$TEST_USER" --regid="$TEST_USER" --init-groups \
     IMG_BUSYBOX_SQFS="$img_busybox_sqfs" IMG_DEBIAN_SQFS="$img_debian_sqfs" \
     IMG_DEBIAN_ZSTD_SQFS="$img_debian_zstd_sqfs" IMG_LAYERED="$img_layered" \
     IMG_MPI="$img_mpi" IMG_MPI_SQFS="$img_mpi_sqfs" \
+    IMG_MPICH="$img_mpich" IMG_MPICH_SQFS="$img_mpich_sqfs" \
     HUSK_TEST_CACHE="$CACHE" \
     bats --tap "$tmp/${bats_file##*/}" || rc=$?
 

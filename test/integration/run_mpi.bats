@@ -150,6 +150,14 @@ nothing_left() {
     run -0 "$HUSK" run --linger 2 "$IMG_MPI_SQFS" -- true
     [ "$(count husk-sqfs)" -eq 1 ] # still there, for the next run
     wait_until 10 nothing_left
+    # a --linger of a later run extends a server another run started
+    start_bg "$out" "$HUSK" run "$IMG_MPI_SQFS" -- sleep 1
+    wait_until 10 count_is 1 husk-sqfs
+    run -0 "$HUSK" run --linger 3 "$IMG_MPI_SQFS" -- true
+    wait_status "$BG_PID"
+    sleep 1
+    [ "$(count husk-sqfs)" -eq 1 ]
+    wait_until 10 nothing_left
 }
 
 @test "the PMIx server's folder is bound at its host path where nothing shows it" {

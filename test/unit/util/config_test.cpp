@@ -98,7 +98,13 @@ TEST(Settings, BadSiteConfigsNameFileKeyAndReason) {
     EXPECT_EQ(site_error("[]"), f + "not a JSON object");
     EXPECT_EQ(site_error(R"({"bind": []})"),
               f + "unknown key \"bind\" (known: storage, binds, cdi_spec_dirs, max_unpack_bytes, "
-                  "max_unpack_entries, runtime_dir, linger, legacy_mounts)");
+                  "max_unpack_entries, runtime_dir, linger, mpi, mpi_abi_policy, mpi_libraries, "
+                  "legacy_mounts)");
+    EXPECT_EQ(site_error(R"({"mpi": "yes"})"), f + "mpi: not \"none\" or \"host\"");
+    EXPECT_EQ(site_error(R"({"mpi_abi_policy": "loose"})"),
+              f + "mpi_abi_policy: not \"major\", \"full\" or \"strict\"");
+    EXPECT_EQ(site_error(R"({"mpi_libraries": ["libmpi.so.12"]})"),
+              f + "mpi_libraries[0]: \"libmpi.so.12\" is not an absolute path");
     EXPECT_EQ(site_error(R"({"linger": -5})"),
               f + "linger: not a number of seconds from 0 to 604800");
     EXPECT_EQ(site_error(R"({"runtime_dir": "run"})"),

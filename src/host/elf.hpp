@@ -1,0 +1,22 @@
+// What the dynamic linker reads of a shared library: its soname and the
+// libraries it needs (elf(5) DT_SONAME, DT_NEEDED), with libelf.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace husk::host {
+
+/// The dynamic section of an ELF shared object.
+struct ElfDynamic {
+    std::string soname;              ///< DT_SONAME; empty when it has none
+    std::vector<std::string> needed; ///< DT_NEEDED, in order
+};
+
+/// Reads the ELF file at `path` (a 64-bit x86-64 shared object or
+/// executable) with libelf (Debian's libelf-dev).
+/// @throws husk::Error "<path>: <reason>": not ELF, another machine, no
+///         dynamic section, a malformed one.
+ElfDynamic read_elf_dynamic(const std::string& path);
+
+} // namespace husk::host
