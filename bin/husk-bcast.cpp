@@ -12,6 +12,7 @@
 #include "image/layered.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
+#include "util/file.hpp"
 #include "util/privilege.hpp"
 #include "util/progress.hpp"
 
@@ -73,20 +74,6 @@ bool all_ok(MPI_Comm comm, bool ok, std::string& message) {
     MPI_Bcast(buf, sizeof buf, MPI_CHAR, first_bad, comm);
     message = buf;
     return false;
-}
-
-void write_all(int fd, const char* data, size_t size, const std::string& what) {
-    while (size > 0) {
-        ssize_t n = ::write(fd, data, size);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            throw_errno("cannot write " + what);
-        }
-        data += n;
-        size -= static_cast<size_t>(n);
-    }
 }
 
 size_t read_full(int fd, char* data, size_t size, const std::string& what) {
@@ -182,7 +169,8 @@ int broadcast(const Layout& l, int world_rank, const std::string& src, const std
         MPI_Bcast(chunk.data(), static_cast<int>(n), MPI_BYTE, 0, l.writers);
         if (failure.empty()) {
             try {
-                write_all(out.get(), chunk.data(), static_cast<size_t>(n), tmp);
+                file::write_all(out.get(), std::string_view(chunk.data(), static_cast<size_t>(n)),
+                                tmp);
             } catch (const Error& e) {
                 failure = std::string("husk-bcast: ") + e.what();
             }

@@ -3,6 +3,7 @@
 #include "host/elf.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
+#include "util/path.hpp"
 #include "util/text.hpp"
 
 #include <climits>
@@ -43,14 +44,7 @@ std::string shown(const MpiLibrary& l) {
 
 /// The canonical host path of `path` under `root`.
 std::string host_real(const std::string& root, const std::string& path) {
-    const std::string full = (root == "/" ? "" : root) + path;
-    char* real = ::realpath(full.c_str(), nullptr);
-    if (real == nullptr) {
-        return {};
-    }
-    std::string out(real);
-    std::free(real);
-    return out;
+    return path::canonical((root == "/" ? "" : root) + path);
 }
 
 std::vector<CachedLibrary> host_cache(const HostMpiOptions& o) {

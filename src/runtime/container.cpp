@@ -23,19 +23,12 @@ namespace husk::runtime {
 
 namespace {
 
+/// One message on the control socket (a SOCK_SEQPACKET pair); a peer that
+/// is gone is no error here: each side notices by the socket's end.
 void write_word(int fd, const std::string& word) {
-    const char* p = word.data();
-    size_t left = word.size();
-    while (left > 0) {
-        ssize_t n = ::send(fd, p, left, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return;
-        }
-        p += n;
-        left -= static_cast<size_t>(n);
+    try {
+        unix_socket::send(fd, word, {}, "the container's control socket");
+    } catch (const Error&) {
     }
 }
 

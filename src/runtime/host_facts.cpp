@@ -3,6 +3,7 @@
 #include "util/error.hpp"
 #include "util/file.hpp"
 #include "util/log.hpp"
+#include "util/path.hpp"
 
 #include <cerrno>
 #include <climits>
@@ -17,19 +18,7 @@ extern char** environ;
 
 namespace husk::runtime {
 
-namespace {
-
-std::string canonical(const std::string& path) {
-    char* real = ::realpath(path.c_str(), nullptr);
-    if (real == nullptr) {
-        return {};
-    }
-    std::string out(real);
-    std::free(real);
-    return out;
-}
-
-} // namespace
+using path::canonical;
 
 HostFacts gather_host_facts(const RunOptions& opts, const config::Settings& settings) {
     HostFacts h;

@@ -158,18 +158,10 @@ void report_ready(int ready_fd, const std::string& error) {
     std::string word = error.empty() ? kReady : error;
     std::replace(word.begin(), word.end(), '\n', ' ');
     word += '\n';
-    const char* p = word.data();
-    size_t left = word.size();
-    while (left > 0) {
-        ssize_t n = ::write(ready_fd, p, left);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            break;
-        }
-        p += n;
-        left -= static_cast<size_t>(n);
+    try {
+        file::write_all(ready_fd, word, "the spawner's pipe");
+    } catch (const Error&) {
+        // the spawner is gone: nobody to tell
     }
     ::close(ready_fd);
 }

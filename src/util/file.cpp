@@ -40,22 +40,26 @@ std::string read(const std::string& path, size_t limit) {
     return read_fd(fd.get(), path, limit);
 }
 
+void write_all(int fd, std::string_view data, const std::string& what) {
+    size_t off = 0;
+    while (off < data.size()) {
+        ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            throw_errno("cannot write " + what);
+        }
+        off += static_cast<size_t>(n);
+    }
+}
+
 void write(const std::string& path, std::string_view content) {
     Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
     if (!fd) {
         throw_errno("cannot create " + path);
     }
-    size_t off = 0;
-    while (off < content.size()) {
-        ssize_t n = ::write(fd.get(), content.data() + off, content.size() - off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            throw_errno("cannot write " + path);
-        }
-        off += static_cast<size_t>(n);
-    }
+    write_all(fd.get(), content, path);
 }
 
 void own_directory(const std::string& path, const std::string& what, const std::string& hint) {

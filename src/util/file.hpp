@@ -17,6 +17,10 @@ std::string read_fd(int fd, const std::string& what, size_t limit = SIZE_MAX);
 /// @throws husk::Error "cannot open <path>" / "cannot read <path>".
 std::string read(const std::string& path, size_t limit = SIZE_MAX);
 
+/// Writes all of `data` to `fd`, retrying on EINTR and short writes.
+/// @throws husk::Error "cannot write <what>" with errno.
+void write_all(int fd, std::string_view data, const std::string& what);
+
 /// Creates or truncates `path` (mode 0644, never through a symlink) and
 /// writes `content`.
 /// @throws husk::Error "cannot create <path>" / "cannot write <path>".

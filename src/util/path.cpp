@@ -4,6 +4,7 @@
 #include "util/text.hpp"
 
 #include <cerrno>
+#include <cstdlib>
 #include <deque>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -21,6 +22,16 @@ std::vector<std::string> split(std::string_view path) {
         }
     }
     return parts;
+}
+
+std::string canonical(const std::string& path) {
+    char* real = ::realpath(path.c_str(), nullptr);
+    if (real == nullptr) {
+        return {};
+    }
+    std::string out(real);
+    std::free(real);
+    return out;
 }
 
 std::string join(const std::vector<std::string>& parts) {

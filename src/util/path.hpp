@@ -14,6 +14,10 @@ namespace husk::path {
 /// symlinks, so it is resolved only while walking a real tree).
 std::vector<std::string> split(std::string_view path);
 
+/// The canonical path of `path` on this host (realpath(3): symlinks, "."
+/// and ".." resolved), or "" when it does not exist or cannot be resolved.
+std::string canonical(const std::string& path);
+
 /// Joins components into an absolute path: {"a","b"} -> "/a/b", {} -> "/".
 std::string join(const std::vector<std::string>& parts);
 
