@@ -66,17 +66,23 @@ void enter_served_root() {
     Fd listener = unix_socket::listen_at(dir_path + "/" + name);
     const uint32_t uid = ::getuid();
     const uint32_t gid = ::getgid();
-    must(::unshare(CLONE_NEWUSER | CLONE_NEWNS),
-         "cannot create the SquashFS server's user and mount namespaces");
-    write_id_maps({{uid, uid, 1}, {gid, gid, 1}});
-    enter_served_root();
-    server.mount_and_serve(open_fuse_device(std::string(kServedHost) + "/dev/fuse"), kServedImage,
-                           uid, gid);
-    const std::string proc = std::string(kServedHost) + "/proc/self/ns/";
-    Fd userns(::open((proc + "user").c_str(), O_RDONLY | O_CLOEXEC));
-    Fd mntns(::open((proc + "mnt").c_str(), O_RDONLY | O_CLOEXEC));
-    if (!userns || !mntns) {
-        throw_errno("cannot open the SquashFS server's namespaces");
+    Fd userns, mntns;
+    try {
+        must(::unshare(CLONE_NEWUSER | CLONE_NEWNS),
+             "cannot create the SquashFS server's user and mount namespaces");
+        write_id_maps({{uid, uid, 1}, {gid, gid, 1}});
+        enter_served_root();
+        server.mount_and_serve(open_fuse_device(std::string(kServedHost) + "/dev/fuse"),
+                               kServedImage, uid, gid);
+        const std::string proc = std::string(kServedHost) + "/proc/self/ns/";
+        userns.reset(::open((proc + "user").c_str(), O_RDONLY | O_CLOEXEC));
+        mntns.reset(::open((proc + "mnt").c_str(), O_RDONLY | O_CLOEXEC));
+        if (!userns || !mntns) {
+            throw_errno("cannot open the SquashFS server's namespaces");
+        }
+    } catch (...) {
+        ::unlinkat(dir.get(), name.c_str(), 0); // no socket of a server that never served
+        throw;
     }
     report_ready(ready);
     ::close(lock_fd); // the spawner's lock: it lets go when it has connected

@@ -8,6 +8,7 @@
 #include "util/unix_socket.hpp"
 
 #include <cerrno>
+#include <optional>
 #include <poll.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
@@ -144,7 +145,14 @@ namespace {
     Fd listener = unix_socket::listen_at(node.runtime_dir + "/" + name);
     NodeContext locked = node;
     locked.held_lock = lock_fd; // the task that spawned this holds it for us
-    Container container = Container::create(p, locked);
+    std::optional<Container> made;
+    try {
+        made.emplace(Container::create(p, locked));
+    } catch (...) {
+        ::unlinkat(dir.get(), name.c_str(), 0); // no socket of a holder that never served
+        throw;
+    }
+    Container& container = *made;
     const std::string digest = container_digest(p);
     report_ready(ready);
     ::close(lock_fd);

@@ -173,3 +173,25 @@ nothing_left() {
         sh -c "grep -c ' $BATS_TEST_TMPDIR/pmix ' /proc/self/mountinfo || true"
     assert_output_is 0
 }
+
+@test "a container that cannot be built: every joining task fails with the same clear line, none hangs" {
+    local i
+    for i in 1 2 3; do
+        timeout 30 "$HUSK" run --join=bad"$BATS_ROOT_PID" --join-count 3 \
+            -b /etc:/no-such-dir-in-busybox "$IMG_BUSYBOX" -- true \
+            >"$BATS_TEST_TMPDIR/out$i" 2>&1 &
+    done
+    local rc=0 n=0
+    for job in $(jobs -p); do
+        wait "$job" || rc=$?
+        [ "$rc" -eq 125 ] || { echo "a task exited $rc" >&2; return 1; }
+        n=$((n + 1))
+    done
+    [ "$n" -eq 3 ]
+    for i in 1 2 3; do
+        cat "$BATS_TEST_TMPDIR/out$i"
+        grep -q "husk: error: -b /etc:/no-such-dir-in-busybox: destination /no-such-dir-in-busybox does not exist in the image" \
+            "$BATS_TEST_TMPDIR/out$i"
+    done
+    wait_until 10 nothing_left
+}
