@@ -226,7 +226,19 @@ void Container::kill_all() {
     }
     write_word(control_.get(), "k");
     ::kill(init_, SIGKILL);
-    while (::waitpid(init_, nullptr, 0) < 0 && errno == EINTR) {
+    // Every process of the container is dead now, but init's exit waits
+    // until all of them are reaped (zap_pid_ns_processes()), and a task's
+    // command whose task (outside the namespace) died is reaped by the
+    // task's reaper, not by init: where that reaper is slow, or does not
+    // reap at all (a container's pid 1 that is no init), init could wait
+    // long. Wait a second at most; a process that leaves reparents its
+    // children, init included, to the same reaper.
+    for (int i = 0; i < 100; ++i) {
+        const pid_t r = ::waitpid(init_, nullptr, WNOHANG);
+        if (r == init_ || (r < 0 && errno != EINTR)) {
+            break;
+        }
+        ::usleep(10'000);
     }
     init_ = -1;
 }

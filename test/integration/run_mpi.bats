@@ -79,7 +79,12 @@ nothing_left() {
     start_bg "$out" timeout -k 5 120 mpirun -np 3 --oversubscribe "$HUSK" run "$IMG_MPI_SQFS" \
         -- sh -c 'sleep 1000'
     wait_until 30 count_is 3 sleep
-    pkill -KILL -o -u "$USER" -x husk # the oldest rank
+    # the oldest rank: a child of mpirun (zombies of earlier runs may share the name)
+    local mpirun rank
+    mpirun=$(pgrep -P "$BG_PID" -x mpirun)
+    rank=$(pgrep -o -P "$mpirun" -x husk)
+    [ -n "$rank" ]
+    kill -KILL "$rank"
     wait_status "$BG_PID"
     [ "$STATUS" -ne 0 ]
     wait_until 20 nothing_left
