@@ -41,6 +41,12 @@ void write_word(int fd, const std::string& word) {
 [[noreturn]] void init_main(const LaunchPlan& plan, const RootSource& src, const std::string& proc,
                             int control) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // Nothing of the holder's but the control socket: a copy of its
+    // listening socket, of its SquashFS lease or of the runtime folder's
+    // lock here would keep them alive while this init dies after the
+    // holder (a task would find the socket of a killed holder answering,
+    // and leave it behind).
+    close_all_but({control});
     pollfd alive{control, POLLIN, 0};
     if (::poll(&alive, 1, 0) > 0) { // the holder died before the prctl
         ::_exit(1);

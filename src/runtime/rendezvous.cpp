@@ -8,9 +8,7 @@
 #include <cerrno>
 #include <csignal>
 #include <fcntl.h>
-#include <linux/close_range.h>
 #include <sys/file.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
@@ -65,26 +63,6 @@ void RuntimeDir::remove_if_stale(const std::string& name) const noexcept {
     } catch (const Error&) {
     }
 }
-
-namespace {
-
-/// Closes every descriptor but 0, 1, 2 and those in `keep`.
-void close_all_but(std::vector<int> keep) {
-    keep.push_back(2);
-    std::sort(keep.begin(), keep.end());
-    int from = 3;
-    for (int k : keep) {
-        if (k >= from) {
-            if (k > from) {
-                ::syscall(SYS_close_range, from, k - 1, 0);
-            }
-            from = k + 1;
-        }
-    }
-    ::syscall(SYS_close_range, from, ~0U, 0);
-}
-
-} // namespace
 
 void spawn_server(const std::string& what, const std::vector<int>& keep,
                   const std::function<void(int ready_fd)>& serve) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <utility>
+#include <vector>
 
 namespace husk {
 
@@ -33,5 +34,13 @@ class Fd {
   private:
     int fd_ = -1;
 };
+
+/// Closes every descriptor of the calling process but 0, 1, 2 and those
+/// in `keep` (close_range(2)). For a process forked without exec (a
+/// server, a container's init), whose inherited descriptors O_CLOEXEC
+/// does not close: a listening socket or a lease that such a process kept
+/// open would outlive its owner. Async-signal-safe apart from sorting
+/// `keep`; never fails (descriptors that are not open are skipped).
+void close_all_but(std::vector<int> keep) noexcept;
 
 } // namespace husk

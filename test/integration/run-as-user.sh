@@ -15,7 +15,8 @@
 #      setuid-root copy and a copy with file capabilities of husk in a
 #      folder only husk-test can enter (the tests that check a misinstalled
 #      husk refuses to do anything);
-#   5. runs `bats --tap FILE` there as husk-test, with a clean environment;
+#   5. runs `bats --tap FILE` there as husk-test, with a clean environment
+#      (only the tests whose names match HUSK_BATS_FILTER, a regex, if set);
 #   6. removes the temporary directory and exits with bats's status.
 # On success it prints nothing but bats's TAP output.
 set -Eeuo pipefail
@@ -172,7 +173,7 @@ setpriv --reuid="$TEST_USER" --regid="$TEST_USER" --init-groups \
     IMG_MPI="$img_mpi" IMG_MPI_SQFS="$img_mpi_sqfs" \
     IMG_MPICH="$img_mpich" IMG_MPICH_SQFS="$img_mpich_sqfs" \
     HUSK_TEST_CACHE="$CACHE" \
-    bats --tap "$tmp/${bats_file##*/}" || rc=$?
+    bats --tap ${HUSK_BATS_FILTER:+--filter "$HUSK_BATS_FILTER"} "$tmp/${bats_file##*/}" || rc=$?
 
 # 6. cleanup (trap) and bats's status
 cd /

@@ -38,6 +38,22 @@ nothing_left() {
         ! grep -q 'fuse.husk' /proc/self/mountinfo
 }
 
+# left: what nothing_left finds (printed when a test fails).
+left() {
+    echo "# left: processes:"
+    ps -u "$USER" -o pid=,ppid=,stat=,comm=,wchan:20=,args= | sed 's/^/#   /'
+    echo "# left: runtime folder:"
+    find "$HUSK_RUNTIME_DIR" -mindepth 1 2>/dev/null | sed 's/^/#   /'
+    grep 'fuse.husk' /proc/self/mountinfo | sed 's/^/#   /'
+}
+
+teardown() {
+    if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
+        left >&3
+    fi
+    kill_bg
+}
+
 @test "mpirun -np 4: hello and an 8 MiB allreduce pass in one shared container" {
     run -0 mpi 4 run "$IMG_MPI" -- sh -c 'echo "ns $(readlink /proc/self/ns/pid)"; exec /hello'
     echo "$output"
@@ -56,6 +72,13 @@ nothing_left() {
     [ "$(count husk-sqfs)" -eq 1 ]
     [ "$(count husk-holder)" -eq 1 ]
     [ "$(count husk-init)" -eq 1 ]
+    # the container's init keeps nothing of the holder's but its control
+    # socket: no copy of the holder's listening socket, SquashFS lease or
+    # runtime folder that would outlive a killed holder
+    local init
+    init=$(pgrep -u "$USER" -x husk-init)
+    [ "$(find "/proc/$init/fd" -lname 'socket:*' | wc -l)" -eq 1 ]
+    [ "$(find "/proc/$init/fd" -lname "$HUSK_RUNTIME_DIR*" | wc -l)" -eq 0 ]
     wait_status "$BG_PID"
     cat "$out"
     [ "$STATUS" -eq 0 ]
