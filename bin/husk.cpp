@@ -100,8 +100,9 @@ int main(int argc, char** argv) {
     }
     // The one reader of /etc/husk/husk.json and HUSK_* variables.
     config::Settings settings;
+    const config::Identity who = config::Identity::current();
     try {
-        settings = config::load(config::husk_environment(environ), config::Identity::current());
+        settings = config::load(config::husk_environment(environ), who);
     } catch (const Error& e) {
         if (p.command == cli::Command::Check) {
             return check(nullptr, e.what());
@@ -112,7 +113,7 @@ int main(int argc, char** argv) {
         const image::Store store = image::Store::from(settings);
         switch (p.command) {
         case cli::Command::Run:
-            return runtime::run(p.run, settings);
+            return runtime::run(p.run, settings, who);
         case cli::Command::Check:
             return check(&settings, "", p.check_mpi);
         case cli::Command::Version:

@@ -92,6 +92,31 @@ void parse_id(const std::string& text, const char* what, T& out, unsigned long m
 
 Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
     Parsed p;
+
+    // The first word that is not a global flag must name a command; say
+    // which word was wrong rather than CLI11's generic message. Only that
+    // command's options are defined (every rank of a job pays for the
+    // definitions at each start); all of them when there is no command
+    // word, for husk --help.
+    static constexpr std::string_view kCommands[] = {"run",     "check",  "version", "import",
+                                                     "convert", "images", "rm",      "inspect"};
+    std::string_view word;
+    for (const auto& a : args) {
+        if (a.size() > 1 && a[0] == '-') {
+            continue;
+        }
+        if (std::find(std::begin(kCommands), std::end(kCommands), a) == std::end(kCommands)) {
+            err << "husk: error: unknown command '" << a
+                << "' (expected run, check, import, convert, images, rm, inspect or version; "
+                   "try husk --help)\n";
+            p.exit_now = 125;
+            return p;
+        }
+        word = a;
+        break;
+    }
+    auto wanted = [&](std::string_view name) { return word.empty() || word == name; };
+
     CLI::App app{"husk: run container images as an ordinary user, on HPC clusters", "husk"};
     app.require_subcommand(1);
     app.set_version_flag("--version", [] { return version_text(); });
@@ -103,135 +128,146 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
                "config (/etc/husk/husk.json): man husk.json.");
 
     auto& r = p.run;
-    CLI::App* run = app.add_subcommand("run", "Run a command in an image");
+    CLI::App* run = nullptr;
     std::vector<std::string> binds, uid_text, gid_text;
     std::string image;
     bool write = false, overlay = false;
-    run->add_option("-b,--bind", binds,
-                    "Bind host SRC at DST in the container (DST defaults to SRC);\n"
-                    "ro: read-only on every submount. Repeatable")
-        ->type_name("SRC[:DST[:ro|rw]]");
-    auto* w = run->add_flag("-w,--write", write, "Mount the image read-write (directory images)");
-    auto* ov = run->add_flag("--overlay", overlay,
-                             "Put a tmpfs overlay over the image: writes and new mount\n"
-                             "points are possible and vanish at exit; the image is unchanged");
-    w->excludes(ov);
-    run->add_option("-c,--cd", r.cwd,
-                    "Start in DIR (default: the current directory if it exists\n"
-                    "in the container, else the image's WorkingDir, else /)")
-        ->type_name("DIR");
-    run->add_option("-e,--env", r.env,
-                    "Set KEY to VAL in the container; KEY alone copies the host's. Repeatable")
-        ->type_name("KEY[=VAL]");
-    run->add_option("--env-file", r.env_files,
-                    "Read KEY=VAL lines from FILE (docker --env-file format). Repeatable")
-        ->type_name("FILE");
-    run->add_option("--unset-env", r.unset_env,
-                    "Remove variables whose name matches GLOB (e.g. 'SLURM_*'), after\n"
-                    "everything else. Repeatable")
-        ->type_name("GLOB");
-    run->add_option("--uid", uid_text, "Run as user id N inside (default: your own)")
-        ->type_name("N")
-        ->expected(1);
-    run->add_option("--gid", gid_text, "Run as group id N inside (default: your own)")
-        ->type_name("N")
-        ->expected(1);
-    run->add_flag("--fake-root", r.fake_root, "Run as uid 0 and gid 0 inside (no real privilege)");
-    run->add_flag("--private-tmp", r.private_tmp,
-                  "Mount an empty tmpfs on /tmp instead of the host's /tmp");
-    run->add_flag("--no-home", r.no_home, "Do not bind your home directory");
     bool join = false, no_join = false;
     std::vector<std::string> join_count_text, linger_text;
-    auto* join_flag = run->add_flag("--join", join,
-                                    "Share one container with the other tasks of this job step\n"
-                                    "on this node (default when Slurm, Open MPI or PMIx start\n"
-                                    "several here); --join=TAG: with every husk run --join=TAG")
-                          ->type_name("[=TAG]");
-    auto* no_join_flag =
-        run->add_flag("--no-join", no_join, "Always build a container of this run's own");
-    join_flag->excludes(no_join_flag);
-    run->add_option("--join-count", join_count_text,
-                    "Tasks that join on this node (default: from Slurm or Open MPI)")
-        ->type_name("N")
-        ->expected(1);
-    run->add_option("--mpi", r.mpi,
-                    "host: replace the image's MPI library by the host's, after an ABI\n"
-                    "check (MPICH family or Open MPI), with the fabric's devices and\n"
-                    "providers; none: the image's own (default: site config mpi)")
-        ->type_name("host|none")
-        ->check(CLI::IsMember({"host", "none"}));
-    run->add_option("--linger", linger_text,
-                    "Keep a SquashFS image's server SECONDS after its last user\n"
-                    "(default 0, or 60 inside a Slurm job; site config: linger)")
-        ->type_name("SECONDS")
-        ->expected(1);
     int run_verbosity = 0;
-    run->add_flag("-v,--verbose", run_verbosity, "Say more on stderr: each phase and its duration");
-    run->add_flag("-q,--quiet", p.quiet, "Print no warnings");
-    run->add_option("IMAGE", image,
-                    "A directory, SquashFS file, tar or docker/OCI archive, or a stored name")
-        ->required();
-    run->footer("Everything after IMAGE is the command and its arguments (a '--' right\n"
-                "after IMAGE is dropped). Without a command the image's Entrypoint and\n"
-                "Cmd run. Environment: the host's, then the image's Env, then\n"
-                "--env-file, then -e, then --unset-env. See man husk-run.");
-
-    CLI::App* check =
-        app.add_subcommand("check", "Check, step by step, what this host supports for husk");
-    check
-        ->add_option("--mpi", p.check_mpi,
-                     "Also report IMAGE's MPI and PMIx, this host's, and whether they\n"
-                     "can work together (and --mpi=host replace the image's)")
-        ->type_name("IMAGE");
-    CLI::App* version = app.add_subcommand("version", "Print husk's version");
-    CLI::App* import = app.add_subcommand(
-        "import", "Store an image under NAME: a tar, docker-archive, OCI archive or SquashFS file");
-    import->add_option("SOURCE", p.source, "The image to import")->required();
-    import->add_option("NAME", p.name, "Its name in the store ($HUSK_STORAGE/images)")->required();
-    import->add_option("--format", p.format, "dir: unpacked (default); squashfs: one file")
-        ->check(CLI::IsMember({"dir", "squashfs"}));
-    CLI::App* convert = app.add_subcommand(
-        "convert", "Write an image in another shape: directory, SquashFS or tar");
-    convert->add_option("SOURCE", p.source, "Any image husk runs")->required();
-    convert->add_option("DEST", p.dest, "Where to write it (must not exist)")->required();
-    convert
-        ->add_option("--format", p.format,
-                     "dir, squashfs or tar (default: from DEST: .sqfs, .tar[.gz], else dir)")
-        ->check(CLI::IsMember({"dir", "squashfs", "tar"}));
-    CLI::App* images = app.add_subcommand("images", "List the images in the store");
-    images->add_flag("--json", p.json, "One JSON array");
-    CLI::App* rm = app.add_subcommand("rm", "Remove an image from the store");
-    rm->add_option("NAME", p.name, "The image's name")->required();
-    CLI::App* inspect = app.add_subcommand("inspect", "Describe an image and its OCI config");
-    inspect->add_option("IMAGE", p.name, "A path or a name in the store")->required();
-    inspect->add_flag("--json", p.json, "As JSON");
-
-    for (CLI::App* sub : {check, version, import, convert, images, rm, inspect}) {
-        sub->footer("See man husk-" + sub->get_name() + ".");
+    if (wanted("run")) {
+        run = app.add_subcommand("run", "Run a command in an image");
+        run->add_option("-b,--bind", binds,
+                        "Bind host SRC at DST in the container (DST defaults to SRC);\n"
+                        "ro: read-only on every submount. Repeatable")
+            ->type_name("SRC[:DST[:ro|rw]]");
+        auto* w =
+            run->add_flag("-w,--write", write, "Mount the image read-write (directory images)");
+        auto* ov = run->add_flag("--overlay", overlay,
+                                 "Put a tmpfs overlay over the image: writes and new mount\n"
+                                 "points are possible and vanish at exit; the image is unchanged");
+        w->excludes(ov);
+        run->add_option("-c,--cd", r.cwd,
+                        "Start in DIR (default: the current directory if it exists\n"
+                        "in the container, else the image's WorkingDir, else /)")
+            ->type_name("DIR");
+        run->add_option("-e,--env", r.env,
+                        "Set KEY to VAL in the container; KEY alone copies the host's. Repeatable")
+            ->type_name("KEY[=VAL]");
+        run->add_option("--env-file", r.env_files,
+                        "Read KEY=VAL lines from FILE (docker --env-file format). Repeatable")
+            ->type_name("FILE");
+        run->add_option("--unset-env", r.unset_env,
+                        "Remove variables whose name matches GLOB (e.g. 'SLURM_*'), after\n"
+                        "everything else. Repeatable")
+            ->type_name("GLOB");
+        run->add_option("--uid", uid_text, "Run as user id N inside (default: your own)")
+            ->type_name("N")
+            ->expected(1);
+        run->add_option("--gid", gid_text, "Run as group id N inside (default: your own)")
+            ->type_name("N")
+            ->expected(1);
+        run->add_flag("--fake-root", r.fake_root,
+                      "Run as uid 0 and gid 0 inside (no real privilege)");
+        run->add_flag("--private-tmp", r.private_tmp,
+                      "Mount an empty tmpfs on /tmp instead of the host's /tmp");
+        run->add_flag("--no-home", r.no_home, "Do not bind your home directory");
+        auto* join_flag =
+            run->add_flag("--join", join,
+                          "Share one container with the other tasks of this job step\n"
+                          "on this node (default when Slurm, Open MPI or PMIx start\n"
+                          "several here); --join=TAG: with every husk run --join=TAG")
+                ->type_name("[=TAG]");
+        auto* no_join_flag =
+            run->add_flag("--no-join", no_join, "Always build a container of this run's own");
+        join_flag->excludes(no_join_flag);
+        run->add_option("--join-count", join_count_text,
+                        "Tasks that join on this node (default: from Slurm or Open MPI)")
+            ->type_name("N")
+            ->expected(1);
+        run->add_option("--mpi", r.mpi,
+                        "host: replace the image's MPI library by the host's, after an ABI\n"
+                        "check (MPICH family or Open MPI), with the fabric's devices and\n"
+                        "providers; none: the image's own (default: site config mpi)")
+            ->type_name("host|none")
+            ->check(CLI::IsMember({"host", "none"}));
+        run->add_option("--linger", linger_text,
+                        "Keep a SquashFS image's server SECONDS after its last user\n"
+                        "(default 0, or 60 inside a Slurm job; site config: linger)")
+            ->type_name("SECONDS")
+            ->expected(1);
+        run->add_flag("-v,--verbose", run_verbosity,
+                      "Say more on stderr: each phase and its duration");
+        run->add_flag("-q,--quiet", p.quiet, "Print no warnings");
+        run->add_option("IMAGE", image,
+                        "A directory, SquashFS file, tar or docker/OCI archive, or a stored name")
+            ->required();
+        run->footer("Everything after IMAGE is the command and its arguments (a '--' right\n"
+                    "after IMAGE is dropped). Without a command the image's Entrypoint and\n"
+                    "Cmd run. Environment: the host's, then the image's Env, then\n"
+                    "--env-file, then -e, then --unset-env. See man husk-run.");
     }
 
-    // The first word that is not a global flag must name a command; say
-    // which word was wrong rather than CLI11's generic message.
-    for (const auto& a : args) {
-        if (a.size() > 1 && a[0] == '-') {
-            continue;
+    // The other commands, each under its word; `parsed_as` maps the one
+    // CLI11 parsed back to its Command.
+    std::vector<std::pair<CLI::App*, Command>> parsed_as;
+    if (run != nullptr) {
+        parsed_as.emplace_back(run, Command::Run);
+    }
+    auto add = [&](const char* name, const char* what, Command c) -> CLI::App* {
+        if (!wanted(name)) {
+            return nullptr;
         }
-        if (a != "run" && a != "check" && a != "version" && a != "import" && a != "images" &&
-            a != "rm" && a != "inspect" && a != "convert") {
-            err << "husk: error: unknown command '" << a
-                << "' (expected run, check, import, convert, images, rm, inspect or version; "
-                   "try husk --help)\n";
-            p.exit_now = 125;
-            return p;
-        }
-        break;
+        CLI::App* sub = app.add_subcommand(name, what);
+        sub->footer(std::string("See man husk-") + name + ".");
+        parsed_as.emplace_back(sub, c);
+        return sub;
+    };
+    if (auto* check =
+            add("check", "Check, step by step, what this host supports for husk", Command::Check)) {
+        check
+            ->add_option("--mpi", p.check_mpi,
+                         "Also report IMAGE's MPI and PMIx, this host's, and whether they\n"
+                         "can work together (and --mpi=host replace the image's)")
+            ->type_name("IMAGE");
+    }
+    add("version", "Print husk's version", Command::Version);
+    if (auto* import =
+            add("import",
+                "Store an image under NAME: a tar, docker-archive, OCI archive or SquashFS file",
+                Command::Import)) {
+        import->add_option("SOURCE", p.source, "The image to import")->required();
+        import->add_option("NAME", p.name, "Its name in the store ($HUSK_STORAGE/images)")
+            ->required();
+        import->add_option("--format", p.format, "dir: unpacked (default); squashfs: one file")
+            ->check(CLI::IsMember({"dir", "squashfs"}));
+    }
+    if (auto* convert =
+            add("convert", "Write an image in another shape: directory, SquashFS or tar",
+                Command::Convert)) {
+        convert->add_option("SOURCE", p.source, "Any image husk runs")->required();
+        convert->add_option("DEST", p.dest, "Where to write it (must not exist)")->required();
+        convert
+            ->add_option("--format", p.format,
+                         "dir, squashfs or tar (default: from DEST: .sqfs, .tar[.gz], else dir)")
+            ->check(CLI::IsMember({"dir", "squashfs", "tar"}));
+    }
+    if (auto* images = add("images", "List the images in the store", Command::Images)) {
+        images->add_flag("--json", p.json, "One JSON array");
+    }
+    if (auto* rm = add("rm", "Remove an image from the store", Command::Rm)) {
+        rm->add_option("NAME", p.name, "The image's name")->required();
+    }
+    if (auto* inspect = add("inspect", "Describe an image and its OCI config", Command::Inspect)) {
+        inspect->add_option("IMAGE", p.name, "A path or a name in the store")->required();
+        inspect->add_flag("--json", p.json, "As JSON");
     }
 
     // Split `husk ... run [OPTIONS] IMAGE CMD...`: CLI11 sees up to IMAGE.
     std::vector<std::string> head = args;
     std::vector<std::string> command;
     auto run_at = std::find(args.begin(), args.end(), "run");
-    if (run_at != args.end()) {
+    if (run != nullptr && run_at != args.end()) {
         size_t base = static_cast<size_t>(run_at - args.begin()) + 1;
         std::vector<std::string> rest(args.begin() + static_cast<long>(base), args.end());
         size_t img = find_image(rest, *run);
@@ -316,22 +352,10 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
         return p;
     }
 
-    if (run->parsed()) {
-        p.command = Command::Run;
-    } else if (check->parsed()) {
-        p.command = Command::Check;
-    } else if (version->parsed()) {
-        p.command = Command::Version;
-    } else if (import->parsed()) {
-        p.command = Command::Import;
-    } else if (images->parsed()) {
-        p.command = Command::Images;
-    } else if (rm->parsed()) {
-        p.command = Command::Rm;
-    } else if (inspect->parsed()) {
-        p.command = Command::Inspect;
-    } else if (convert->parsed()) {
-        p.command = Command::Convert;
+    for (const auto& [sub, c] : parsed_as) {
+        if (sub->parsed()) {
+            p.command = c;
+        }
     }
     return p;
 }

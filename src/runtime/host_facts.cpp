@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <fcntl.h>
 #include <grp.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,26 +19,18 @@ namespace husk::runtime {
 
 using path::canonical;
 
-HostFacts gather_host_facts(const RunOptions& opts, const config::Settings& settings) {
+HostFacts gather_host_facts(const RunOptions& opts, const config::Settings& settings,
+                            const config::Identity& who) {
     HostFacts h;
-    h.uid = ::getuid();
+    h.uid = who.uid;
     h.gid = ::getgid();
 
-    // getpwuid_r/getgrgid_r may consult NSS (LDAP, sssd) on a cluster; a
-    // missing entry is not an error, the user just gets a synthetic name.
-    std::string pw_home;
-    {
-        struct passwd pw {};
-        struct passwd* res = nullptr;
-        std::vector<char> buf(16384);
-        if (::getpwuid_r(h.uid, &pw, buf.data(), buf.size(), &res) == 0 && res != nullptr) {
-            h.user = pw.pw_name;
-            h.gecos = pw.pw_gecos != nullptr ? pw.pw_gecos : "";
-            pw_home = pw.pw_dir != nullptr ? pw.pw_dir : "";
-        } else {
-            h.user = "uid" + std::to_string(h.uid);
-        }
-    }
+    // The passwd entry was looked up once (NSS may ask LDAP or sssd on a
+    // cluster); a missing entry is not an error, the user just gets a
+    // synthetic name.
+    h.user = who.known ? who.user : "uid" + std::to_string(h.uid);
+    h.gecos = who.gecos;
+    const std::string& pw_home = who.home;
     {
         struct group gr {};
         struct group* res = nullptr;

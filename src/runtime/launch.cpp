@@ -71,7 +71,7 @@ host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& i
     return edits;
 }
 
-int run(const RunOptions& opts, const config::Settings& settings) {
+int run(const RunOptions& opts, const config::Settings& settings, const config::Identity& who) {
     const image::Store store = image::Store::from(settings);
     image::Image img;
     {
@@ -92,7 +92,7 @@ int run(const RunOptions& opts, const config::Settings& settings) {
     std::optional<JoinSpec> join;
     {
         log::Phase ph("plan");
-        const HostFacts host = gather_host_facts(opts, settings);
+        const HostFacts host = gather_host_facts(opts, settings, who);
         p = plan(opts, img, host, settings, collect_edits(opts, img, settings));
         join = detect_join(opts, host.environ);
     }

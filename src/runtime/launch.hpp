@@ -32,8 +32,9 @@ host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& i
 /// `husk run`: resolve the image (a stored name through the settings'
 /// store, an archive unpacked into its cache), gather host facts, plan,
 /// then launch() alone, or run_joined() when the task is one of several of
-/// a job step on this node (detect_join()).
+/// a job step on this node (detect_join()). `who` is the user running
+/// husk (config::Identity::current(), looked up once per run).
 /// @returns the command's exit status; @throws husk::Error (exit 125).
-int run(const RunOptions& opts, const config::Settings& settings);
+int run(const RunOptions& opts, const config::Settings& settings, const config::Identity& who);
 
 } // namespace husk::runtime

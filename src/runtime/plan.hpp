@@ -37,11 +37,13 @@ struct HostFacts {
     std::vector<std::string> launcher_dirs;
 };
 
-/// Reads the facts for `opts` and `settings`: ids, names, $HOME, cwd,
+/// Reads the facts for `opts` and `settings`, for the user `who` (whose
+/// passwd entry gives the name, GECOS and home): ids, names, $HOME, cwd,
 /// environ, the env files and the canonical path of each bind source (-b and
 /// the site's default binds; a missing site bind source is said at -v).
 /// @throws husk::Error naming an env file or -b source that cannot be read.
-HostFacts gather_host_facts(const RunOptions& opts, const config::Settings& settings);
+HostFacts gather_host_facts(const RunOptions& opts, const config::Settings& settings,
+                            const config::Identity& who);
 
 /// What a mount step does.
 enum class MountKind {

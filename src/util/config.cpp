@@ -106,6 +106,9 @@ Identity Identity::current() {
     std::vector<char> buf(16384);
     if (::getpwuid_r(who.uid, &pw, buf.data(), buf.size(), &res) == 0 && res != nullptr) {
         who.user = pw.pw_name;
+        who.known = true;
+        who.home = pw.pw_dir != nullptr ? pw.pw_dir : "";
+        who.gecos = pw.pw_gecos != nullptr ? pw.pw_gecos : "";
     } else {
         who.user = std::to_string(who.uid);
     }

@@ -86,12 +86,17 @@ struct Settings {
     Setting<bool> legacy_mounts;
 };
 
-/// Who runs husk, for the built-in storage path and the placeholders.
+/// Who runs husk, for the built-in storage path, the placeholders and the
+/// container's passwd entry: one passwd lookup per run (NSS may ask a
+/// directory server).
 struct Identity {
     std::string user; ///< login name, or the uid in decimal when it has none
     uint32_t uid = 0;
+    bool known = false; ///< the uid has a passwd entry (home and gecos come from it)
+    std::string home;   ///< its passwd home directory; "" if none
+    std::string gecos;  ///< its passwd GECOS field; "" if none
 
-    /// The real uid and its passwd name (getpwuid_r(3), so NSS may answer).
+    /// The real uid and its passwd entry (getpwuid_r(3), so NSS may answer).
     static Identity current();
 };
 

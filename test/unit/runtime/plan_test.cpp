@@ -20,7 +20,7 @@ HostFacts host() {
 }
 
 config::Settings settings() {
-    return config::defaults({"alice", 1001});
+    return config::defaults({"alice", 1001, true, "/home/alice", "Alice"});
 }
 
 image::Image dir_image() {

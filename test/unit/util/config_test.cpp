@@ -8,7 +8,7 @@
 namespace husk::config {
 namespace {
 
-const Identity kAlice{"alice", 1001};
+const Identity kAlice{"alice", 1001, true, "/home/alice", "Alice"};
 
 Settings site(std::string_view json) {
     Settings s = defaults(kAlice);
