@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <csignal>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -53,9 +54,20 @@ void RuntimeDir::remove_if_stale(const std::string& name) const noexcept {
         if (!here || ::fchdir(fd_.get()) != 0) {
             return;
         }
-        const bool stale = !unix_socket::connect_to(name);
+        const Fd c = unix_socket::connect_to(name);
         if (::fchdir(here.get()) != 0) {
             return;
+        }
+        bool stale = !c;
+        if (c) {
+            // A listener whose owner was just killed may still take a
+            // connection for a moment: the kernel releases an exiting
+            // process's files in no set order, so a task can see its own
+            // connection end before the listener goes. A connection to
+            // such a listener ends with it; a live server waits for our
+            // first message and never ends it.
+            pollfd p{c.get(), POLLIN, 0};
+            stale = ::poll(&p, 1, kStaleWaitMs) == 1 && (p.revents & (POLLHUP | POLLERR)) != 0;
         }
         if (stale) {
             ::unlinkat(fd_.get(), name.c_str(), 0);

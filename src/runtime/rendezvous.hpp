@@ -43,10 +43,16 @@ class RuntimeDir {
     };
 
     /// Removes the socket `name` when nobody listens on it any more (its
-    /// server was killed), under the lock. Works from any mount namespace
-    /// (through the folder's descriptor), so from inside a container too.
-    /// Never throws: it tidies up.
+    /// server was killed), under the lock. A listener that still takes a
+    /// connection but ends it within kStaleWaitMs (it is being released)
+    /// counts as gone; a live server is waited for that long. Works from
+    /// any mount namespace (through the folder's descriptor), so from
+    /// inside a container too. Never throws: it tidies up.
     void remove_if_stale(const std::string& name) const noexcept;
+
+    /// How long remove_if_stale() waits for a listener that accepted a
+    /// connection to show that it is dying, in milliseconds.
+    static constexpr int kStaleWaitMs = 500;
 
   private:
     std::string path_;
