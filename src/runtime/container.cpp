@@ -35,7 +35,7 @@ void write_word(int fd, const std::string& word) {
 /// The container's init: pid 1 of its PID namespace. It builds the root
 /// (its procfs can only be mounted from inside the namespace), says "ok" or
 /// the error on `control`, then reaps every orphan until the holder says to
-/// drain ("d": end when no process is left), to kill ("k"), or to pass a
+/// drain ("d": say "e" and end when no process is left), to kill ("k"), or to pass a
 /// signal to all ("s<N>"), or goes away (end of file: kill all). It never
 /// execs: a few pages of husk, sleeping in poll(2).
 [[noreturn]] void init_main(const LaunchPlan& plan, const RootSource& src, const std::string& proc,
@@ -87,6 +87,10 @@ void write_word(int fd, const std::string& word) {
                 continue;
             }
             if (r < 0 && errno == ECHILD && draining) {
+                // Empty: say so before leaving, so that the holder need
+                // not wait for this exit (the teardown of the namespaces
+                // and mounts this process holds the last references to).
+                write_word(control, "e");
                 ::_exit(0);
             }
             break;
@@ -256,14 +260,21 @@ void Container::wait_all(const BlockedSignals& signals) {
     write_word(control_.get(), "d");
     Fd sfd(::signalfd(-1, &signals.blocked(), SFD_CLOEXEC | SFD_NONBLOCK));
     for (;;) {
-        const pid_t r = ::waitpid(init_, nullptr, WNOHANG);
-        if (r == init_ || (r < 0 && errno == ECHILD)) {
-            init_ = -1;
-            return;
-        }
-        pollfd p{sfd.get(), POLLIN, 0};
-        if (::poll(&p, 1, -1) < 0) {
+        // "e": the container is empty and init is leaving; its exit (the
+        // teardown of the namespaces and mounts) is not waited for. End of
+        // file: init died.
+        pollfd fds[2] = {{control_.get(), POLLIN, 0}, {sfd.get(), POLLIN, 0}};
+        if (::poll(fds, 2, -1) < 0) {
             continue;
+        }
+        if (fds[0].revents != 0) {
+            char word[8];
+            const ssize_t n = ::recv(control_.get(), word, sizeof word, MSG_DONTWAIT);
+            if (n >= 0 || (errno != EAGAIN && errno != EINTR)) {
+                // Reaped later, by whoever reaps this process's orphans.
+                init_ = -1;
+                return;
+            }
         }
         signalfd_siginfo info{};
         while (::read(sfd.get(), &info, sizeof info) == sizeof info) {

@@ -66,7 +66,10 @@ class Container {
     std::string lease_name() const { return lease_ ? lease_->name : ""; }
 
     /// Waits until every process left in the container has exited (init
-    /// reaps them), forwarding kForwardedSignals to all of them meanwhile.
+    /// reaps them, then says so and exits), forwarding kForwardedSignals
+    /// to all of them meanwhile. Init's own exit, which tears the
+    /// container's namespaces and mounts down, is not waited for: init is
+    /// left to be reaped as this process's orphan.
     void wait_all(const BlockedSignals& signals);
 
     /// Kills every process in the container (init's kill(-1, SIGKILL)) and

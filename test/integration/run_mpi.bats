@@ -26,6 +26,9 @@ mpi() {
 # whatever init adopts it, and not every container runtime's pid 1 reaps.
 count() { ps -u "$USER" -o stat=,comm= | awk -v n="$1" '$1 !~ /^Z/ && $2 == n' | wc -l; }
 
+# live NAME: the pids of this user's live processes named NAME.
+live() { ps -u "$USER" -o pid=,stat=,comm= | awk -v n="$1" '$2 !~ /^Z/ && $3 == n { print $1 }'; }
+
 # count_is N NAME: count NAME is N (for wait_until, which runs it again).
 count_is() { [ "$(count "$2")" -eq "$1" ]; }
 
@@ -76,7 +79,7 @@ teardown() {
     # socket: no copy of the holder's listening socket, SquashFS lease or
     # runtime folder that would outlive a killed holder
     local init
-    init=$(pgrep -u "$USER" -x husk-init)
+    init=$(live husk-init)
     [ "$(find "/proc/$init/fd" -lname 'socket:*' | wc -l)" -eq 1 ]
     [ "$(find "/proc/$init/fd" -lname "$HUSK_RUNTIME_DIR*" | wc -l)" -eq 0 ]
     wait_status "$BG_PID"
