@@ -150,6 +150,22 @@ class LayerWriter {
     }
 
   private:
+    static std::string type_name(struct archive_entry* e) {
+        if (archive_entry_hardlink(e) != nullptr) {
+            return "hard link";
+        }
+        switch (archive_entry_filetype(e)) {
+        case AE_IFREG:
+            return "file";
+        case AE_IFLNK:
+            return "symlink";
+        case AE_IFDIR:
+            return "directory";
+        default:
+            return "special file";
+        }
+    }
+
     static std::string error_of(struct archive* a) {
         const char* s = archive_error_string(a);
         return s != nullptr ? s : "unreadable archive";
@@ -211,7 +227,13 @@ class LayerWriter {
     void entry(struct archive* a, struct archive_entry* e) {
         auto parts = components(archive_entry_pathname(e));
         if (parts.empty()) {
-            return; // the root itself ("./")
+            // The root itself ("./"): a directory entry changes nothing;
+            // anything else would replace the image's root (a symlink "."
+            // pointing at the host is CVE-2021-29136's shape).
+            if (archive_entry_filetype(e) != AE_IFDIR || archive_entry_hardlink(e) != nullptr) {
+                throw Error("a " + type_name(e) + " that would replace the image's root; refused");
+            }
+            return;
         }
         const std::string name = parts.back();
         const std::string full = joined(parts, parts.size());
@@ -315,8 +337,11 @@ class LayerWriter {
             throw_errno("cannot set the file's size");
         }
         // setuid and setgid never survive: they mean nothing to an
-        // unprivileged user and are a risk when the tree is copied.
-        if (::fchmod(out.get(), archive_entry_perm(e) & 01777) != 0) {
+        // unprivileged user and are a risk when the tree is copied. The
+        // user can always read and write what is theirs (a layer's mode
+        // 0000 file would be unreadable in the container, where nobody is
+        // root over it), as directories are always u+rwx.
+        if (::fchmod(out.get(), (archive_entry_perm(e) & 01777) | S_IRUSR | S_IWUSR) != 0) {
             throw_errno("cannot set the file's mode");
         }
         struct timespec times[2] = {{archive_entry_mtime(e), 0}, {archive_entry_mtime(e), 0}};

@@ -140,6 +140,31 @@ TEST_F(UnpackTest, FilesDirectoriesLinksAndModes) {
     EXPECT_EQ(a.st_mode & 0700, 0700u); // the user can always clean up
 }
 
+TEST_F(UnpackTest, AFileOfModeZeroStaysReadableAndWritableByTheUser) {
+    apply({{"secret", AE_IFREG, 0000, "x"}, {"tool", AE_IFREG, 0111, "#!/bin/sh\n"}});
+    struct stat st {};
+    ASSERT_EQ(::stat(in_root("secret").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0600u);
+    ASSERT_EQ(::stat(in_root("tool").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0711u);
+    EXPECT_EQ(content("secret"), "x");
+}
+
+TEST_F(UnpackTest, AnEntryThatWouldReplaceTheRootIsRefused) {
+    // CVE-2021-29136's shape: a symlink named "." (or "./") to the host.
+    for (const char* name : {".", "./", "/"}) {
+        auto msg = error_of({{name, AE_IFLNK, 0777, "", (t / "canary").string()}});
+        EXPECT_NE(msg.find(std::string("entry ") + name +
+                           ": a symlink that would replace the image's root; refused"),
+                  std::string::npos)
+            << msg;
+    }
+    auto file = error_of({{".", AE_IFREG, 0644, "x"}});
+    EXPECT_NE(file.find("a file that would replace the image's root"), std::string::npos) << file;
+    // a directory entry for the root itself is ordinary
+    EXPECT_EQ(error_of({{"./", AE_IFDIR, 0755}, {"./a", AE_IFREG, 0644, "x"}}), "no error");
+}
+
 TEST_F(UnpackTest, DotDotIsRefused) {
     auto msg = error_of({{"a/../../canary/evil", AE_IFREG, 0644, "x"}});
     EXPECT_NE(msg.find("entry a/../../canary/evil: '..' in the path"), std::string::npos) << msg;
