@@ -20,8 +20,6 @@ namespace husk::image {
 
 namespace {
 
-constexpr size_t kMaxConfig = 4 << 20; // bytes of an image's OCI config
-
 std::vector<std::string> string_array(const nlohmann::json& obj, const char* key,
                                       std::string_view where) {
     std::vector<std::string> out;
@@ -145,7 +143,7 @@ Image resolve(const std::string& ref) {
                         O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
         if (cfg) {
             std::string where = img.path + "/" + std::string(kConfigPath);
-            img.config = parse_oci_config(file::read_fd(cfg.get(), where), where);
+            img.config = parse_oci_config(file::read_fd(cfg.get(), where, kMaxJsonBytes), where);
         } else if (errno != ENOENT) {
             throw_errno("image " + ref + ": cannot open " + std::string(kConfigPath));
         }
@@ -165,7 +163,7 @@ Image resolve(const std::string& ref) {
         // is a clear error here and never a hang or EIO in the container.
         Squashfs fs(fd.get(), img.path);
         std::string where = img.path + ":/" + std::string(kConfigPath);
-        if (auto text = fs.read_file("/" + std::string(kConfigPath), kMaxConfig)) {
+        if (auto text = fs.read_file("/" + std::string(kConfigPath), kMaxJsonBytes)) {
             img.config = parse_oci_config(*text, where);
         }
         return img;

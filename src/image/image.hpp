@@ -1,6 +1,7 @@
 // What an image is: its kind, where it lives, and its OCI image config.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +34,12 @@ struct Image {
     std::string path;
     std::optional<OciConfig> config; ///< present when the image carries one
 };
+
+/// The most bytes husk reads of any JSON document of an image: an OCI
+/// image config, manifest or index, a docker-archive manifest.json (OCI
+/// blobs of these kinds are capped alike by registries). A larger one is
+/// an error naming the file, never read whole.
+inline constexpr size_t kMaxJsonBytes = 16 << 20;
 
 /// Where a directory image keeps its OCI image config, relative to its root.
 /// Inside the image, so it travels with it (e.g. into a SquashFS file).

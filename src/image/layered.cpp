@@ -1,5 +1,7 @@
 #include "image/layered.hpp"
 
+#include "image/image.hpp"
+
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/file.hpp"
@@ -22,7 +24,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr size_t kMaxJson = 16 << 20; // bytes of a manifest, index or config
+constexpr size_t kMaxJson = kMaxJsonBytes;
 
 /// The OCI architecture name of this machine (image-spec config.md, GOARCH).
 std::string host_arch() {

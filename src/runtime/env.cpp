@@ -31,13 +31,19 @@ void Environment::set(std::string_view key, std::string_view value) {
     std::string entry(key);
     entry += '=';
     entry += value;
-    for (auto& e : entries_) {
-        if (key_of(e) == key) {
-            e = std::move(entry);
-            return;
-        }
+    auto [at, added] = index_.try_emplace(std::string(key), entries_.size());
+    if (added) {
+        entries_.push_back(std::move(entry));
+    } else {
+        entries_[at->second] = std::move(entry);
     }
-    entries_.push_back(std::move(entry));
+}
+
+void Environment::reindex() {
+    index_.clear();
+    for (size_t i = 0; i < entries_.size(); ++i) {
+        index_.emplace(std::string(key_of(entries_[i])), i);
+    }
 }
 
 bool Environment::set_entry(std::string_view entry) {
@@ -50,12 +56,11 @@ bool Environment::set_entry(std::string_view entry) {
 }
 
 std::optional<std::string> Environment::get(std::string_view key) const {
-    for (const auto& e : entries_) {
-        if (key_of(e) == key) {
-            return e.substr(key.size() + 1);
-        }
+    const auto at = index_.find(std::string(key));
+    if (at == index_.end()) {
+        return std::nullopt;
     }
-    return std::nullopt;
+    return entries_[at->second].substr(key.size() + 1);
 }
 
 void Environment::unset_matching(std::string_view glob) {
@@ -64,6 +69,7 @@ void Environment::unset_matching(std::string_view glob) {
         std::string key(key_of(e));
         return ::fnmatch(pattern.c_str(), key.c_str(), 0) == 0;
     });
+    reindex();
 }
 
 bool valid_env_name(std::string_view key) {

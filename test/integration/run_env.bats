@@ -209,6 +209,26 @@ EOF
     assert_husk_error "$BATS_TEST_TMPDIR/img2/.husk/config.json" NOEQUALS
 }
 
+@test "an image config with 100,000 Env entries: linear, the last one wins" {
+    copy_busybox "$BATS_TEST_TMPDIR/img"
+    mkdir -p "$BATS_TEST_TMPDIR/img/.husk"
+    seq 100000 | awk 'BEGIN { printf "{\"config\":{\"Env\":[" }
+        { printf "%s\"V%d=%d\"", (NR > 1 ? "," : ""), $1 % 50000, $1 }
+        END { print "]}}" }' >"$BATS_TEST_TMPDIR/img/.husk/config.json"
+    # quadratic took a minute; linear takes a fraction of a second
+    run -0 timeout 30 "$HUSK" run "$BATS_TEST_TMPDIR/img" -- sh -c 'echo "$V1 $V49999"; env | grep -c "^V"'
+    assert_output_is "$(printf '50001 99999\n50000')"
+}
+
+@test "an image config larger than 16 MiB is refused, naming it, without reading it whole" {
+    copy_busybox "$BATS_TEST_TMPDIR/img"
+    mkdir -p "$BATS_TEST_TMPDIR/img/.husk"
+    { printf '{"config":{},"pad":"'; head -c $((17 << 20)) /dev/zero | tr '\0' x; printf '"}\n'; } \
+        >"$BATS_TEST_TMPDIR/img/.husk/config.json"
+    run -125 husk run "$BATS_TEST_TMPDIR/img" -- true
+    assert_husk_error "$BATS_TEST_TMPDIR/img/.husk/config.json" "16777216"
+}
+
 # --- the user inside -------------------------------------------------------
 
 @test "busybox: /etc/passwd and /etc/group inside have the user" {
