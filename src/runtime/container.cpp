@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <memory>
 #include <poll.h>
 #include <sched.h>
 #include <sys/prctl.h>
@@ -127,6 +128,20 @@ void write_word(int fd, const std::string& word) {
     }
 }
 
+Error namespaces_error(int err) {
+    std::string hint;
+    if (err == EPERM || err == ENOSPC || err == EINVAL) {
+        hint = "; unprivileged user namespaces may be disabled here "
+               "(see user.max_user_namespaces, kernel.unprivileged_userns_clone, "
+               "kernel.apparmor_restrict_unprivileged_userns; run husk check)";
+    }
+    return Error("cannot create the container's user, mount and PID namespaces" + hint, err);
+}
+
+int exit_at_once(void*) {
+    ::_exit(0);
+}
+
 void enter(int fd, int type, const char* what) {
     if (::setns(fd, type) != 0) {
         throw_errno(std::string("cannot enter the container's ") + what + " namespace");
@@ -134,6 +149,22 @@ void enter(int fd, int type, const char* what) {
 }
 
 } // namespace
+
+void check_namespaces() {
+    // A child born in new namespaces that exits at once (clone(2) with
+    // CLONE_VM|CLONE_VFORK: no copy of this process), where unshare(2)
+    // here would change this process for good.
+    constexpr size_t kStack = 16 * 1024;
+    std::unique_ptr<char[]> stack(new char[kStack]);
+    const pid_t child = ::clone(
+        exit_at_once, stack.get() + kStack,
+        CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_VM | CLONE_VFORK | SIGCHLD, nullptr);
+    if (child < 0) {
+        throw namespaces_error(errno);
+    }
+    while (::waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+    }
+}
 
 Container Container::create(const LaunchPlan& plan, const NodeContext& node) {
     Container c;
@@ -154,14 +185,7 @@ Container Container::create(const LaunchPlan& plan, const NodeContext& node) {
     {
         log::Phase ph("namespaces");
         if (::unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID) != 0) {
-            const int err = errno;
-            std::string hint;
-            if (err == EPERM || err == ENOSPC || err == EINVAL) {
-                hint = "; unprivileged user namespaces may be disabled here "
-                       "(see user.max_user_namespaces, kernel.unprivileged_userns_clone, "
-                       "kernel.apparmor_restrict_unprivileged_userns; run husk check)";
-            }
-            throw Error("cannot create the container's user, mount and PID namespaces" + hint, err);
+            throw namespaces_error(errno);
         }
         write_id_maps(plan.ids, proc);
         // Now, while this procfs still shows this process: once init has

@@ -23,6 +23,13 @@ struct NodeContext {
     int held_lock = -1;
 };
 
+/// Checks that this process may create the user, mount and PID namespaces
+/// a container needs (a child made in them exits at once), before work
+/// that would be wasted without them (unpacking an archive into the cache).
+/// @throws husk::Error as Container::create() does when they are refused,
+///         with the sysctls to look at.
+void check_namespaces();
+
 /// A container as its holder sees it: the process that made it (the one
 /// husk of a single run, or the holder daemon of joined tasks) stays in its
 /// user and mount namespaces, its children go to its PID namespace, whose

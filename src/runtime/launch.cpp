@@ -85,6 +85,8 @@ int run(const RunOptions& opts, const config::Settings& settings, const config::
                         " is an archive, run from a cached copy; use --overlay for a writable "
                         "layer, or unpack it into a directory of yours");
         }
+        // No unpacking where no container can start (user namespaces off).
+        check_namespaces();
         log::Phase ph("unpack into the cache");
         img = image::resolve(store.unpack_cached(img.path));
     }

@@ -122,3 +122,15 @@ PY
     run -125 husk run -w "$BATS_TEST_TMPDIR/bb.tgz" -- true
     assert_husk_error -w --overlay
 }
+
+@test "where user namespaces are refused, an archive is not unpacked: one line, 125" {
+    tar -czf "$BATS_TEST_TMPDIR/bb.tar.gz" -C "$IMG_BUSYBOX_OWNED" .
+    # A user namespace of our own whose limit of nested ones is 0: husk
+    # inside it meets a host with user namespaces off.
+    run -125 unshare -Ur sh -c 'echo 0 >/proc/sys/user/max_user_namespaces && exec "$@"' sh \
+        "$HUSK" run "$BATS_TEST_TMPDIR/bb.tar.gz" -- true
+    assert_husk_error "cannot create the container's user, mount and PID namespaces" \
+        "user.max_user_namespaces"
+    [ "${#lines[@]}" -eq 1 ]
+    [ -z "$(find "$HUSK_STORAGE" -mindepth 2 2>/dev/null)" ]
+}
