@@ -147,6 +147,30 @@ namespace {} // namespace
 /// Unpacks the archive `tar_path` as `parent`/`entry`, under the lock
 /// `entry`.lock, into a temporary sibling renamed when complete. An entry
 /// that exists is returned as it is with `reuse`, an error otherwise.
+namespace {
+
+/// Rethrows the current exception; a full file system or quota becomes
+/// an error naming the folder that filled up (what the user can act on),
+/// not the archive entry that was being written.
+[[noreturn]] void rethrow_full(const std::string& folder, const std::string& archive) {
+    try {
+        throw;
+    } catch (const Error& e) {
+        if (e.err() == ENOSPC || e.err() == EDQUOT) {
+            throw Error(folder + ": " +
+                            (e.err() == ENOSPC ? "its file system is full"
+                                               : "your disk quota there is used up") +
+                            " while unpacking " + archive +
+                            " (set HUSK_STORAGE to a folder with room, or husk rm images you "
+                            "no longer need)",
+                        e.err());
+        }
+        throw;
+    }
+}
+
+} // namespace
+
 std::string Store::unpack_entry(const std::string& parent, const std::string& entry,
                                 const std::string& tar_path, bool reuse) const {
     Fd tar(::open(tar_path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -214,7 +238,7 @@ std::string Store::unpack_entry(const std::string& parent, const std::string& en
         } catch (const Error&) {
             // the next writer removes it
         }
-        throw;
+        rethrow_full(cache, tar_path);
     }
     return final_path;
 }

@@ -143,7 +143,7 @@ class LayerWriter {
             try {
                 entry(a.get(), e);
             } catch (Error& err) {
-                throw Error(name_ + ": entry " + shown + ": " + err.what());
+                throw Error(name_ + ": entry " + shown + ": " + err.message(), err.err());
             }
         }
         return report_;
