@@ -150,9 +150,9 @@ namespace {} // namespace
 namespace {
 
 /// Rethrows the current exception; a full file system or quota becomes
-/// an error naming the folder that filled up (what the user can act on),
-/// not the archive entry that was being written.
-[[noreturn]] void rethrow_full(const std::string& folder, const std::string& archive) {
+/// an error that names the folder that filled up (what the user can act
+/// on) before the archive entry being written.
+[[noreturn]] void rethrow_full(const std::string& folder) {
     try {
         throw;
     } catch (const Error& e) {
@@ -160,9 +160,9 @@ namespace {
             throw Error(folder + ": " +
                             (e.err() == ENOSPC ? "its file system is full"
                                                : "your disk quota there is used up") +
-                            " while unpacking " + archive +
-                            " (set HUSK_STORAGE to a folder with room, or husk rm images you "
-                            "no longer need)",
+                            " (" + e.message() +
+                            "); set HUSK_STORAGE to a folder with room, or husk rm images you "
+                            "no longer need",
                         e.err());
         }
         throw;
@@ -238,7 +238,7 @@ std::string Store::unpack_entry(const std::string& parent, const std::string& en
         } catch (const Error&) {
             // the next writer removes it
         }
-        rethrow_full(cache, tar_path);
+        rethrow_full(cache);
     }
     return final_path;
 }

@@ -99,7 +99,7 @@ with tarfile.open("bad.tgz", "w:gz") as t:
     [ -z "$(find . -maxdepth 1 -name '.result*')" ]
 }
 
-@test "a full disk: a clear error naming the entry, and no partial image" {
+@test "a full disk: a clear error naming the folder that filled up and the entry, and no partial image" {
     command -v unshare >/dev/null || skip "no unshare(1)"
     # a 512 KiB tmpfs as the storage (the archive unpacks to 2 MiB), in a
     # user and mount namespace of our own
@@ -110,7 +110,7 @@ with tarfile.open("bad.tgz", "w:gz") as t:
         sh "$BATS_TEST_TMPDIR/storage" "$HUSK" "$BATS_TEST_TMPDIR/bb.tgz"
     echo "$output"
     [[ $output == *"status=125"* ]]
-    [[ $output == *"husk: error: $BATS_TEST_TMPDIR/bb.tgz: entry "*"No space left on device"* ]]
+    [[ $output == *"husk: error: $BATS_TEST_TMPDIR/storage/images: its file system is full ($BATS_TEST_TMPDIR/bb.tgz: entry "*"); set HUSK_STORAGE"*"(No space left on device)"* ]]
     # neither a finished nor a temporary image is left in the store
     [[ $output == *$'\nleft:' ]]
 }

@@ -134,15 +134,3 @@ PY
     [ "${#lines[@]}" -eq 1 ]
     [ -z "$(find "$HUSK_STORAGE" -mindepth 2 2>/dev/null)" ]
 }
-
-@test "a full disk while unpacking names the cache folder that filled up; nothing is left" {
-    copy_busybox "$BATS_TEST_TMPDIR/big"
-    head -c $((4 << 20)) /dev/urandom >"$BATS_TEST_TMPDIR/big/blob"
-    tar -cf "$BATS_TEST_TMPDIR/big.tar" -C "$BATS_TEST_TMPDIR/big" .
-    # the storage on a 1 MiB tmpfs, in a mount namespace of our own
-    run -125 unshare -Urm sh -c 'mount -t tmpfs -o size=1m none "$HUSK_STORAGE" && "$@"; \
-        rc=$?; find "$HUSK_STORAGE" -mindepth 2 -not -name "*.lock"; exit $rc' sh \
-        "$HUSK" run "$BATS_TEST_TMPDIR/big.tar" -- true
-    assert_husk_error "$HUSK_STORAGE/cache: its file system is full while unpacking $BATS_TEST_TMPDIR/big.tar"
-    [ "${#lines[@]}" -eq 1 ]
-}
