@@ -17,6 +17,7 @@
 #include <unordered_set>
 #include <utility>
 #include <vector>
+#include <zlib.h>
 
 namespace husk::image {
 
@@ -113,22 +114,203 @@ void remove_tree(int dir, const std::string& name) {
 
 namespace {
 
+/// A layer's tar stream, decompressed and read to its very end, so that
+/// corrupt data is an error even where it only shows in a stream's
+/// trailer: libarchive stops reading at the tar's end-of-archive blocks,
+/// before a compressed stream's trailer, and never checks a gzip trailer
+/// (its reader leaves "Verify the length and CRC" to do). gzip (RFC 1952,
+/// one or more members) is inflated here with zlib, which checks each
+/// member's CRC-32 and length; every other compression goes through
+/// libarchive's filters in its "raw" format, whose libraries check their
+/// own checksums (xz, zstd, bzip2, lz4) when the stream is read to the end.
+/// The tar reader (get()) reads from this stream.
+class LayerStream {
+  public:
+    LayerStream(int fd, std::string name) : fd_(fd), name_(std::move(name)) {
+        unsigned char magic[2] = {0, 0};
+        gzip_ = ::pread(fd, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+        if (gzip_) {
+            in_.resize(kChunk);
+            out_.resize(kChunk);
+            if (::inflateInit2(&zs_, 15 + 16) != Z_OK) {
+                throw Error(name_ + ": cannot start the gzip decompressor");
+            }
+            zs_open_ = true;
+        } else {
+            raw_.reset(archive_read_new());
+            if (!raw_) {
+                throw Error(name_ + ": cannot allocate an archive reader");
+            }
+            archive_read_support_format_raw(raw_.get());
+            archive_read_support_filter_xz(raw_.get());
+            archive_read_support_filter_zstd(raw_.get());
+            archive_read_support_filter_bzip2(raw_.get());
+            archive_read_support_filter_lz4(raw_.get());
+            archive_read_support_filter_lzma(raw_.get());
+            struct archive_entry* e = nullptr;
+            if (archive_read_open_fd(raw_.get(), fd, 1 << 16) != ARCHIVE_OK ||
+                archive_read_next_header(raw_.get(), &e) != ARCHIVE_OK) {
+                throw Error(name_ + ": " + why(raw_.get()));
+            }
+        }
+        tar_.reset(archive_read_new());
+        if (!tar_) {
+            throw Error(name_ + ": cannot allocate an archive reader");
+        }
+        archive_read_support_format_tar(tar_.get());
+        archive_read_support_format_gnutar(tar_.get());
+        if (archive_read_open(tar_.get(), this, nullptr, &LayerStream::read_cb, nullptr) !=
+            ARCHIVE_OK) {
+            throw Error(name_ + ": " + why(tar_.get()));
+        }
+    }
+    LayerStream(const LayerStream&) = delete;
+    LayerStream& operator=(const LayerStream&) = delete;
+    ~LayerStream() {
+        tar_.reset(); // before the stream it reads from
+        if (zs_open_) {
+            ::inflateEnd(&zs_);
+        }
+    }
+
+    struct archive* get() const noexcept {
+        return tar_.get();
+    }
+
+    /// Bytes of the file consumed so far, for progress.
+    uint64_t bytes_read() const {
+        return gzip_ ? file_bytes_ : static_cast<uint64_t>(archive_filter_bytes(raw_.get(), -1));
+    }
+
+    /// After the tar's end: reads the rest of the stream, so its trailer
+    /// is checked. @throws husk::Error naming the archive.
+    void finish() {
+        while (!next().empty()) {
+        }
+    }
+
+  private:
+    static constexpr size_t kChunk = 1 << 16;
+
+    static std::string why(struct archive* a) {
+        const char* s = archive_error_string(a);
+        return s != nullptr ? s : "unreadable archive";
+    }
+
+    static la_ssize_t read_cb(struct archive* a, void* self, const void** buf) {
+        auto* s = static_cast<LayerStream*>(self);
+        try {
+            const std::string_view data = s->next();
+            *buf = data.data();
+            return static_cast<la_ssize_t>(data.size());
+        } catch (const Error& e) {
+            archive_set_error(a, EIO, "%s", e.message().c_str());
+            return -1;
+        }
+    }
+
+    /// The next piece of the decompressed stream; empty at its end.
+    std::string_view next() {
+        if (!gzip_) {
+            const void* block = nullptr;
+            size_t size = 0;
+            la_int64_t off = 0;
+            const int r = archive_read_data_block(raw_.get(), &block, &size, &off);
+            if (r == ARCHIVE_EOF) {
+                return {};
+            }
+            if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+                throw Error(why(raw_.get()));
+            }
+            return {static_cast<const char*>(block), size};
+        }
+        for (;;) {
+            if (zs_.avail_in == 0 && !in_eof_) {
+                ssize_t n;
+                while ((n = ::read(fd_, in_.data(), in_.size())) < 0 && errno == EINTR) {
+                }
+                if (n < 0) {
+                    throw_errno("cannot read");
+                }
+                in_eof_ = n == 0;
+                file_bytes_ += static_cast<uint64_t>(n);
+                zs_.next_in = reinterpret_cast<Bytef*>(in_.data());
+                zs_.avail_in = static_cast<uInt>(n);
+            }
+            if (member_done_) {
+                // After a member: another member, zeros (padding some
+                // writers add), or the end.
+                while (zs_.avail_in > 0 && zs_.next_in[0] == 0) {
+                    ++zs_.next_in;
+                    --zs_.avail_in;
+                    padded_ = true;
+                }
+                if (zs_.avail_in == 0) {
+                    if (in_eof_) {
+                        return {};
+                    }
+                    continue;
+                }
+                if (padded_) {
+                    throw Error("data after the end of the gzip stream");
+                }
+                ::inflateReset(&zs_);
+                member_done_ = false;
+            }
+            if (zs_.avail_in == 0 && in_eof_) {
+                throw Error("truncated gzip stream (unexpected end of file)");
+            }
+            zs_.next_out = reinterpret_cast<Bytef*>(out_.data());
+            zs_.avail_out = static_cast<uInt>(out_.size());
+            const int r = ::inflate(&zs_, Z_NO_FLUSH);
+            const size_t got = out_.size() - zs_.avail_out;
+            if (r == Z_STREAM_END) {
+                member_done_ = true; // CRC-32 and length checked by zlib
+            } else if (r != Z_OK && !(r == Z_BUF_ERROR && got == 0 && zs_.avail_in == 0)) {
+                throw Error(std::string("corrupt gzip data (") +
+                            (zs_.msg != nullptr ? zs_.msg : "inflate failed") + ")");
+            }
+            if (got > 0) {
+                return {out_.data(), got};
+            }
+        }
+    }
+
+    int fd_;
+    std::string name_;
+    bool gzip_ = false;
+    z_stream zs_{};
+    bool zs_open_ = false;
+    std::vector<char> in_, out_;
+    bool in_eof_ = false;
+    bool member_done_ = false;
+    bool padded_ = false;
+    uint64_t file_bytes_ = 0;
+    ArchiveReader raw_;
+    ArchiveReader tar_;
+};
+
 class LayerWriter {
   public:
     LayerWriter(int root_fd, std::string name, const UnpackLimits& limits)
         : root_(root_fd), name_(std::move(name)), limits_(limits) {}
 
     UnpackReport run(int archive_fd) {
-        ArchiveReader a = open_tar_reader(archive_fd, name_);
+        LayerStream a(archive_fd, name_);
         struct stat in {};
         ::fstat(archive_fd, &in);
         log::Progress progress("unpacking " + name_, S_ISREG(in.st_mode) ? in.st_size : 0);
         for (;;) {
-            // Bytes read from the file itself (the last filter), against its size.
-            progress.update(static_cast<uint64_t>(archive_filter_bytes(a.get(), -1)));
+            // Bytes read from the file itself, against its size.
+            progress.update(a.bytes_read());
             struct archive_entry* e = nullptr;
             int r = archive_read_next_header(a.get(), &e);
             if (r == ARCHIVE_EOF) {
+                try {
+                    a.finish();
+                } catch (const Error& err) {
+                    throw Error(name_ + ": " + err.message(), err.err());
+                }
                 break;
             }
             if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {

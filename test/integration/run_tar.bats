@@ -134,3 +134,19 @@ PY
     [ "${#lines[@]}" -eq 1 ]
     [ -z "$(find "$HUSK_STORAGE" -mindepth 2 2>/dev/null)" ]
 }
+
+@test "a tar.gz whose gzip CRC is wrong is refused (gzip -t agrees), nothing cached" {
+    tar -czf "$BATS_TEST_TMPDIR/bb.tar.gz" -C "$IMG_BUSYBOX_OWNED" .
+    # flip one byte of the trailer's CRC-32 (the last 8 bytes: CRC-32, length)
+    local size byte
+    size=$(stat -c %s "$BATS_TEST_TMPDIR/bb.tar.gz")
+    byte=$(od -An -tu1 -j $((size - 8)) -N1 "$BATS_TEST_TMPDIR/bb.tar.gz")
+    # shellcheck disable=SC2059  # the format is the octal escape of the byte
+    printf "\\$(printf %03o $((byte ^ 0x5a)))" |
+        dd of="$BATS_TEST_TMPDIR/bb.tar.gz" bs=1 seek=$((size - 8)) conv=notrunc status=none
+    run ! gzip -t "$BATS_TEST_TMPDIR/bb.tar.gz"
+    run -125 husk run "$BATS_TEST_TMPDIR/bb.tar.gz" -- true
+    assert_husk_error "$BATS_TEST_TMPDIR/bb.tar.gz: " "corrupt gzip data (incorrect data check)"
+    [ "${#lines[@]}" -eq 1 ]
+    [ -z "$(find "$HUSK_STORAGE" -mindepth 2 -not -name '*.lock' 2>/dev/null)" ]
+}

@@ -281,5 +281,81 @@ TEST_F(UnpackTest, TruncatedAndCorruptStreamsAreErrors) {
     EXPECT_THROW(apply_layer(root.get(), junk.get(), "junk.tar", {}), Error);
 }
 
+/// The error apply_layer() gives for `file`, or "no error".
+std::string layer_error(int root, const fs::path& file) {
+    Fd in(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    try {
+        apply_layer(root, in.get(), file.filename(), {});
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "no error";
+}
+
+/// A copy of `from` at `to` with the byte at `offset` from its end flipped.
+void flip_from_end(const fs::path& from, const fs::path& to, size_t offset) {
+    std::string bytes;
+    {
+        std::ifstream f(from, std::ios::binary);
+        std::stringstream ss;
+        ss << f.rdbuf();
+        bytes = ss.str();
+    }
+    bytes[bytes.size() - offset] ^= 0x5a;
+    std::ofstream(to, std::ios::binary) << bytes;
+}
+
+TEST_F(UnpackTest, AGzipStreamIsReadToItsEndAndItsTrailerChecked) {
+    // gzip -t and GNU tar reject these; libarchive alone unpacks them.
+    const auto good = t / "good.tar.gz";
+    write_tar(good, {{"a", AE_IFREG, 0644, std::string(100000, 'q')}}, true);
+    EXPECT_EQ(layer_error(root.get(), good), "no error");
+    flip_from_end(good, t / "crc.tar.gz", 8); // the CRC-32 of the trailer
+    const std::string crc = layer_error(root.get(), t / "crc.tar.gz");
+    EXPECT_EQ(crc.rfind("crc.tar.gz: ", 0), 0u) << crc;
+    EXPECT_NE(crc.find("corrupt gzip data (incorrect data check)"), std::string::npos) << crc;
+    flip_from_end(good, t / "len.tar.gz", 2); // its length
+    const std::string len = layer_error(root.get(), t / "len.tar.gz");
+    EXPECT_EQ(len.rfind("len.tar.gz: ", 0), 0u) << len;
+    EXPECT_NE(len.find("corrupt gzip data (incorrect length check)"), std::string::npos) << len;
+    // several members are one stream; zeros after the last are padding
+    std::string bytes;
+    {
+        std::ifstream f(good, std::ios::binary);
+        std::stringstream ss;
+        ss << f.rdbuf();
+        bytes = ss.str();
+    }
+    std::ofstream(t / "padded.tar.gz", std::ios::binary) << bytes << std::string(512, '\0');
+    EXPECT_EQ(layer_error(root.get(), t / "padded.tar.gz"), "no error");
+    std::ofstream(t / "garbage.tar.gz", std::ios::binary) << bytes << "garbage";
+    EXPECT_NE(layer_error(root.get(), t / "garbage.tar.gz").find("garbage.tar.gz: "),
+              std::string::npos);
+}
+
+TEST_F(UnpackTest, AnXzStreamIsReadToItsEnd) {
+    const auto good = t / "good.tar.xz";
+    {
+        struct archive* a = archive_write_new();
+        archive_write_set_format_pax_restricted(a);
+        archive_write_add_filter_xz(a);
+        ASSERT_EQ(archive_write_open_filename(a, good.c_str()), ARCHIVE_OK);
+        struct archive_entry* e = archive_entry_new();
+        archive_entry_set_pathname(e, "a");
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_perm(e, 0644);
+        archive_entry_set_size(e, 1000);
+        ASSERT_EQ(archive_write_header(a, e), ARCHIVE_OK);
+        archive_write_data(a, std::string(1000, 'x').data(), 1000);
+        archive_entry_free(e);
+        archive_write_close(a);
+        archive_write_free(a);
+    }
+    EXPECT_EQ(layer_error(root.get(), good), "no error");
+    // the stream footer's CRC-32, after the tar's end
+    flip_from_end(good, t / "footer.tar.xz", 10);
+    EXPECT_NE(layer_error(root.get(), t / "footer.tar.xz"), "no error");
+}
+
 } // namespace
 } // namespace husk::image
