@@ -20,6 +20,8 @@ PACKAGES=(
     # stack and libarchive's tar reader
     libzstd-dev liblz4-dev liblzo2-dev liblzma-dev libbz2-dev zlib1g-dev nettle-dev
     googletest libgtest-dev
+    # the fuzz harnesses (test/fuzz): clang and its libFuzzer runtime
+    clang libclang-rt-dev
     # man pages from doc/*.md at build time; man to check them; file for
     # cpack -G DEB (CPackDeb runs it to find what dpkg-shlibdeps must read)
     pandoc man-db file

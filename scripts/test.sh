@@ -2,7 +2,9 @@
 # test.sh — the whole test suite, as CI runs it (.ci/run calls exactly this).
 #   1. dependencies (scripts/install-deps.sh; a no-op when present)
 #   2. formatting: clang-format on every C++ file
-#   3. unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   3. unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (the
+#      fuzz harnesses' seeds and regression corpus included), then each
+#      libFuzzer harness for a bounded time (HUSK_FUZZ_SECONDS, default 60)
 #   4. release build: unit tests, then integration tests that run the real
 #      husk binary as an unprivileged user on real images (busybox and
 #      Debian bookworm minbase, built once and cached outside the clone in
@@ -28,6 +30,9 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DHUSK_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs" --target husk_unit_tests
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan -L unit -j"$jobs" --output-on-failure
+
+step "fuzzers, ${HUSK_FUZZ_SECONDS:-60} s each (test/fuzz, doc/fuzzing.md)"
+bash test/fuzz/run.sh "${HUSK_FUZZ_SECONDS:-60}"
 
 step "fixture images"
 bash test/fixtures/make-images.sh >/dev/null

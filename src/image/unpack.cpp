@@ -135,7 +135,7 @@ class LayerStream {
             if (::inflateInit2(&zs_, 15 + 16) != Z_OK) {
                 throw Error(name_ + ": cannot start the gzip decompressor");
             }
-            zs_open_ = true;
+            inflater_.zs = &zs_;
         } else {
             raw_.reset(archive_read_new());
             if (!raw_) {
@@ -166,12 +166,7 @@ class LayerStream {
     }
     LayerStream(const LayerStream&) = delete;
     LayerStream& operator=(const LayerStream&) = delete;
-    ~LayerStream() {
-        tar_.reset(); // before the stream it reads from
-        if (zs_open_) {
-            ::inflateEnd(&zs_);
-        }
-    }
+    ~LayerStream() = default; // tar_, declared last, goes first
 
     struct archive* get() const noexcept {
         return tar_.get();
@@ -280,7 +275,19 @@ class LayerStream {
     std::string name_;
     bool gzip_ = false;
     z_stream zs_{};
-    bool zs_open_ = false;
+    /// Ends zs_ once inflateInit2() has set it up, also when the
+    /// constructor throws after that.
+    struct Inflater {
+        z_stream* zs = nullptr;
+        Inflater() = default;
+        Inflater(const Inflater&) = delete;
+        Inflater& operator=(const Inflater&) = delete;
+        ~Inflater() {
+            if (zs != nullptr) {
+                ::inflateEnd(zs);
+            }
+        }
+    } inflater_;
     std::vector<char> in_, out_;
     bool in_eof_ = false;
     bool member_done_ = false;

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""make-seeds.py -- write the fuzz harnesses' seed inputs into test/fuzz/seeds/.
+
+  test/fuzz/make-seeds.py [IMAGE_DIR]
+
+Seeds are small valid inputs of each shape a harness reads, so that the
+fuzzer starts from what real images look like:
+  seeds/tar_layer/   layers as container tools write them: a few files from
+                     IMAGE_DIR (default: the busybox fixture if it exists,
+                     else made-up files), a directory, a symlink, a hard link,
+                     whiteouts (.wh.NAME, .wh..wh..opq); plain, gzip
+                     (one and two members), xz and bzip2.
+  seeds/image_json/  an OCI image config; a docker-archive and an OCI layout
+                     (index, manifest, config, one layer) in the harness's
+                     part format (see image_json.cpp), as podman save writes
+                     them.
+Deterministic: the same IMAGE_DIR gives the same bytes (mtimes fixed).
+"""
+import bz2
+import gzip
+import io
+import json
+import lzma
+import os
+import subprocess
+import sys
+import tarfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "seeds")
+MTIME = 1700000000
+
+
+def tar_bytes(members):
+    """members: (name, kind, data/target, mode) -> a pax tar."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, kind, payload, mode in members:
+            i = tarfile.TarInfo(name)
+            i.mtime = MTIME
+            i.mode = mode
+            i.uname = i.gname = "root"
+            if kind == "dir":
+                i.type = tarfile.DIRTYPE
+                t.addfile(i)
+            elif kind == "sym":
+                i.type = tarfile.SYMTYPE
+                i.linkname = payload
+                t.addfile(i)
+            elif kind == "hard":
+                i.type = tarfile.LNKTYPE
+                i.linkname = payload
+                t.addfile(i)
+            else:
+                i.size = len(payload)
+                t.addfile(i, io.BytesIO(payload))
+    return buf.getvalue()
+
+
+def from_image(image_dir):
+    """A few small files of a real image, as layer members."""
+    members = [("./", "dir", None, 0o755), ("./etc/", "dir", None, 0o755)]
+    for rel in ("etc/passwd", "etc/group", "husk-image", "etc/os-release"):
+        p = os.path.join(image_dir, rel)
+        if os.path.isfile(p) and not os.path.islink(p):
+            with open(p, "rb") as f:
+                members.append(("./" + rel, "file", f.read()[:4096], 0o644))
+    return members
+
+
+def layer_members(image_dir):
+    members = from_image(image_dir) if image_dir else [("./", "dir", None, 0o755)]
+    members += [
+        ("./usr/", "dir", None, 0o755),
+        ("./usr/bin/", "dir", None, 0o755),
+        ("./usr/bin/tool", "file", b"#!/bin/sh\necho tool\n", 0o755),
+        ("./bin", "sym", "usr/bin", 0o777),
+        ("./usr/bin/tool2", "hard", "./usr/bin/tool", 0o755),
+        ("./etc/.wh.shadow", "file", b"", 0o644),
+        ("./var/", "dir", None, 0o755),
+        ("./var/.wh..wh..opq", "file", b"", 0o644),
+    ]
+    return members
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def gz(data):
+    return gzip.compress(data, mtime=MTIME)
+
+
+def main():
+    image_dir = sys.argv[1] if len(sys.argv) > 1 else None
+    if image_dir is None:
+        try:
+            image_dir = subprocess.run(
+                [os.path.join(HERE, "..", "fixtures", "make-images.sh"), "--print-path", "busybox"],
+                capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            image_dir = None
+        if image_dir and not os.path.isdir(image_dir):
+            image_dir = None
+    layer = tar_bytes(layer_members(image_dir))
+    half = len(layer) // 2
+    tl = os.path.join(OUT, "tar_layer")
+    write(os.path.join(tl, "plain.tar"), layer)
+    write(os.path.join(tl, "gzip.tar.gz"), gz(layer))
+    write(os.path.join(tl, "gzip-two-members.tar.gz"), gz(layer[:half]) + gz(layer[half:]))
+    write(os.path.join(tl, "xz.tar.xz"), lzma.compress(layer))
+    write(os.path.join(tl, "bzip2.tar.bz2"), bz2.compress(layer))
+
+    config = {
+        "architecture": "amd64", "os": "linux",
+        "config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"],
+                   "Entrypoint": ["/bin/sh", "-c"], "Cmd": ["echo hello"],
+                   "WorkingDir": "/root", "User": "1000:1000"},
+        "rootfs": {"type": "layers", "diff_ids": ["@D2"]},
+    }
+    ij = os.path.join(OUT, "image_json")
+    cfg = json.dumps(config, indent=1).encode()
+    write(os.path.join(ij, "config.json.bin"), b"\x00" + cfg)
+    sep = b"\n@@\n"
+    docker_manifest = json.dumps(
+        [{"Config": "p1", "RepoTags": ["localhost/seed:latest"], "Layers": ["p2"]}]).encode()
+    write(os.path.join(ij, "docker-archive.bin"),
+          b"\x01" + docker_manifest + sep + cfg + sep + layer)
+    oci_config = json.dumps(dict(config, rootfs={"type": "layers", "diff_ids": ["@D3"]})).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": "@D2", "size": "@S2"},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": "@D3", "size": "@S3"}]}).encode()
+    index = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": "@D1", "size": "@S1",
+                       "platform": {"architecture": "amd64", "os": "linux"}}]}).encode()
+    # sizes are numbers in JSON: drop the quotes around the placeholders
+    manifest = manifest.replace(b'"@S2"', b"@S2").replace(b'"@S3"', b"@S3")
+    index = index.replace(b'"@S1"', b"@S1")
+    write(os.path.join(ij, "oci-layout.bin"),
+          b"\x02" + index + sep + manifest + sep + oci_config + sep + gz(layer))
+    print(f"make-seeds: wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+#!/bin/bash
+# run.sh -- build the libFuzzer harnesses (clang, ASan, UBSan) and run each
+# for a bounded time.
+#
+#   test/fuzz/run.sh [SECONDS] [NAME...]
+#
+# SECONDS: per harness (default 60). NAME: tar_layer, image_json (default:
+# all). The working corpus grows in $HUSK_FUZZ_CORPUS/NAME (default
+# /var/cache/husk-test/fuzz/NAME, outside the clone, kept between runs),
+# started from test/fuzz/seeds/NAME and test/fuzz/corpus/NAME. A crash,
+# leak, hang or sanitizer report fails the run and names the input it
+# wrote; fix the bug, then copy that input into test/fuzz/corpus/NAME/
+# (the normal suite replays it from then on). See doc/fuzzing.md.
+set -Eeuo pipefail
+cd "$(dirname "$0")/../.."
+seconds=${1:-60}
+shift || true
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=(tar_layer image_json)
+cache=${HUSK_FUZZ_CORPUS:-/var/cache/husk-test/fuzz}
+artifacts=$(mktemp -d "${TMPDIR:-/tmp}/husk-fuzz-findings.XXXXXX")
+
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DHUSK_FUZZ=ON >/dev/null
+cmake --build build-fuzz -j"$(nproc)" --target "${names[@]/#/fuzz_}"
+
+failed=0
+for n in "${names[@]}"; do
+    mkdir -p "$cache/$n"
+    echo "fuzz: $n for $seconds s (corpus $cache/$n)"
+    if ! build-fuzz/test/fuzz_"$n" -max_total_time="$seconds" -timeout=10 \
+        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/$n-" \
+        "$cache/$n" "test/fuzz/seeds/$n" "test/fuzz/corpus/$n" 2>"$artifacts/$n.log"; then
+        failed=1
+        tail -n 40 "$artifacts/$n.log" >&2
+        echo "fuzz: $n FOUND A BUG; the input: $(ls "$artifacts/$n-"* 2>/dev/null | head -n1)" >&2
+    else
+        grep -E '^stat::number_of_executed_units|^stat::new_units_added' "$artifacts/$n.log" |
+            sed "s/^/fuzz: $n: /"
+    fi
+done
+if [ "$failed" = 0 ]; then
+    rm -rf -- "$artifacts"
+    echo "fuzz: nothing found"
+fi
+exit "$failed"
