@@ -33,7 +33,7 @@ for n in "${names[@]}"; do
         "$cache/$n" "test/fuzz/seeds/$n" "test/fuzz/corpus/$n" 2>"$artifacts/$n.log"; then
         failed=1
         tail -n 40 "$artifacts/$n.log" >&2
-        echo "fuzz: $n FOUND A BUG; the input: $(ls "$artifacts/$n-"* 2>/dev/null | head -n1)" >&2
+        echo "fuzz: $n FOUND A BUG; the input: $(find "$artifacts" -name "$n-*" | head -n1)" >&2
     else
         grep -E '^stat::number_of_executed_units|^stat::new_units_added' "$artifacts/$n.log" |
             sed "s/^/fuzz: $n: /"
