@@ -6,6 +6,7 @@
 #include "util/log.hpp"
 #include "util/unix_socket.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -13,9 +14,11 @@
 #include <memory>
 #include <poll.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <utility>
@@ -33,12 +36,140 @@ void write_word(int fd, const std::string& word) {
     }
 }
 
+// The container's init shares husk's memory (clone(2) with CLONE_VM, as
+// vfork(2) children do): no copy of husk's page tables at each start, and
+// no copy-on-write faults afterwards, in either process. That is safe
+// because the two never run husk's code at the same time: the holder waits
+// on the control socket while init builds the root (init may allocate,
+// throw, log), and once init has reported, it runs only the loop below,
+// which touches nothing but its own stack, through raw system calls that
+// leave errno (in the thread-local storage both share) alone. Where no raw
+// system call is written for the architecture, init is a fork(2)ed copy.
+#if defined(__x86_64__) || defined(__aarch64__)
+constexpr bool kInitSharesMemory = true;
+
+/// A system call without glibc's wrapper: returns -errno on failure and
+/// writes no memory but what the call itself writes.
+long sys(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+#if defined(__x86_64__)
+    long ret;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+#else
+    register long x8 __asm__("x8") = n;
+    register long x0 __asm__("x0") = a;
+    register long x1 __asm__("x1") = b;
+    register long x2 __asm__("x2") = c;
+    register long x3 __asm__("x3") = d;
+    register long x4 __asm__("x4") = e;
+    register long x5 __asm__("x5") = f;
+    __asm__ volatile("svc 0"
+                     : "+r"(x0)
+                     : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+                     : "memory");
+    return x0;
+#endif
+}
+#else
+constexpr bool kInitSharesMemory = false;
+
+long sys(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+    const long r = ::syscall(n, a, b, c, d, e, f);
+    return r == -1 ? -errno : r;
+}
+#endif
+
+/// Sends `len` bytes of `text` (and the descriptor `fd`, if >= 0) on the
+/// control socket, from memory the caller owns. A peer that is gone is no
+/// error here: each side notices by the socket's end.
+void report(int control, const char* text, size_t len, int fd) {
+    struct iovec iov {
+        const_cast<char*>(text), len
+    };
+    alignas(struct cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))] = {};
+    struct msghdr msg {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (fd >= 0) {
+        msg.msg_control = cbuf;
+        msg.msg_controllen = sizeof cbuf;
+        struct cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+    }
+    sys(SYS_sendmsg, control, reinterpret_cast<long>(&msg), MSG_NOSIGNAL);
+}
+
+/// init once it has reported: reaps every orphan until the holder says to
+/// drain ("d": say "e" and end when no process is left), to kill ("k"), or
+/// to pass a signal to all ("s<N>"), or goes away (end of file: kill all).
+/// Raw system calls only, on this stack only (see kInitSharesMemory).
+[[noreturn]] void init_loop(int control, int sfd) {
+    bool draining = false;
+    for (;;) {
+        for (;;) {
+            const long r = sys(SYS_wait4, -1, 0, WNOHANG, 0);
+            if (r > 0) {
+                continue;
+            }
+            if (r == -ECHILD && draining) {
+                // Empty: say so before leaving, so that the holder need
+                // not wait for this exit (the teardown of the namespaces
+                // and mounts this process holds the last references to).
+                report(control, "e", 1, -1);
+                sys(SYS_exit_group, 0);
+            }
+            break;
+        }
+        struct pollfd fds[2] = {{control, POLLIN, 0}, {sfd, POLLIN, 0}};
+        if (sys(SYS_ppoll, reinterpret_cast<long>(fds), 2, 0, 0, 0) < 0) {
+            continue;
+        }
+        if (fds[1].revents != 0) {
+            signalfd_siginfo info{};
+            while (sys(SYS_read, sfd, reinterpret_cast<long>(&info), sizeof info) ==
+                   static_cast<long>(sizeof info)) {
+            }
+        }
+        if (fds[0].revents != 0) {
+            char buf[64];
+            const long n = sys(SYS_read, control, reinterpret_cast<long>(buf), sizeof buf - 1);
+            if (n <= 0) {
+                if (n == -EINTR) {
+                    continue;
+                }
+                sys(SYS_kill, -1, SIGKILL); // the holder is gone
+                sys(SYS_exit_group, 0);
+            }
+            if (buf[0] == 'd') {
+                draining = true;
+            } else if (buf[0] == 'k') {
+                sys(SYS_kill, -1, SIGKILL);
+                sys(SYS_exit_group, 0);
+            } else if (buf[0] == 's') {
+                long sig = 0;
+                for (long i = 1; i < n && buf[i] >= '0' && buf[i] <= '9' && sig < 1000; ++i) {
+                    sig = sig * 10 + (buf[i] - '0');
+                }
+                sys(SYS_kill, -1, sig);
+            }
+        }
+    }
+}
+
 /// The container's init: pid 1 of its PID namespace. It builds the root
-/// (its procfs can only be mounted from inside the namespace), says "ok" or
-/// the error on `control`, then reaps every orphan until the holder says to
-/// drain ("d": say "e" and end when no process is left), to kill ("k"), or to pass a
-/// signal to all ("s<N>"), or goes away (end of file: kill all). It never
-/// execs: a few pages of husk, sleeping in poll(2).
+/// (its procfs can only be mounted from inside the namespace), then says
+/// "ok" with a descriptor of the PID namespace, or the error, on `control`,
+/// and runs init_loop(). It never execs: a few pages of husk, sleeping in
+/// ppoll(2).
 [[noreturn]] void init_main(const LaunchPlan& plan, const RootSource& src, const std::string& proc,
                             int control) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -50,29 +181,38 @@ void write_word(int fd, const std::string& word) {
     close_all_but({control});
     pollfd alive{control, POLLIN, 0};
     if (::poll(&alive, 1, 0) > 0) { // the holder died before the prctl
-        ::_exit(1);
+        sys(SYS_exit_group, 1);
     }
     ::prctl(PR_SET_NAME, "husk-init");
+    // The error, if any, is copied here: nothing of the heap may be in use
+    // once the holder runs again.
+    static constexpr size_t kMaxReport = 4096;
+    char failure[kMaxReport];
+    size_t failure_len = 0;
+    int pidns = -1;
     try {
         // The PID namespace, for the holder to hand to joining tasks: its
         // pid_for_children link exists only once a child (this) does, and
         // the holder cannot see this process in the procfs mounted below.
-        Fd pidns(::open((proc + "/self/ns/pid").c_str(), O_RDONLY | O_CLOEXEC));
-        if (!pidns) {
+        Fd pidns_fd(::open((proc + "/self/ns/pid").c_str(), O_RDONLY | O_CLOEXEC));
+        if (!pidns_fd) {
             throw_errno("cannot open the container's PID namespace");
         }
-        unix_socket::send(control, "ns", {pidns.get()}, "the holder");
         build_root(plan, src);
+        pidns = pidns_fd.release();
     } catch (const Error& e) {
         std::string why = e.what();
         for (const auto& c : e.trail()) {
             why += "\n" + c;
         }
-        write_word(control, why);
-        ::_exit(1);
+        failure_len = std::min(why.size(), kMaxReport);
+        std::memcpy(failure, why.data(), failure_len);
     }
-    write_word(control, "ok");
-
+    if (pidns < 0) {
+        report(control, failure, failure_len, -1);
+        sys(SYS_exit_group, 1);
+    }
+    // Signals are taken from a signalfd: set up now, while the holder waits.
     sigset_t all;
     sigfillset(&all);
     ::sigprocmask(SIG_SETMASK, &all, nullptr);
@@ -80,52 +220,24 @@ void write_word(int fd, const std::string& word) {
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     const int sfd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-    bool draining = false;
-    for (;;) {
-        for (;;) {
-            const pid_t r = ::waitpid(-1, nullptr, WNOHANG);
-            if (r > 0) {
-                continue;
-            }
-            if (r < 0 && errno == ECHILD && draining) {
-                // Empty: say so before leaving, so that the holder need
-                // not wait for this exit (the teardown of the namespaces
-                // and mounts this process holds the last references to).
-                write_word(control, "e");
-                ::_exit(0);
-            }
-            break;
-        }
-        pollfd fds[2] = {{control, POLLIN, 0}, {sfd, POLLIN, 0}};
-        if (::poll(fds, 2, -1) < 0) {
-            continue;
-        }
-        if (fds[1].revents != 0) {
-            signalfd_siginfo info{};
-            while (::read(sfd, &info, sizeof info) == sizeof info) {
-            }
-        }
-        if (fds[0].revents != 0) {
-            char buf[64];
-            const ssize_t n = ::recv(control, buf, sizeof buf - 1, 0);
-            if (n <= 0) {
-                if (n < 0 && errno == EINTR) {
-                    continue;
-                }
-                ::kill(-1, SIGKILL); // the holder is gone
-                ::_exit(0);
-            }
-            buf[n] = '\0';
-            if (buf[0] == 'd') {
-                draining = true;
-            } else if (buf[0] == 'k') {
-                ::kill(-1, SIGKILL);
-                ::_exit(0);
-            } else if (buf[0] == 's') {
-                ::kill(-1, std::atoi(buf + 1));
-            }
-        }
-    }
+    // From here on the holder may run: raw system calls only.
+    report(control, "ok", 2, pidns);
+    sys(SYS_close, pidns);
+    init_loop(control, sfd);
+}
+
+/// What clone(2) hands init_entry(): all of it in the holder's memory,
+/// read by init before it reports.
+struct InitArgs {
+    const LaunchPlan* plan;
+    const RootSource* src;
+    const std::string* proc;
+    int control;
+};
+
+int init_entry(void* arg) {
+    const auto* a = static_cast<const InitArgs*>(arg);
+    init_main(*a->plan, *a->src, *a->proc, a->control);
 }
 
 Error namespaces_error(int err) {
@@ -204,22 +316,41 @@ Container Container::create(const LaunchPlan& plan, const NodeContext& node) {
     c.control_.reset(pair[0]);
     Fd init_end(pair[1]);
     log::Phase ph("root and init");
-    c.init_ = ::fork();
+    if constexpr (kInitSharesMemory) {
+        // init's own stack (its frames must not land on ours, which goes
+        // on running): 1 MiB of address space, touched pages only, with a
+        // guard page below; never unmapped, init may outlive this frame.
+        constexpr size_t kStack = 1 << 20;
+        void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED) {
+            throw_errno("cannot map a stack for the container's init");
+        }
+        ::mprotect(stack, static_cast<size_t>(::sysconf(_SC_PAGESIZE)), PROT_NONE);
+        InitArgs args{&plan, &src, &proc, init_end.get()};
+        c.init_ =
+            ::clone(init_entry, static_cast<char*>(stack) + kStack, CLONE_VM | SIGCHLD, &args);
+    } else {
+        c.init_ = ::fork();
+        if (c.init_ == 0) {
+            init_main(plan, src, proc, init_end.get());
+        }
+    }
     if (c.init_ < 0) {
         throw_errno("cannot start the container's init");
     }
-    if (c.init_ == 0) {
-        c.control_.reset();
-        init_main(plan, src, proc, init_end.get());
-    }
+    // Nothing that allocates until init has reported (it may be using the
+    // heap we share): wait for its message in the kernel, then read it.
     init_end.reset();
+    pollfd told{c.control_.get(), POLLIN, 0};
+    while (::poll(&told, 1, -1) < 0 && errno == EINTR) {
+    }
     unix_socket::Message ns = unix_socket::receive(c.control_.get(), "the container's init");
-    if (ns.text == "ns" && ns.fds.size() == 1) {
+    if (ns.text == "ok" && ns.fds.size() == 1) {
         c.pidns_ = std::move(ns.fds[0]);
-        ns = unix_socket::receive(c.control_.get(), "the container's init");
     }
     const std::string word = ns.text;
-    if (word != "ok") {
+    if (!c.pidns_) {
         ::waitpid(c.init_, nullptr, 0);
         c.init_ = -1;
         if (word.empty()) {
