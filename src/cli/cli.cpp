@@ -4,9 +4,11 @@
 #include "image/unpack.hpp"
 #include "runtime/fuse_server.hpp"
 #include "util/error.hpp"
+#include "util/text.hpp"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <functional>
 
 #ifndef HUSK_VERSION
 #define HUSK_VERSION "0.0.0"
@@ -34,35 +36,56 @@ std::string version_text() {
 
 namespace {
 
+/// One of husk run's options: its names as CLI11 takes them ("-b,--bind"),
+/// whether it takes a value, and how to define it on the subcommand.
+struct RunOption {
+    std::string_view names;
+    bool takes_value;
+    std::function<void(CLI::App&)> define;
+};
+
+/// Whether `name` ("b" for -b, "bind" for --bind) is one of `o`'s names
+/// (`dashes`: 1 for a short name, 2 for a long one).
+bool has_name(const RunOption& o, std::string_view name, size_t dashes) {
+    for (std::string_view n : text::split(o.names, ',')) {
+        const size_t d = n.rfind("--", 0) == 0 ? 2 : 1;
+        if (d == dashes && n.substr(d) == name) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/// The option `tok` ("-b", "--bind", "--bind=X", or "-bX", the first of a
+/// cluster of short ones) names, or nullptr.
+const RunOption* option_of(std::string_view tok, const std::vector<RunOption>& opts) {
+    const bool is_long = tok.rfind("--", 0) == 0;
+    const std::string_view name =
+        is_long ? tok.substr(2, tok.find('=') == std::string_view::npos ? std::string_view::npos
+                                                                        : tok.find('=') - 2)
+                : tok.substr(1, 1);
+    for (const auto& o : opts) {
+        if (has_name(o, name, is_long ? 2 : 1)) {
+            return &o;
+        }
+    }
+    return nullptr;
+}
+
 /// Where `husk run`'s own options end: the index of IMAGE in `args` (which
 /// start after "run"), or args.size() if there is none.
-size_t find_image(const std::vector<std::string>& args, const CLI::App& run) {
-    auto takes_value = [&](const std::string& tok) {
-        for (const CLI::Option* o : run.get_options()) {
-            if (o->get_items_expected_min() <= 0) {
-                continue;
-            }
-            if (tok.size() == 2 && tok[0] == '-' && tok[1] != '-') {
-                const auto& s = o->get_snames();
-                if (std::find(s.begin(), s.end(), tok.substr(1)) != s.end()) {
-                    return true;
-                }
-            } else if (tok.rfind("--", 0) == 0 && tok.find('=') == std::string::npos) {
-                const auto& l = o->get_lnames();
-                if (std::find(l.begin(), l.end(), tok.substr(2)) != l.end()) {
-                    return true;
-                }
-            }
-        }
-        return false;
-    };
+size_t find_image(const std::vector<std::string>& args, const std::vector<RunOption>& opts) {
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& t = args[i];
         if (t == "--") {
             return i + 1;
         }
         if (t.size() > 1 && t[0] == '-') {
-            if (takes_value(t)) {
+            // "--bind X" and "-b X" take the next word; "--bind=X" and
+            // "-bX" do not.
+            const RunOption* o = option_of(t, opts);
+            if (o != nullptr && o->takes_value && t.find('=') == std::string::npos &&
+                (t.rfind("--", 0) == 0 || t.size() == 2)) {
                 ++i;
             }
             continue;
@@ -70,6 +93,45 @@ size_t find_image(const std::vector<std::string>& args, const CLI::App& run) {
         return i;
     }
     return args.size();
+}
+
+/// Which of `opts` the words args[0..end) name; all of them when a word
+/// names none (CLI11 then says what is wrong with it) or asks for help.
+std::vector<bool> named_options(const std::vector<std::string>& args, size_t end,
+                                const std::vector<RunOption>& opts) {
+    std::vector<bool> named(opts.size(), false);
+    auto all = [&] { return std::vector<bool>(opts.size(), true); };
+    for (size_t i = 0; i < end && i < args.size(); ++i) {
+        const std::string& t = args[i];
+        if (t.size() < 2 || t[0] != '-' || t == "--") {
+            continue;
+        }
+        if (t == "-h" || t == "--help") {
+            return all();
+        }
+        const RunOption* o = option_of(t, opts);
+        if (o == nullptr) {
+            return all();
+        }
+        named[static_cast<size_t>(o - opts.data())] = true;
+        if (o->takes_value) {
+            if (t.find('=') == std::string::npos && (t.rfind("--", 0) == 0 || t.size() == 2)) {
+                ++i; // its value
+            }
+            continue;
+        }
+        // a cluster of short flags: -vq
+        if (t.rfind("--", 0) != 0) {
+            for (size_t k = 2; k < t.size(); ++k) {
+                const RunOption* f = option_of(std::string("-") + t[k], opts);
+                if (f == nullptr || f->takes_value) {
+                    return all();
+                }
+                named[static_cast<size_t>(f - opts.data())] = true;
+            }
+        }
+    }
+    return named;
 }
 
 template <typename T>
@@ -135,70 +197,147 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
     bool join = false, no_join = false;
     std::vector<std::string> join_count_text, linger_text;
     int run_verbosity = 0;
+    // husk run's options, in --help's order. Every rank of a job parses
+    // this command line, and CLI11 spends about 15k instructions defining
+    // an option: only those the command line names are defined (all of
+    // them for --help, or for a word no option has, so that CLI11 words
+    // the error). find_image() reads the same table.
+    std::vector<RunOption> run_options = {
+        {"-b,--bind", true,
+         [&](CLI::App& a) {
+             a.add_option("-b,--bind", binds,
+                          "Bind host SRC at DST in the container (DST defaults to SRC);\n"
+                          "ro: read-only on every submount. Repeatable")
+                 ->type_name("SRC[:DST[:ro|rw]]");
+         }},
+        {"-w,--write", false,
+         [&](CLI::App& a) {
+             a.add_flag("-w,--write", write, "Mount the image read-write (directory images)");
+         }},
+        {"--overlay", false,
+         [&](CLI::App& a) {
+             a.add_flag("--overlay", overlay,
+                        "Put a tmpfs overlay over the image: writes and new mount\n"
+                        "points are possible and vanish at exit; the image is unchanged");
+         }},
+        {"-c,--cd", true,
+         [&](CLI::App& a) {
+             a.add_option("-c,--cd", r.cwd,
+                          "Start in DIR (default: the current directory if it exists\n"
+                          "in the container, else the image's WorkingDir, else /)")
+                 ->type_name("DIR");
+         }},
+        {"-e,--env", true,
+         [&](CLI::App& a) {
+             a.add_option("-e,--env", r.env,
+                          "Set KEY to VAL in the container; KEY alone copies the host's. "
+                          "Repeatable")
+                 ->type_name("KEY[=VAL]");
+         }},
+        {"--env-file", true,
+         [&](CLI::App& a) {
+             a.add_option("--env-file", r.env_files,
+                          "Read KEY=VAL lines from FILE (docker --env-file format). Repeatable")
+                 ->type_name("FILE");
+         }},
+        {"--unset-env", true,
+         [&](CLI::App& a) {
+             a.add_option("--unset-env", r.unset_env,
+                          "Remove variables whose name matches GLOB (e.g. 'SLURM_*'), after\n"
+                          "everything else. Repeatable")
+                 ->type_name("GLOB");
+         }},
+        {"--uid", true,
+         [&](CLI::App& a) {
+             a.add_option("--uid", uid_text, "Run as user id N inside (default: your own)")
+                 ->type_name("N")
+                 ->expected(1);
+         }},
+        {"--gid", true,
+         [&](CLI::App& a) {
+             a.add_option("--gid", gid_text, "Run as group id N inside (default: your own)")
+                 ->type_name("N")
+                 ->expected(1);
+         }},
+        {"--fake-root", false,
+         [&](CLI::App& a) {
+             a.add_flag("--fake-root", r.fake_root,
+                        "Run as uid 0 and gid 0 inside (no real privilege)");
+         }},
+        {"--private-tmp", false,
+         [&](CLI::App& a) {
+             a.add_flag("--private-tmp", r.private_tmp,
+                        "Mount an empty tmpfs on /tmp instead of the host's /tmp");
+         }},
+        {"--no-home", false,
+         [&](CLI::App& a) {
+             a.add_flag("--no-home", r.no_home, "Do not bind your home directory");
+         }},
+        {"--join", false,
+         [&](CLI::App& a) {
+             a.add_flag("--join", join,
+                        "Share one container with the other tasks of this job step\n"
+                        "on this node (default when Slurm, Open MPI or PMIx start\n"
+                        "several here); --join=TAG: with every husk run --join=TAG")
+                 ->type_name("[=TAG]");
+         }},
+        {"--no-join", false,
+         [&](CLI::App& a) {
+             a.add_flag("--no-join", no_join, "Always build a container of this run's own");
+         }},
+        {"--join-count", true,
+         [&](CLI::App& a) {
+             a.add_option("--join-count", join_count_text,
+                          "Tasks that join on this node (default: from Slurm or Open MPI)")
+                 ->type_name("N")
+                 ->expected(1);
+         }},
+        {"--mpi", true,
+         [&](CLI::App& a) {
+             a.add_option("--mpi", r.mpi,
+                          "host: replace the image's MPI library by the host's, after an ABI\n"
+                          "check (MPICH family or Open MPI), with the fabric's devices and\n"
+                          "providers; none: the image's own (default: site config mpi)")
+                 ->type_name("host|none")
+                 ->check(CLI::IsMember({"host", "none"}));
+         }},
+        {"--linger", true,
+         [&](CLI::App& a) {
+             a.add_option("--linger", linger_text,
+                          "Keep a SquashFS image's server SECONDS after its last user\n"
+                          "(default 0, or 60 inside a Slurm job; site config: linger)")
+                 ->type_name("SECONDS")
+                 ->expected(1);
+         }},
+        {"-v,--verbose", false,
+         [&](CLI::App& a) {
+             a.add_flag("-v,--verbose", run_verbosity,
+                        "Say more on stderr: each phase and its duration");
+         }},
+        {"-q,--quiet", false,
+         [&](CLI::App& a) { a.add_flag("-q,--quiet", p.quiet, "Print no warnings"); }},
+    };
     if (wanted("run")) {
         run = app.add_subcommand("run", "Run a command in an image");
-        run->add_option("-b,--bind", binds,
-                        "Bind host SRC at DST in the container (DST defaults to SRC);\n"
-                        "ro: read-only on every submount. Repeatable")
-            ->type_name("SRC[:DST[:ro|rw]]");
-        auto* w =
-            run->add_flag("-w,--write", write, "Mount the image read-write (directory images)");
-        auto* ov = run->add_flag("--overlay", overlay,
-                                 "Put a tmpfs overlay over the image: writes and new mount\n"
-                                 "points are possible and vanish at exit; the image is unchanged");
-        w->excludes(ov);
-        run->add_option("-c,--cd", r.cwd,
-                        "Start in DIR (default: the current directory if it exists\n"
-                        "in the container, else the image's WorkingDir, else /)")
-            ->type_name("DIR");
-        run->add_option("-e,--env", r.env,
-                        "Set KEY to VAL in the container; KEY alone copies the host's. Repeatable")
-            ->type_name("KEY[=VAL]");
-        run->add_option("--env-file", r.env_files,
-                        "Read KEY=VAL lines from FILE (docker --env-file format). Repeatable")
-            ->type_name("FILE");
-        run->add_option("--unset-env", r.unset_env,
-                        "Remove variables whose name matches GLOB (e.g. 'SLURM_*'), after\n"
-                        "everything else. Repeatable")
-            ->type_name("GLOB");
-        run->add_option("--uid", uid_text, "Run as user id N inside (default: your own)")
-            ->type_name("N")
-            ->expected(1);
-        run->add_option("--gid", gid_text, "Run as group id N inside (default: your own)")
-            ->type_name("N")
-            ->expected(1);
-        run->add_flag("--fake-root", r.fake_root,
-                      "Run as uid 0 and gid 0 inside (no real privilege)");
-        run->add_flag("--private-tmp", r.private_tmp,
-                      "Mount an empty tmpfs on /tmp instead of the host's /tmp");
-        run->add_flag("--no-home", r.no_home, "Do not bind your home directory");
-        auto* join_flag =
-            run->add_flag("--join", join,
-                          "Share one container with the other tasks of this job step\n"
-                          "on this node (default when Slurm, Open MPI or PMIx start\n"
-                          "several here); --join=TAG: with every husk run --join=TAG")
-                ->type_name("[=TAG]");
-        auto* no_join_flag =
-            run->add_flag("--no-join", no_join, "Always build a container of this run's own");
-        join_flag->excludes(no_join_flag);
-        run->add_option("--join-count", join_count_text,
-                        "Tasks that join on this node (default: from Slurm or Open MPI)")
-            ->type_name("N")
-            ->expected(1);
-        run->add_option("--mpi", r.mpi,
-                        "host: replace the image's MPI library by the host's, after an ABI\n"
-                        "check (MPICH family or Open MPI), with the fabric's devices and\n"
-                        "providers; none: the image's own (default: site config mpi)")
-            ->type_name("host|none")
-            ->check(CLI::IsMember({"host", "none"}));
-        run->add_option("--linger", linger_text,
-                        "Keep a SquashFS image's server SECONDS after its last user\n"
-                        "(default 0, or 60 inside a Slurm job; site config: linger)")
-            ->type_name("SECONDS")
-            ->expected(1);
-        run->add_flag("-v,--verbose", run_verbosity,
-                      "Say more on stderr: each phase and its duration");
-        run->add_flag("-q,--quiet", p.quiet, "Print no warnings");
+        // the words after "run" (none for husk --help: all are defined)
+        const auto run_at = std::find(args.begin(), args.end(), "run");
+        const std::vector<std::string> rest(run_at == args.end() ? args.end() : run_at + 1,
+                                            args.end());
+        const std::vector<bool> named =
+            named_options(rest, find_image(rest, run_options), run_options);
+        for (size_t i = 0; i < run_options.size(); ++i) {
+            if (named[i]) {
+                run_options[i].define(*run);
+            }
+        }
+        // Options that exclude each other, where both are defined.
+        for (const auto& [a, b] : {std::pair{"--write", "--overlay"}, {"--join", "--no-join"}}) {
+            CLI::Option* oa = run->get_option_no_throw(a);
+            CLI::Option* ob = run->get_option_no_throw(b);
+            if (oa != nullptr && ob != nullptr) {
+                oa->excludes(ob);
+            }
+        }
         run->add_option("IMAGE", image,
                         "A directory, SquashFS file, tar or docker/OCI archive, or a stored name")
             ->required();
@@ -270,7 +409,7 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
     if (run != nullptr && run_at != args.end()) {
         size_t base = static_cast<size_t>(run_at - args.begin()) + 1;
         std::vector<std::string> rest(args.begin() + static_cast<long>(base), args.end());
-        size_t img = find_image(rest, *run);
+        size_t img = find_image(rest, run_options);
         if (img < rest.size()) {
             head.assign(args.begin(), args.begin() + static_cast<long>(base + img + 1));
             size_t cmd = img + 1;

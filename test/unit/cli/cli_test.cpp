@@ -83,6 +83,31 @@ TEST(ParseRun, AttachedValuesAndGlobalVerbosity) {
     EXPECT_EQ(r.parsed.run.command, (std::vector<std::string>{"id"}));
 }
 
+TEST(ParseRun, ClustersAttachedValuesAndTagsAsCli11TakesThem) {
+    // Only the options named are defined: the words must still mean what
+    // they mean with all of them.
+    auto r = parse_args({"run", "-vq", "-b/a:/b", "--join=t1", "-cDIR", "img", "-w", "x"});
+    ASSERT_FALSE(r.parsed.exit_now) << r.err;
+    EXPECT_EQ(r.parsed.verbosity, 1);
+    EXPECT_TRUE(r.parsed.quiet);
+    EXPECT_EQ(r.parsed.run.binds, (std::vector<BindSpec>{{"/a", "/b", false}}));
+    EXPECT_EQ(r.parsed.run.join, runtime::JoinMode::Always);
+    EXPECT_EQ(r.parsed.run.join_tag, "t1");
+    EXPECT_EQ(*r.parsed.run.cwd, "DIR");
+    EXPECT_EQ(r.parsed.run.image, "img");
+    EXPECT_EQ(r.parsed.run.command, (std::vector<std::string>{"-w", "x"}));
+    EXPECT_EQ(r.parsed.run.root_mode, RootMode::ReadOnly);
+    // a value that looks like an option is the option's value
+    r = parse_args({"run", "-e", "--overlay", "img"});
+    ASSERT_FALSE(r.parsed.exit_now) << r.err;
+    EXPECT_EQ(r.parsed.run.env, (std::vector<std::string>{"--overlay"}));
+    EXPECT_EQ(r.parsed.run.root_mode, RootMode::ReadOnly);
+    // excluding options still exclude each other
+    r = parse_args({"run", "--join", "--no-join", "img"});
+    ASSERT_TRUE(r.parsed.exit_now);
+    EXPECT_NE(r.err.find("excludes"), std::string::npos) << r.err;
+}
+
 TEST(ParseRun, NoCommandUsesTheImages) {
     auto r = parse_args({"run", "img"});
     ASSERT_FALSE(r.parsed.exit_now) << r.err;
