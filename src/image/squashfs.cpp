@@ -93,6 +93,16 @@ void BlockCache::put(uint64_t pos, std::shared_ptr<const std::string> data) {
 struct Squashfs::Impl {
     sqfs fs{};
     bool initialised = false;
+    Impl() = default;
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
+    // Here, not in ~Squashfs: a constructor that throws after sqfs_init()
+    // (a truncated image) runs no destructor of its own, only its members'.
+    ~Impl() {
+        if (initialised) {
+            sqfs_destroy(&fs); // frees tables and caches; the fd is the caller's
+        }
+    }
 };
 
 Squashfs::Squashfs(int fd, std::string name, BlockCache* cache) : Squashfs(fd, std::move(name)) {
@@ -133,11 +143,7 @@ Squashfs::Squashfs(int fd, std::string name)
     }
 }
 
-Squashfs::~Squashfs() {
-    if (impl_ && impl_->initialised) {
-        sqfs_destroy(&impl_->fs); // frees tables and caches; the fd is the caller's
-    }
-}
+Squashfs::~Squashfs() = default;
 
 std::string Squashfs::compression() const {
     const char* n = sqfs_compression_name(sqfs_compression(&impl_->fs));
@@ -169,6 +175,12 @@ int Squashfs::stat(const Inode& in, struct stat& st) {
     st.st_ino = i.base.inode_number;
     st.st_mtim.tv_sec = st.st_ctim.tv_sec = st.st_atim.tv_sec = i.base.mtime;
     sqfs_id_t id = 0;
+    // libsquashfuse 0.1.105 (sqfs_table_get) indexes the id table's block
+    // list with the inode's uid and gid indexes unchecked: an index past
+    // the superblock's id count reads past the list (or a null one).
+    if (i.base.uid >= impl_->fs.sb.no_ids || i.base.guid >= impl_->fs.sb.no_ids) {
+        return EIO;
+    }
     if (sqfs_id_get(&impl_->fs, i.base.uid, &id) != SQFS_OK) {
         return EIO;
     }
@@ -226,6 +238,14 @@ int Squashfs::readlink(const Inode& ino, std::string& target) {
 std::shared_ptr<const std::string> Squashfs::block(uint64_t pos, uint32_t header) {
     if (auto hit = cache_->get(pos)) {
         return hit;
+    }
+    // libsquashfuse 0.1.105 (sqfs_block_read) allocates the on-disk size
+    // the header gives, up to 4 GiB, before reading: a data block is never
+    // larger than the image's block size, nor past the image's end.
+    const uint64_t on_disk = header & ~static_cast<uint32_t>(SQUASHFS_COMPRESSED_BIT_BLOCK);
+    if (on_disk > impl_->fs.sb.block_size || pos > impl_->fs.sb.bytes_used ||
+        on_disk > impl_->fs.sb.bytes_used - pos) {
+        return nullptr;
     }
     sqfs_block* b = nullptr;
     if (sqfs_data_block_read(&impl_->fs, static_cast<sqfs_off_t>(pos), header, &b) != SQFS_OK) {

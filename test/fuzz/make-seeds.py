@@ -10,6 +10,10 @@ fuzzer starts from what real images look like:
                      else made-up files), a directory, a symlink, a hard link,
                      whiteouts (.wh.NAME, .wh..wh..opq); plain, gzip
                      (one and two members), xz and bzip2.
+  seeds/squashfs/    small SquashFS images (gzip and zstd, 4 KiB blocks) of
+                     the same files, with a directory tree, a symlink, a
+                     file of several blocks, a fragment and the image's OCI
+                     config, as mksquashfs writes them (when it is installed).
   seeds/image_json/  an OCI image config; a docker-archive and an OCI layout
                      (index, manifest, config, one layer) in the harness's
                      part format (see image_json.cpp), as podman save writes
@@ -24,7 +28,9 @@ import lzma
 import os
 import subprocess
 import sys
+import shutil
 import tarfile
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "seeds")
@@ -145,6 +151,30 @@ def main():
     index = index.replace(b'"@S1"', b"@S1")
     write(os.path.join(ij, "oci-layout.bin"),
           b"\x02" + index + sep + manifest + sep + oci_config + sep + gz(layer))
+    if shutil.which("mksquashfs"):
+        sq = os.path.join(OUT, "squashfs")
+        os.makedirs(sq, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tree:
+            with tarfile.open(fileobj=io.BytesIO(layer)) as t:
+                for m in t.getmembers():
+                    if not m.name.split("/")[-1].startswith(".wh."):
+                        t.extract(m, tree, set_attrs=False)
+            os.makedirs(os.path.join(tree, ".husk"), exist_ok=True)
+            with open(os.path.join(tree, ".husk", "config.json"), "wb") as f:
+                f.write(cfg)
+            with open(os.path.join(tree, "usr", "blocks"), "wb") as f:
+                f.write(b"".join(b"block %06d\n" % i for i in range(1500)))
+            for dirpath, dirnames, filenames in os.walk(tree):
+                for n in dirnames + filenames:
+                    os.utime(os.path.join(dirpath, n), (MTIME, MTIME), follow_symlinks=False)
+            for comp in ("gzip", "zstd"):
+                out = os.path.join(sq, f"{comp}.sqfs")
+                if os.path.exists(out):
+                    os.unlink(out)
+                subprocess.run(["mksquashfs", tree, out, "-noappend", "-all-root", "-comp", comp,
+                                "-b", "4096", "-quiet", "-no-progress", "-mkfs-time", str(MTIME),
+                                "-all-time", str(MTIME), "-no-xattrs"],
+                               check=True, stdout=subprocess.DEVNULL)
     print(f"make-seeds: wrote {OUT}")
 
 

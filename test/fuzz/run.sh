@@ -4,8 +4,10 @@
 #
 #   test/fuzz/run.sh [SECONDS] [NAME...]
 #
-# SECONDS: per harness (default 60). NAME: tar_layer, image_json (default:
-# all). The working corpus grows in $HUSK_FUZZ_CORPUS/NAME (default
+# SECONDS: per harness (default 60). NAME: tar_layer, image_json, squashfs
+# (default: tar_layer and image_json; squashfs still finds crashes in
+# libsquashfuse's metadata cache within seconds, see doc/fuzzing.md, and
+# joins the default once they are fixed). The working corpus grows in $HUSK_FUZZ_CORPUS/NAME (default
 # /var/cache/husk-test/fuzz/NAME, outside the clone, kept between runs),
 # started from test/fuzz/seeds/NAME and test/fuzz/corpus/NAME. A crash,
 # leak, hang or sanitizer report fails the run and names the input it
