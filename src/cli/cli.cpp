@@ -37,11 +37,12 @@ std::string version_text() {
 namespace {
 
 /// One of husk run's options: its names as CLI11 takes them ("-b,--bind"),
-/// whether it takes a value, and how to define it on the subcommand.
+/// whether it takes a value, and how to define it on the subcommand
+/// (called with the subcommand and `names`).
 struct RunOption {
-    std::string_view names;
+    std::string names;
     bool takes_value;
-    std::function<void(CLI::App&)> define;
+    std::function<void(CLI::App&, const std::string&)> define;
 };
 
 /// Whether `name` ("b" for -b, "bind" for --bind) is one of `o`'s names
@@ -72,6 +73,14 @@ const RunOption* option_of(std::string_view tok, const std::vector<RunOption>& o
     return nullptr;
 }
 
+/// Whether the word after `tok` is the value of `o`, the option `tok`
+/// names: "--bind X" and "-b X" take the next word; "--bind=X", "-bX" and
+/// flags do not.
+bool value_follows(const RunOption* o, std::string_view tok) {
+    return o != nullptr && o->takes_value && tok.find('=') == std::string_view::npos &&
+           (tok.rfind("--", 0) == 0 || tok.size() == 2);
+}
+
 /// Where `husk run`'s own options end: the index of IMAGE in `args` (which
 /// start after "run"), or args.size() if there is none.
 size_t find_image(const std::vector<std::string>& args, const std::vector<RunOption>& opts) {
@@ -81,11 +90,7 @@ size_t find_image(const std::vector<std::string>& args, const std::vector<RunOpt
             return i + 1;
         }
         if (t.size() > 1 && t[0] == '-') {
-            // "--bind X" and "-b X" take the next word; "--bind=X" and
-            // "-bX" do not.
-            const RunOption* o = option_of(t, opts);
-            if (o != nullptr && o->takes_value && t.find('=') == std::string::npos &&
-                (t.rfind("--", 0) == 0 || t.size() == 2)) {
+            if (value_follows(option_of(t, opts), t)) {
                 ++i;
             }
             continue;
@@ -115,8 +120,8 @@ std::vector<bool> named_options(const std::vector<std::string>& args, size_t end
         }
         named[static_cast<size_t>(o - opts.data())] = true;
         if (o->takes_value) {
-            if (t.find('=') == std::string::npos && (t.rfind("--", 0) == 0 || t.size() == 2)) {
-                ++i; // its value
+            if (value_follows(o, t)) {
+                ++i;
             }
             continue;
         }
@@ -204,97 +209,96 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
     // the error). find_image() reads the same table.
     std::vector<RunOption> run_options = {
         {"-b,--bind", true,
-         [&](CLI::App& a) {
-             a.add_option("-b,--bind", binds,
+         [&](CLI::App& a, const std::string& n) {
+             a.add_option(n, binds,
                           "Bind host SRC at DST in the container (DST defaults to SRC);\n"
                           "ro: read-only on every submount. Repeatable")
                  ->type_name("SRC[:DST[:ro|rw]]");
          }},
         {"-w,--write", false,
-         [&](CLI::App& a) {
-             a.add_flag("-w,--write", write, "Mount the image read-write (directory images)");
+         [&](CLI::App& a, const std::string& n) {
+             a.add_flag(n, write, "Mount the image read-write (directory images)");
          }},
         {"--overlay", false,
-         [&](CLI::App& a) {
-             a.add_flag("--overlay", overlay,
+         [&](CLI::App& a, const std::string& n) {
+             a.add_flag(n, overlay,
                         "Put a tmpfs overlay over the image: writes and new mount\n"
                         "points are possible and vanish at exit; the image is unchanged");
          }},
         {"-c,--cd", true,
-         [&](CLI::App& a) {
-             a.add_option("-c,--cd", r.cwd,
+         [&](CLI::App& a, const std::string& n) {
+             a.add_option(n, r.cwd,
                           "Start in DIR (default: the current directory if it exists\n"
                           "in the container, else the image's WorkingDir, else /)")
                  ->type_name("DIR");
          }},
         {"-e,--env", true,
-         [&](CLI::App& a) {
-             a.add_option("-e,--env", r.env,
+         [&](CLI::App& a, const std::string& n) {
+             a.add_option(n, r.env,
                           "Set KEY to VAL in the container; KEY alone copies the host's. "
                           "Repeatable")
                  ->type_name("KEY[=VAL]");
          }},
         {"--env-file", true,
-         [&](CLI::App& a) {
-             a.add_option("--env-file", r.env_files,
+         [&](CLI::App& a, const std::string& n) {
+             a.add_option(n, r.env_files,
                           "Read KEY=VAL lines from FILE (docker --env-file format). Repeatable")
                  ->type_name("FILE");
          }},
         {"--unset-env", true,
-         [&](CLI::App& a) {
-             a.add_option("--unset-env", r.unset_env,
+         [&](CLI::App& a, const std::string& n) {
+             a.add_option(n, r.unset_env,
                           "Remove variables whose name matches GLOB (e.g. 'SLURM_*'), after\n"
                           "everything else. Repeatable")
                  ->type_name("GLOB");
          }},
         {"--uid", true,
-         [&](CLI::App& a) {
-             a.add_option("--uid", uid_text, "Run as user id N inside (default: your own)")
+         [&](CLI::App& a, const std::string& n) {
+             a.add_option(n, uid_text, "Run as user id N inside (default: your own)")
                  ->type_name("N")
                  ->expected(1);
          }},
         {"--gid", true,
-         [&](CLI::App& a) {
-             a.add_option("--gid", gid_text, "Run as group id N inside (default: your own)")
+         [&](CLI::App& a, const std::string& n) {
+             a.add_option(n, gid_text, "Run as group id N inside (default: your own)")
                  ->type_name("N")
                  ->expected(1);
          }},
         {"--fake-root", false,
-         [&](CLI::App& a) {
-             a.add_flag("--fake-root", r.fake_root,
-                        "Run as uid 0 and gid 0 inside (no real privilege)");
+         [&](CLI::App& a, const std::string& n) {
+             a.add_flag(n, r.fake_root, "Run as uid 0 and gid 0 inside (no real privilege)");
          }},
         {"--private-tmp", false,
-         [&](CLI::App& a) {
-             a.add_flag("--private-tmp", r.private_tmp,
+         [&](CLI::App& a, const std::string& n) {
+             a.add_flag(n, r.private_tmp,
                         "Mount an empty tmpfs on /tmp instead of the host's /tmp");
          }},
         {"--no-home", false,
-         [&](CLI::App& a) {
-             a.add_flag("--no-home", r.no_home, "Do not bind your home directory");
+         [&](CLI::App& a, const std::string& n) {
+             a.add_flag(n, r.no_home, "Do not bind your home directory");
          }},
         {"--join", false,
-         [&](CLI::App& a) {
-             a.add_flag("--join", join,
+         [&](CLI::App& a, const std::string& n) {
+             a.add_flag(n, join,
                         "Share one container with the other tasks of this job step\n"
                         "on this node (default when Slurm, Open MPI or PMIx start\n"
                         "several here); --join=TAG: with every husk run --join=TAG")
                  ->type_name("[=TAG]");
          }},
         {"--no-join", false,
-         [&](CLI::App& a) {
-             a.add_flag("--no-join", no_join, "Always build a container of this run's own");
+         [&](CLI::App& a, const std::string& n) {
+             a.add_flag(n, no_join, "Always build a container of this run's own");
          }},
         {"--join-count", true,
-         [&](CLI::App& a) {
-             a.add_option("--join-count", join_count_text,
+         [&](CLI::App& a, const std::string& n) {
+             a.add_option(n, join_count_text,
                           "Tasks that join on this node (default: from Slurm or Open MPI)")
                  ->type_name("N")
                  ->expected(1);
          }},
         {"--mpi", true,
-         [&](CLI::App& a) {
-             a.add_option("--mpi", r.mpi,
+         [&](CLI::App& a, const std::string& n) {
+             a.add_option(n, r.mpi,
                           "host: replace the image's MPI library by the host's, after an ABI\n"
                           "check (MPICH family or Open MPI), with the fabric's devices and\n"
                           "providers; none: the image's own (default: site config mpi)")
@@ -302,32 +306,32 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
                  ->check(CLI::IsMember({"host", "none"}));
          }},
         {"--linger", true,
-         [&](CLI::App& a) {
-             a.add_option("--linger", linger_text,
+         [&](CLI::App& a, const std::string& n) {
+             a.add_option(n, linger_text,
                           "Keep a SquashFS image's server SECONDS after its last user\n"
                           "(default 0, or 60 inside a Slurm job; site config: linger)")
                  ->type_name("SECONDS")
                  ->expected(1);
          }},
         {"-v,--verbose", false,
-         [&](CLI::App& a) {
-             a.add_flag("-v,--verbose", run_verbosity,
-                        "Say more on stderr: each phase and its duration");
+         [&](CLI::App& a, const std::string& n) {
+             a.add_flag(n, run_verbosity, "Say more on stderr: each phase and its duration");
          }},
         {"-q,--quiet", false,
-         [&](CLI::App& a) { a.add_flag("-q,--quiet", p.quiet, "Print no warnings"); }},
+         [&](CLI::App& a, const std::string& n) { a.add_flag(n, p.quiet, "Print no warnings"); }},
     };
+    // The words after "run" (none for husk --help: all options are
+    // defined), and where among them IMAGE is.
+    const auto run_at = std::find(args.begin(), args.end(), "run");
+    const size_t base = static_cast<size_t>(run_at - args.begin()) + (run_at != args.end());
+    const std::vector<std::string> rest(args.begin() + static_cast<long>(base), args.end());
+    const size_t img = find_image(rest, run_options);
     if (wanted("run")) {
         run = app.add_subcommand("run", "Run a command in an image");
-        // the words after "run" (none for husk --help: all are defined)
-        const auto run_at = std::find(args.begin(), args.end(), "run");
-        const std::vector<std::string> rest(run_at == args.end() ? args.end() : run_at + 1,
-                                            args.end());
-        const std::vector<bool> named =
-            named_options(rest, find_image(rest, run_options), run_options);
+        const std::vector<bool> named = named_options(rest, img, run_options);
         for (size_t i = 0; i < run_options.size(); ++i) {
             if (named[i]) {
-                run_options[i].define(*run);
+                run_options[i].define(*run, run_options[i].names);
             }
         }
         // Options that exclude each other, where both are defined.
@@ -405,22 +409,16 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
     // Split `husk ... run [OPTIONS] IMAGE CMD...`: CLI11 sees up to IMAGE.
     std::vector<std::string> head = args;
     std::vector<std::string> command;
-    auto run_at = std::find(args.begin(), args.end(), "run");
-    if (run != nullptr && run_at != args.end()) {
-        size_t base = static_cast<size_t>(run_at - args.begin()) + 1;
-        std::vector<std::string> rest(args.begin() + static_cast<long>(base), args.end());
-        size_t img = find_image(rest, run_options);
-        if (img < rest.size()) {
-            head.assign(args.begin(), args.begin() + static_cast<long>(base + img + 1));
-            size_t cmd = img + 1;
-            if (cmd < rest.size() && rest[cmd] == "--") {
-                ++cmd;
-            }
-            command.assign(rest.begin() + static_cast<long>(cmd), rest.end());
-            // CLI11 would take a "--" before IMAGE as the end of options; drop it.
-            if (img > 0 && rest[img - 1] == "--") {
-                head.erase(head.begin() + static_cast<long>(base + img - 1));
-            }
+    if (run != nullptr && run_at != args.end() && img < rest.size()) {
+        head.assign(args.begin(), args.begin() + static_cast<long>(base + img + 1));
+        size_t cmd = img + 1;
+        if (cmd < rest.size() && rest[cmd] == "--") {
+            ++cmd;
+        }
+        command.assign(rest.begin() + static_cast<long>(cmd), rest.end());
+        // CLI11 would take a "--" before IMAGE as the end of options; drop it.
+        if (img > 0 && rest[img - 1] == "--") {
+            head.erase(head.begin() + static_cast<long>(base + img - 1));
         }
     }
 
