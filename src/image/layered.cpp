@@ -284,8 +284,7 @@ ArchiveKind archive_kind(int fd, const std::string& name) {
         }
     }
     if (r != ARCHIVE_EOF) {
-        const char* why = archive_error_string(a.get());
-        throw Error(name + ": " + (why != nullptr ? why : "unreadable archive"));
+        throw Error(name + ": " + archive_reason(a.get()));
     }
     if (layout && index) {
         return ArchiveKind::Oci;

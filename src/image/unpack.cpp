@@ -51,23 +51,48 @@ void ArchiveFree::operator()(struct archive* a) const {
     archive_read_free(a);
 }
 
-ArchiveReader open_tar_reader(int fd, const std::string& name) {
+std::string archive_reason(struct archive* a) {
+    const char* s = archive_error_string(a);
+    return s != nullptr ? s : "unreadable archive";
+}
+
+namespace {
+
+/// A new libarchive reader. @throws husk::Error naming `name`.
+ArchiveReader new_reader(const std::string& name) {
     ArchiveReader a(archive_read_new());
     if (!a) {
         throw Error(name + ": cannot allocate an archive reader");
     }
-    // tar only: an image layer is a tar (OCI image spec, layer.md), and the
-    // other formats would link in more code than husk should carry.
-    archive_read_support_format_tar(a.get());
-    archive_read_support_format_gnutar(a.get());
+    return a;
+}
+
+/// tar only: an image layer is a tar (OCI image spec, layer.md), and the
+/// other formats would link in more code than husk should carry.
+void support_tar(struct archive* a) {
+    archive_read_support_format_tar(a);
+    archive_read_support_format_gnutar(a);
+}
+
+/// The compressions of kTarCompressions but gzip (which LayerStream
+/// inflates itself).
+void support_compressions_but_gzip(struct archive* a) {
+    archive_read_support_filter_xz(a);
+    archive_read_support_filter_zstd(a);
+    archive_read_support_filter_bzip2(a);
+    archive_read_support_filter_lz4(a);
+    archive_read_support_filter_lzma(a);
+}
+
+} // namespace
+
+ArchiveReader open_tar_reader(int fd, const std::string& name) {
+    ArchiveReader a = new_reader(name);
+    support_tar(a.get());
     archive_read_support_filter_gzip(a.get());
-    archive_read_support_filter_xz(a.get());
-    archive_read_support_filter_zstd(a.get());
-    archive_read_support_filter_bzip2(a.get());
-    archive_read_support_filter_lz4(a.get());
-    archive_read_support_filter_lzma(a.get());
+    support_compressions_but_gzip(a.get());
     if (archive_read_open_fd(a.get(), fd, 1 << 16) != ARCHIVE_OK) {
-        throw Error(name + ": " + archive_error_string(a.get()));
+        throw Error(name + ": " + archive_reason(a.get()));
     }
     return a;
 }
@@ -137,31 +162,20 @@ class LayerStream {
             }
             inflater_.zs = &zs_;
         } else {
-            raw_.reset(archive_read_new());
-            if (!raw_) {
-                throw Error(name_ + ": cannot allocate an archive reader");
-            }
+            raw_ = new_reader(name_);
             archive_read_support_format_raw(raw_.get());
-            archive_read_support_filter_xz(raw_.get());
-            archive_read_support_filter_zstd(raw_.get());
-            archive_read_support_filter_bzip2(raw_.get());
-            archive_read_support_filter_lz4(raw_.get());
-            archive_read_support_filter_lzma(raw_.get());
+            support_compressions_but_gzip(raw_.get());
             struct archive_entry* e = nullptr;
             if (archive_read_open_fd(raw_.get(), fd, 1 << 16) != ARCHIVE_OK ||
                 archive_read_next_header(raw_.get(), &e) != ARCHIVE_OK) {
-                throw Error(name_ + ": " + why(raw_.get()));
+                throw Error(name_ + ": " + archive_reason(raw_.get()));
             }
         }
-        tar_.reset(archive_read_new());
-        if (!tar_) {
-            throw Error(name_ + ": cannot allocate an archive reader");
-        }
-        archive_read_support_format_tar(tar_.get());
-        archive_read_support_format_gnutar(tar_.get());
+        tar_ = new_reader(name_);
+        support_tar(tar_.get());
         if (archive_read_open(tar_.get(), this, nullptr, &LayerStream::read_cb, nullptr) !=
             ARCHIVE_OK) {
-            throw Error(name_ + ": " + why(tar_.get()));
+            throw Error(name_ + ": " + archive_reason(tar_.get()));
         }
     }
     LayerStream(const LayerStream&) = delete;
@@ -187,11 +201,6 @@ class LayerStream {
   private:
     static constexpr size_t kChunk = 1 << 16;
 
-    static std::string why(struct archive* a) {
-        const char* s = archive_error_string(a);
-        return s != nullptr ? s : "unreadable archive";
-    }
-
     static la_ssize_t read_cb(struct archive* a, void* self, const void** buf) {
         auto* s = static_cast<LayerStream*>(self);
         try {
@@ -215,7 +224,7 @@ class LayerStream {
                 return {};
             }
             if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-                throw Error(why(raw_.get()));
+                throw Error(archive_reason(raw_.get()));
             }
             return {static_cast<const char*>(block), size};
         }
@@ -321,7 +330,7 @@ class LayerWriter {
                 break;
             }
             if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-                throw Error(name_ + ": " + error_of(a.get()));
+                throw Error(name_ + ": " + archive_reason(a.get()));
             }
             if (++report_.entries > limits_.max_entries) {
                 throw Error(name_ + ": more than " + std::to_string(limits_.max_entries) +
@@ -353,11 +362,6 @@ class LayerWriter {
         default:
             return "special file";
         }
-    }
-
-    static std::string error_of(struct archive* a) {
-        const char* s = archive_error_string(a);
-        return s != nullptr ? s : "unreadable archive";
     }
 
     /// The entry's path as components: a leading '/' dropped, "." and empty
@@ -500,7 +504,7 @@ class LayerWriter {
                 break;
             }
             if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-                throw Error(error_of(a));
+                throw Error(archive_reason(a));
             }
             report_.bytes += size;
             if (report_.bytes > limits_.max_bytes) {

@@ -64,6 +64,9 @@ struct ArchiveFree {
 };
 using ArchiveReader = std::unique_ptr<struct archive, ArchiveFree>;
 
+/// libarchive's reason for the last error on `a`, or "unreadable archive".
+std::string archive_reason(struct archive* a);
+
 /// A libarchive reader of tar (POSIX and GNU) in any of the compressions
 /// apply_layer() takes, opened on `fd` (not owned).
 /// @throws husk::Error "<name>: <libarchive's reason>".
