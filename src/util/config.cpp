@@ -42,6 +42,19 @@ std::string absolute_path(const json& v, const std::string& path, const std::str
     return s;
 }
 
+/// An array of absolute paths at `key`, each checked by absolute_path().
+std::vector<std::string> absolute_paths(const json& v, const std::string& path,
+                                        const std::string& key) {
+    if (!v.is_array()) {
+        bad(path, key, "not an array of absolute paths");
+    }
+    std::vector<std::string> out;
+    for (size_t i = 0; i < v.size(); ++i) {
+        out.push_back(absolute_path(v[i], path, key + "[" + std::to_string(i) + "]"));
+    }
+    return out;
+}
+
 /// ${USER} and ${UID} in a site path (`key`); any other ${...} is an error.
 std::string expand(std::string s, const Identity& who, const std::string& path,
                    const std::string& key) {
@@ -206,14 +219,7 @@ void apply_site_config(Settings& s, std::string_view text, const std::string& pa
             }
             set(s.binds, std::move(binds), o, path);
         } else if (key == "cdi_spec_dirs") {
-            if (!v.is_array()) {
-                bad(path, key, "not an array of absolute paths");
-            }
-            std::vector<std::string> dirs;
-            for (size_t i = 0; i < v.size(); ++i) {
-                dirs.push_back(absolute_path(v[i], path, key + "[" + std::to_string(i) + "]"));
-            }
-            set(s.cdi_spec_dirs, std::move(dirs), o, path);
+            set(s.cdi_spec_dirs, absolute_paths(v, path, key), o, path);
         } else if (key == "max_unpack_bytes") {
             set(s.max_unpack_bytes, positive(v, path, key), o, path);
         } else if (key == "max_unpack_entries") {
@@ -229,14 +235,7 @@ void apply_site_config(Settings& s, std::string_view text, const std::string& pa
             }
             set(s.mpi_abi_policy, v.get<std::string>(), o, path);
         } else if (key == "mpi_libraries") {
-            if (!v.is_array()) {
-                bad(path, key, "not an array of absolute paths");
-            }
-            std::vector<std::string> libs;
-            for (size_t i = 0; i < v.size(); ++i) {
-                libs.push_back(absolute_path(v[i], path, key + "[" + std::to_string(i) + "]"));
-            }
-            set(s.mpi_libraries, std::move(libs), o, path);
+            set(s.mpi_libraries, absolute_paths(v, path, key), o, path);
         } else if (key == "legacy_mounts") {
             if (!v.is_boolean()) {
                 bad(path, key, "not true or false");
