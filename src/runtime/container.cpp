@@ -4,6 +4,7 @@
 #include "runtime/mounts.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/text.hpp"
 #include "util/unix_socket.hpp"
 
 #include <algorithm>
@@ -357,13 +358,10 @@ Container Container::create(const LaunchPlan& plan, const NodeContext& node) {
             throw Error("the container's init ended while building the root");
         }
         // "what\ncontext\ncontext": the message, then its trail.
-        const size_t nl = word.find('\n');
-        Error e(word.substr(0, nl));
-        size_t at = nl;
-        while (at != std::string::npos) {
-            const size_t next = word.find('\n', at + 1);
-            e.add_context(word.substr(at + 1, next == std::string::npos ? next : next - at - 1));
-            at = next;
+        const auto parts = text::split(word, '\n');
+        Error e{std::string(parts.front())};
+        for (size_t i = 1; i < parts.size(); ++i) {
+            e.add_context(std::string(parts[i]));
         }
         throw e;
     }
