@@ -13,7 +13,6 @@
 #include <optional>
 #include <poll.h>
 #include <sched.h>
-#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -103,17 +102,12 @@ void enter_served_root() {
             // Nobody for `linger` seconds: leave, unless somebody is just
             // connecting. Clients connect under the folder's lock only; one
             // holding it now may be about to connect, so look again soon.
-            if (::flock(dir.get(), LOCK_EX | LOCK_NB) != 0) {
+            if (!ready_to_leave(dir.get(), listener.get())) {
                 wait_ms = 20;
                 continue;
             }
-            pollfd again{listener.get(), POLLIN, 0};
-            if (::poll(&again, 1, 0) == 0) {
-                ::unlinkat(dir.get(), name.c_str(), 0);
-                ::_exit(0);
-            }
-            ::flock(dir.get(), LOCK_UN);
-            continue;
+            ::unlinkat(dir.get(), name.c_str(), 0);
+            ::_exit(0);
         }
         wait_ms = linger_ms;
         for (size_t i = fds.size(); i-- > 1;) {

@@ -8,9 +8,9 @@
 #include "util/unix_socket.hpp"
 
 #include <cerrno>
+#include <fcntl.h>
 #include <optional>
 #include <poll.h>
-#include <sys/file.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -186,17 +186,13 @@ namespace {
         if (n == 0 && tasks.empty()) {
             // Leave, unless a task is just connecting: tasks connect under
             // the folder's lock only.
-            if (::flock(dir.get(), LOCK_EX | LOCK_NB) != 0) {
+            if (!ready_to_leave(dir.get(), listener.get())) {
                 grace = true;
                 continue;
             }
-            pollfd again{listener.get(), POLLIN, 0};
-            if (::poll(&again, 1, 0) == 0) {
-                ::unlinkat(dir.get(), name.c_str(), 0);
-                container.kill_all();
-                ::_exit(0);
-            }
-            ::flock(dir.get(), LOCK_UN);
+            ::unlinkat(dir.get(), name.c_str(), 0);
+            container.kill_all();
+            ::_exit(0);
         }
         grace = false;
         for (size_t i = fds.size(); i-- > 2;) {

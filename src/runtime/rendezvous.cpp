@@ -76,6 +76,18 @@ void RuntimeDir::remove_if_stale(const std::string& name) const noexcept {
     }
 }
 
+bool ready_to_leave(int dir_fd, int listener) {
+    if (::flock(dir_fd, LOCK_EX | LOCK_NB) != 0) {
+        return false;
+    }
+    pollfd waiting{listener, POLLIN, 0};
+    if (::poll(&waiting, 1, 0) == 0) {
+        return true;
+    }
+    ::flock(dir_fd, LOCK_UN);
+    return false;
+}
+
 void spawn_server(const std::string& what, const std::vector<int>& keep,
                   const std::function<void(int ready_fd)>& serve) {
     int pipe_fds[2];

@@ -62,6 +62,15 @@ class RuntimeDir {
 /// What a spawned server reports to its spawner: "ok", or an error line.
 inline constexpr const char* kReady = "ok";
 
+/// For a server (a holder, a SquashFS server) about to leave its socket in
+/// the runtime folder `dir_fd`: takes the folder's flock(2) without
+/// waiting, and checks that no client is waiting on `listener`. True:
+/// nobody can connect any more (clients connect under the lock, which is
+/// now held until this process exits): remove the socket and exit. False:
+/// a client holds the lock or is connecting (the lock is let go): look
+/// again soon.
+bool ready_to_leave(int dir_fd, int listener);
+
 /// Starts `serve` in a new process that is no child of the caller (fork,
 /// setsid, fork), with standard input, output and error on /dev/null and no
 /// descriptor of the caller but those in `keep` (so it holds no pipe of a
