@@ -206,15 +206,17 @@ teardown() {
 }
 
 @test "a container that cannot be built: every joining task fails with the same clear line, none hangs" {
-    local i
+    local i pid pids=()
     for i in 1 2 3; do
         timeout 30 "$HUSK" run --join=bad"$BATS_ROOT_PID" --join-count 3 \
             -b /etc:/no-such-dir-in-busybox "$IMG_BUSYBOX" -- true \
             >"$BATS_TEST_TMPDIR/out$i" 2>&1 &
+        pids+=("$!")
     done
+    # by pid: `jobs -p` no longer lists a task that has already ended
     local rc=0 n=0
-    for job in $(jobs -p); do
-        wait "$job" || rc=$?
+    for pid in "${pids[@]}"; do
+        wait "$pid" || rc=$?
         [ "$rc" -eq 125 ] || { echo "a task exited $rc" >&2; return 1; }
         n=$((n + 1))
     done
