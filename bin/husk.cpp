@@ -2,6 +2,8 @@
 // exit codes; nothing else lives here.
 #include "cli/cli.hpp"
 #include "cli/print.hpp"
+#include "host/cdi.hpp"
+#include "host/gpu.hpp"
 #include "host/mpi.hpp"
 #include "image/files.hpp"
 #include "image/store.hpp"
@@ -75,6 +77,32 @@ int check(const config::Settings* settings, const std::string& settings_error,
     return rc;
 }
 
+/// `husk cdi list` and `husk cdi generate`.
+int cdi(const cli::Parsed& p, const config::Settings& settings) {
+    std::vector<std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) {
+        env.emplace_back(*e);
+    }
+    if (!p.cdi_generate) {
+        cli::print_cdi_devices(
+            host::cdi::Registry::load(settings.cdi_spec_dirs.value, /*strict=*/false), p.json,
+            std::cout);
+        return 0;
+    }
+    host::gpu::DiscoverOptions o;
+    o.host_root = runtime::host_root(env);
+    o.capabilities = "all";
+    const auto vendor = host::gpu::parse_vendor(p.run.gpu.value_or("nvidia"), "--gpu");
+    const auto spec = vendor == host::gpu::Vendor::Nvidia ? host::gpu::discover_nvidia(o)
+                                                          : host::gpu::discover_amd(o);
+    if (!spec) {
+        throw Error(std::string("cdi generate: no ") +
+                    (vendor == host::gpu::Vendor::Nvidia ? "NVIDIA" : "AMD") + " GPU on this node");
+    }
+    std::cout << host::cdi::write_spec(*spec, p.format != "json");
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -136,6 +164,8 @@ int main(int argc, char** argv) {
         case cli::Command::Inspect:
             cli::print_inspect(store.resolve(p.name), p.json, std::cout);
             return 0;
+        case cli::Command::Cdi:
+            return cdi(p, settings);
         }
     } catch (const std::exception& e) {
         return print_error(e);

@@ -20,7 +20,7 @@ _husk() {
         cword=$COMP_CWORD
     }
     local husk=${words[0]}
-    local commands="run check version import convert images rm inspect"
+    local commands="run check version import convert images rm inspect cdi"
     local global_opts="-h --help --version -v --verbose -q --quiet"
 
     # the command: the first word that is not a global option
@@ -45,8 +45,15 @@ _husk() {
         run)
             opts="-h --help -b --bind -w --write --overlay -c --cd -e --env --env-file
                   --unset-env --uid --gid --fake-root --private-tmp --no-home --join --no-join
-                  --join-count --linger --mpi -v --verbose -q --quiet"
-            with_value="-b --bind -c --cd -e --env --env-file --unset-env --uid --gid --join-count --linger --mpi" ;;
+                  --join-count --device --gpu --dev --linger --mpi -v --verbose -q --quiet"
+            with_value="-b --bind -c --cd -e --env --env-file --unset-env --uid --gid --join-count --device --dev --linger --mpi" ;;
+        cdi)
+            # husk cdi list|generate: the subcommand's own options after it
+            case " ${words[*]:at+1:cword-at-1} " in
+                *" list "*) opts="-h --help --json" ;;
+                *" generate "*) opts="-h --help --gpu --gpu=nvidia --gpu=amd --format"; with_value="--format" ;;
+                *) opts="-h --help" ;;
+            esac ;;
         import) opts="-h --help --format"; with_value="--format" ;;
         convert) opts="-h --help --format"; with_value="--format" ;;
         images) opts="-h --help --json" ;;
@@ -59,6 +66,16 @@ _husk() {
     case $cmd:$prev in
         run:--mpi)
             mapfile -t COMPREPLY < <(compgen -W "host none" -- "$cur")
+            return ;;
+        run:--dev)
+            mapfile -t COMPREPLY < <(compgen -W "host minimal" -- "$cur")
+            return ;;
+        run:--device)
+            # the names the node's CDI specs offer
+            mapfile -t COMPREPLY < <(compgen -W "$("$husk" cdi list 2>/dev/null | awk '{ print $1 }')" -- "$cur")
+            return ;;
+        cdi:--format)
+            mapfile -t COMPREPLY < <(compgen -W "json yaml" -- "$cur")
             return ;;
         check:--mpi)
             mapfile -t COMPREPLY < <(compgen -W "$(_husk_images "$husk")" -- "$cur"; compgen -f -- "$cur")
@@ -114,6 +131,8 @@ _husk() {
             compopt -o filenames 2>/dev/null ;;
         rm:0)
             mapfile -t COMPREPLY < <(compgen -W "$(_husk_images "$husk")" -- "$cur") ;;
+        cdi:0)
+            mapfile -t COMPREPLY < <(compgen -W "list generate" -- "$cur") ;;
     esac
 }
 

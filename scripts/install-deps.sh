@@ -35,6 +35,8 @@ PACKAGES=(
     openmpi-bin libopenmpi-dev
     # --mpi=host: ELF dependencies (static libelf); a host MPICH for its tests
     libelf-dev libmpich12
+    # CDI specs in YAML (nvidia-ctk's default format), linked statically
+    libyaml-cpp-dev
     # benchmarks: the peers, measured in the same run
     hyperfine charliecloud bubblewrap jq
 )

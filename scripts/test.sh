@@ -4,7 +4,8 @@
 #   2. formatting: clang-format on every C++ file
 #   3. unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (the
 #      fuzz harnesses' seeds and regression corpus included), then each
-#      libFuzzer harness for a bounded time (HUSK_FUZZ_SECONDS, default 60)
+#      libFuzzer harness for a bounded time (HUSK_FUZZ_SECONDS, default 60;
+#      cdi_spec half of it)
 #   4. release build: unit tests, then integration tests that run the real
 #      husk binary as an unprivileged user on real images (busybox and
 #      Debian bookworm minbase, built once and cached outside the clone in

@@ -165,8 +165,8 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
     // command's options are defined (every rank of a job pays for the
     // definitions at each start); all of them when there is no command
     // word, for husk --help.
-    static constexpr std::string_view kCommands[] = {"run",     "check",  "version", "import",
-                                                     "convert", "images", "rm",      "inspect"};
+    static constexpr std::string_view kCommands[] = {
+        "run", "check", "version", "import", "convert", "images", "rm", "inspect", "cdi"};
     std::string_view word;
     for (const auto& a : args) {
         if (a.size() > 1 && a[0] == '-') {
@@ -174,7 +174,7 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
         }
         if (std::find(std::begin(kCommands), std::end(kCommands), a) == std::end(kCommands)) {
             err << "husk: error: unknown command '" << a
-                << "' (expected run, check, import, convert, images, rm, inspect or version; "
+                << "' (expected run, check, import, convert, images, rm, inspect, cdi or version; "
                    "try husk --help)\n";
             p.exit_now = 125;
             return p;
@@ -200,6 +200,8 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
     std::string image;
     bool write = false, overlay = false;
     bool join = false, no_join = false;
+    bool gpu = false;
+    std::string dev_text;
     std::vector<std::string> join_count_text, linger_text;
     int run_verbosity = 0;
     // husk run's options, in --help's order. Every rank of a job parses
@@ -305,6 +307,32 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
                  ->type_name("host|none")
                  ->check(CLI::IsMember({"host", "none"}));
          }},
+        {"--device", true,
+         [&](CLI::App& a, const std::string& n) {
+             a.add_option(n, r.devices,
+                          "Give the container the CDI device NAME (vendor.com/class=name,\n"
+                          "or =all) from the node's CDI specs (/etc/cdi, /var/run/cdi).\n"
+                          "Repeatable")
+                 ->type_name("NAME");
+         }},
+        {"--gpu", false,
+         [&](CLI::App& a, const std::string& n) {
+             a.add_flag(n, gpu,
+                        "Give the container the node's GPUs without a CDI spec: device\n"
+                        "nodes (those CUDA_VISIBLE_DEVICES, NVIDIA_VISIBLE_DEVICES or\n"
+                        "ROCR_VISIBLE_DEVICES select), driver libraries and tools;\n"
+                        "--gpu=amd for AMD (default nvidia)")
+                 ->type_name("[=nvidia|amd]");
+         }},
+        {"--dev", true,
+         [&](CLI::App& a, const std::string& n) {
+             a.add_option(n, dev_text,
+                          "host: the host's /dev (default, for HPC fabrics); minimal: a\n"
+                          "tmpfs with null zero full random urandom tty, pts, shm and only\n"
+                          "the devices assigned by --device and --gpu")
+                 ->type_name("host|minimal")
+                 ->check(CLI::IsMember({"host", "minimal"}));
+         }},
         {"--linger", true,
          [&](CLI::App& a, const std::string& n) {
              a.add_option(n, linger_text,
@@ -406,6 +434,22 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
         inspect->add_flag("--json", p.json, "As JSON");
     }
 
+    CLI::App* cdi_list = nullptr;
+    CLI::App* cdi_generate = nullptr;
+    bool cdi_gpu = false;
+    if (auto* cdi = add("cdi", "List the node's CDI devices, or write a CDI spec of its GPUs",
+                        Command::Cdi)) {
+        cdi->require_subcommand(1);
+        cdi_list = cdi->add_subcommand("list", "Every device the node's CDI specs offer");
+        cdi_list->add_flag("--json", p.json, "As a JSON array of objects");
+        cdi_generate =
+            cdi->add_subcommand("generate", "Write a CDI spec of this node's GPUs on stdout");
+        cdi_generate->add_flag("--gpu", cdi_gpu, "The GPUs of this vendor (default nvidia)")
+            ->type_name("[=nvidia|amd]");
+        cdi_generate->add_option("--format", p.format, "yaml (default, as nvidia-ctk) or json")
+            ->check(CLI::IsMember({"json", "yaml"}));
+    }
+
     // Split `husk ... run [OPTIONS] IMAGE CMD...`: CLI11 sees up to IMAGE.
     std::vector<std::string> head = args;
     std::vector<std::string> command;
@@ -424,10 +468,15 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
 
     // --join=TAG: CLI11 sees the flag --join; a bare --join must never
     // take IMAGE as its value.
+    // --gpu=VENDOR likewise.
+    std::optional<std::string> gpu_vendor;
     for (auto& a : head) {
         if (a.rfind("--join=", 0) == 0) {
             r.join_tag = a.substr(7);
             a = "--join";
+        } else if (a.rfind("--gpu=", 0) == 0) {
+            gpu_vendor = a.substr(6);
+            a = "--gpu";
         }
     }
 
@@ -462,6 +511,15 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
         if (!linger_text.empty()) {
             parse_id(linger_text.back(), "--linger", r.linger.emplace(), 7 * 24 * 3600);
         }
+        if (gpu || cdi_gpu) {
+            r.gpu = gpu_vendor.value_or("nvidia");
+            if (*r.gpu != "nvidia" && *r.gpu != "amd") {
+                throw Error("--gpu=" + *r.gpu + ": the vendor is nvidia or amd");
+            }
+        }
+        if (!dev_text.empty()) {
+            r.dev = dev_text == "minimal" ? host::DevMode::Minimal : host::DevMode::Host;
+        }
         r.root_mode = write     ? runtime::RootMode::Writable
                       : overlay ? runtime::RootMode::Overlay
                                 : runtime::RootMode::ReadOnly;
@@ -493,6 +551,9 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
         if (sub->parsed()) {
             p.command = c;
         }
+    }
+    if (p.command == Command::Cdi) {
+        p.cdi_generate = cdi_generate != nullptr && cdi_generate->parsed();
     }
     return p;
 }

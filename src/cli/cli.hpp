@@ -13,7 +13,7 @@
 namespace husk::cli {
 
 /// Which subcommand was given.
-enum class Command { Run, Check, Version, Import, Images, Rm, Inspect, Convert };
+enum class Command { Run, Check, Version, Import, Images, Rm, Inspect, Convert, Cdi };
 
 /// The parsed command line.
 struct Parsed {
@@ -21,12 +21,14 @@ struct Parsed {
     runtime::RunOptions run; ///< for Command::Run
     std::string source;      ///< import SOURCE
     std::string name;        ///< import NAME, rm NAME, inspect IMAGE
-    std::string format;      ///< import/convert --format: dir, squashfs (tar: convert)
-    std::string dest;        ///< convert DEST
-    bool json = false;       ///< images --json, inspect --json
-    std::string check_mpi;   ///< check --mpi IMAGE
-    int verbosity = 0;       ///< number of -v
-    bool quiet = false;      ///< -q
+    std::string
+        format; ///< import/convert --format: dir, squashfs (tar: convert); cdi generate: json, yaml
+    std::string dest;          ///< convert DEST
+    bool json = false;         ///< images --json, inspect --json, cdi list --json
+    bool cdi_generate = false; ///< cdi generate (else cdi list); its --gpu is run.gpu
+    std::string check_mpi;     ///< check --mpi IMAGE
+    int verbosity = 0;         ///< number of -v
+    bool quiet = false;        ///< -q
     /// Set when parsing already finished the job (--help, --version, or a
     /// usage error, already printed): main() exits with it.
     std::optional<int> exit_now;

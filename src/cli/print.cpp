@@ -1,5 +1,6 @@
 #include "cli/print.hpp"
 
+#include <algorithm>
 #include <ctime>
 #include <iomanip>
 #include <nlohmann/json.hpp>
@@ -105,6 +106,45 @@ void print_inspect(const image::Image& img, bool json, std::ostream& out) {
         << "workingdir:  " << img.config->working_dir << "\n";
     for (const auto& e : img.config->env) {
         out << "env:         " << e << "\n";
+    }
+}
+
+void print_cdi_devices(const host::cdi::Registry& registry, bool json, std::ostream& out) {
+    struct Row {
+        std::string name, kind, spec;
+    };
+    std::vector<Row> rows;
+    for (const auto& name : registry.device_names()) {
+        const std::string kind = name.substr(0, name.find('='));
+        const std::string dev = name.substr(name.find('=') + 1);
+        // The spec that offers it: the last one (a later folder wins).
+        std::string file;
+        for (const auto& spec : registry.specs) {
+            if (spec.kind != kind) {
+                continue;
+            }
+            for (const auto& d : spec.devices) {
+                if (d.name == dev) {
+                    file = spec.file;
+                }
+            }
+        }
+        rows.push_back({name, kind, file});
+    }
+    if (json) {
+        nlohmann::json a = nlohmann::json::array();
+        for (const auto& r : rows) {
+            a.push_back({{"name", r.name}, {"kind", r.kind}, {"spec", r.spec}});
+        }
+        out << a.dump(2) << "\n";
+        return;
+    }
+    size_t width = 0;
+    for (const auto& r : rows) {
+        width = std::max(width, r.name.size());
+    }
+    for (const auto& r : rows) {
+        out << std::left << std::setw(static_cast<int>(width + 2)) << r.name << r.spec << "\n";
     }
 }
 

@@ -1,6 +1,8 @@
 // What the store commands print.
 #pragma once
 
+#include "host/cdi.hpp"
+
 #include "image/image.hpp"
 #include "image/store.hpp"
 #include "util/config.hpp"
@@ -20,6 +22,10 @@ void print_inspect(const image::Image& img, bool json, std::ostream& out);
 
 /// `husk check`'s settings table: a heading, then one line per setting,
 /// "  name  value  (where it came from)".
+/// `husk cdi list`: one line per device, "NAME  SPEC-FILE", sorted by name,
+/// or with `json` an array of {"name", "kind", "spec"} objects.
+void print_cdi_devices(const host::cdi::Registry& registry, bool json, std::ostream& out);
+
 void print_settings(const std::vector<config::Shown>& settings, std::ostream& out);
 
 } // namespace husk::cli

@@ -247,12 +247,13 @@ ContainerEdits host_mpi_edits(const HostMpiOptions& o, image::ImageFiles& image,
         if (!seen.insert(soname).second || kGlibc.count(soname) != 0) {
             continue;
         }
-        e.mounts.push_back(
-            {path, std::string(kHostMpiDir) + "/" + soname, true, "--mpi=host: " + soname});
+        e.mounts.push_back({MountKind::Bind, path, std::string(kHostMpiDir) + "/" + soname, true,
+                            OnMissing::Fail, "--mpi=host: " + soname});
         // Over the image's own file too, for programs that find it by RPATH.
         if (const CachedLibrary* mine = find_library(image_cache, soname)) {
             if (const auto real = image.resolve(mine->path)) {
-                e.mounts.push_back({path, *real, true, "--mpi=host: " + soname + " (image's)"});
+                e.mounts.push_back({MountKind::Bind, path, *real, true, OnMissing::Fail,
+                                    "--mpi=host: " + soname + " (image's)"});
             }
         }
         for (const auto& needed : read_elf_dynamic(path).needed) {
@@ -283,7 +284,8 @@ ContainerEdits host_mpi_edits(const HostMpiOptions& o, image::ImageFiles& image,
         const std::string full = (o.host_root == "/" ? "" : o.host_root) + d;
         if (::stat(full.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
             const bool device = d == "/dev/infiniband";
-            e.mounts.push_back({full, d, !device, "--mpi=host: " + d});
+            e.mounts.push_back(
+                {MountKind::Bind, full, d, !device, OnMissing::Fail, "--mpi=host: " + d});
         }
     }
     return e;

@@ -79,7 +79,8 @@ HostFacts gather_host_facts(const RunOptions& opts, const config::Settings& sett
         if (real == nullptr) {
             throw_errno("-b " + b.source + ": bind source");
         }
-        h.bind_srcs.emplace_back(real);
+        h.binds.push_back(b);
+        h.binds.back().resolved = real;
         std::free(real);
     }
     for (const char* var : {"PMIX_SERVER_TMPDIR", "PMIX_SYSTEM_TMPDIR"}) {
@@ -95,8 +96,9 @@ HostFacts gather_host_facts(const RunOptions& opts, const config::Settings& sett
         h.launcher_dirs.push_back(munge);
     }
     for (const auto& b : settings.binds.value) {
-        h.site_bind_srcs.push_back(canonical(b.source));
-        if (h.site_bind_srcs.back().empty()) {
+        h.site_binds.push_back(b);
+        h.site_binds.back().resolved = canonical(b.source);
+        if (h.site_binds.back().resolved.empty()) {
             log::info("site bind " + b.source + " (" + settings.binds.from +
                       "): not on this node, skipped");
         }

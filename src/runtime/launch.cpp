@@ -1,5 +1,7 @@
 #include "runtime/launch.hpp"
 
+#include "host/cdi.hpp"
+#include "host/gpu.hpp"
 #include "host/mpi.hpp"
 #include "image/files.hpp"
 #include "image/image.hpp"
@@ -57,13 +59,43 @@ host::HostMpiOptions host_mpi_options(const config::Settings& settings) {
     return o;
 }
 
+std::string host_root(const std::vector<std::string>& environ) {
+    const std::string v = Environment(environ).get("HUSK_HOST_ROOT").value_or("");
+    return v.empty() ? "/" : v;
+}
+
 host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& img,
-                                   const config::Settings& settings) {
+                                   const config::Settings& settings,
+                                   const std::vector<std::string>& environ) {
     host::ContainerEdits edits;
+    std::optional<image::ImageFiles> files;
+    auto image_files = [&]() -> image::ImageFiles& {
+        if (!files) {
+            files.emplace(img);
+        }
+        return *files;
+    };
+    const std::string root = host_root(environ);
+    if (!opts.devices.empty()) {
+        log::Phase ph("host stage: --device");
+        const auto registry =
+            host::cdi::Registry::load(settings.cdi_spec_dirs.value, /*strict=*/true);
+        edits.append(host::cdi::device_edits(registry, opts.devices, {root}));
+    }
+    if (opts.gpu) {
+        log::Phase ph("host stage: --gpu");
+        host::gpu::DiscoverOptions o;
+        o.host_root = root;
+        if (auto caps = Environment(environ).get("NVIDIA_DRIVER_CAPABILITIES");
+            caps && !caps->empty()) {
+            o.capabilities = *caps;
+        }
+        const auto vendor = host::gpu::parse_vendor(*opts.gpu, "--gpu");
+        edits.append(host::gpu::gpu_edits(vendor, o, environ, &image_files()));
+    }
     if (opts.mpi.value_or(settings.mpi.value) == "host") {
         log::Phase ph("host stage: --mpi=host");
-        image::ImageFiles files(img);
-        edits.append(host::host_mpi_edits(host_mpi_options(settings), files, img.path));
+        edits.append(host::host_mpi_edits(host_mpi_options(settings), image_files(), img.path));
     }
     for (const auto& n : edits.notes) {
         log::info(n);
@@ -95,7 +127,7 @@ int run(const RunOptions& opts, const config::Settings& settings, const config::
     {
         log::Phase ph("plan");
         const HostFacts host = gather_host_facts(opts, settings, who);
-        p = plan(opts, img, host, settings, collect_edits(opts, img, settings));
+        p = plan(opts, img, host, settings, collect_edits(opts, img, settings, host.environ));
         join = detect_join(opts, host.environ);
     }
     const NodeContext node{settings.runtime_dir.value, opts.linger.value_or(settings.linger.value)};

@@ -23,11 +23,20 @@ int launch(const LaunchPlan& p, const NodeContext& node);
 /// @throws husk::Error for a bad mpi_abi_policy.
 host::HostMpiOptions host_mpi_options(const config::Settings& settings);
 
+/// The host's root for the host stage's discovery: $HUSK_HOST_ROOT in
+/// `environ` (a test hook, so that tests can point --gpu at a fake driver
+/// tree; documented as such in husk-run(1)), else "/".
+std::string host_root(const std::vector<std::string>& environ);
+
 /// The host stage: the container edits of every host injection `opts` and
-/// `settings` ask for (today --mpi=host), for plan().
-/// @throws husk::Error from a generator (an ABI mismatch, a missing MPI).
+/// `settings` ask for, in this order: --device (CDI specs of
+/// settings.cdi_spec_dirs), --gpu (discovered, selected by `environ`'s
+/// CUDA_VISIBLE_DEVICES and the like), --mpi=host; for plan().
+/// @throws husk::Error from a generator (an unknown device, no GPU, an ABI
+///         mismatch, a missing MPI).
 host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& img,
-                                   const config::Settings& settings);
+                                   const config::Settings& settings,
+                                   const std::vector<std::string>& environ);
 
 /// `husk run`: resolve the image (a stored name through the settings'
 /// store, an archive unpacked into its cache), gather host facts, plan,

@@ -271,9 +271,15 @@ class RootBuilder {
     void prepare_upper(int image_fd) {
         const std::string upper = std::string(kOverlay) + "/upper";
         for (const auto& op : p_.mounts) {
+            if (op.kind == MountKind::Mask || op.kind == MountKind::Devpts ||
+                op.kind == MountKind::Proc) {
+                continue;
+            }
             path::Resolved r;
             try {
-                r = path::resolve_in_root(image_fd, op.target);
+                r = path::resolve_in_root(image_fd, op.target,
+                                          op.kind == MountKind::Symlink ? path::Last::NoFollow
+                                                                        : path::Last::Follow);
             } catch (const Error&) {
                 continue; // the mount itself says what is wrong
             }
@@ -298,7 +304,11 @@ class RootBuilder {
             }
             for (size_t i = 0; i < r.missing.size(); ++i) {
                 at += "/" + r.missing[i];
-                if (i + 1 < r.missing.size() || !file) {
+                if (i + 1 == r.missing.size() && op.kind == MountKind::Symlink) {
+                    if (::symlink(op.source.c_str(), at.c_str()) != 0 && errno != EEXIST) {
+                        throw_errno("cannot create symlink " + op.target + " in the overlay");
+                    }
+                } else if (i + 1 < r.missing.size() || !file) {
                     ::mkdir(at.c_str(), 0755);
                 } else {
                     Fd f(::open(at.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
@@ -410,7 +420,8 @@ class RootBuilder {
     /// root, or the staging root for generated files), on op.target.
     void bind(const MountOp& op, int source_root, const std::string& source) {
         const std::string& host_source = source;
-        path::Resolved src = path::resolve_in_root(source_root, source);
+        path::Resolved src = path::resolve_in_root(
+            source_root, source, op.exact_source ? path::Last::NoFollow : path::Last::Follow);
         if (!src.missing.empty()) {
             if (op.on_missing == OnMissing::Fail) {
                 throw Error("bind source " + host_source + " does not exist on the host", ENOENT);
@@ -421,6 +432,18 @@ class RootBuilder {
         struct stat st {};
         if (::fstat(src.fd.get(), &st) != 0) {
             throw_errno("cannot stat " + host_source);
+        }
+        // A library, binary or device node the host stage found: exactly
+        // that file, mounted from its O_PATH|O_NOFOLLOW descriptor, never
+        // what a symlink put in its place since (CVE-2024-0132's class).
+        if (op.exact_source) {
+            const bool ok = op.device ? (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
+                                      : (S_ISREG(st.st_mode) || S_ISSOCK(st.st_mode));
+            if (!ok) {
+                throw Error("bind source " + host_source + " is not " +
+                            (op.device ? "a device node" : "a regular file") +
+                            (S_ISLNK(st.st_mode) ? " (a symlink)" : ""));
+            }
         }
         auto tgt = target(op, S_ISDIR(st.st_mode) ? path::Kind::Directory : path::Kind::File);
         if (!tgt) {
@@ -441,8 +464,82 @@ class RootBuilder {
             return;
         }
         sys_mount("tmpfs", path::fd_path(tgt->fd.get(), proc_), "tmpfs", MS_NOSUID | MS_NODEV,
-                  "mode=1777", "cannot mount a tmpfs on " + tgt->path);
+                  op.target == "/dev" ? "mode=0755" : "mode=1777",
+                  "cannot mount a tmpfs on " + tgt->path);
         own_tmpfs(op);
+    }
+
+    /// A devpts of the container's own (newinstance): its ptys are not the
+    /// host's. Without one (a kernel that refuses it in a user namespace),
+    /// the host's /dev/pts is bound.
+    void devpts(const MountOp& op) {
+        auto tgt = target(op, path::Kind::Directory);
+        if (!tgt) {
+            return;
+        }
+        if (::mount("devpts", path::fd_path(tgt->fd.get(), proc_).c_str(), "devpts",
+                    MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") == 0) {
+            return;
+        }
+        log::info(std::string("cannot mount a devpts of the container's own (") +
+                  std::strerror(errno) + "); binding the host's /dev/pts");
+        bind(op, old_root_.get(), "/dev/pts");
+    }
+
+    /// A symlink at op.target with text op.source, where the image has
+    /// nothing (CDI's create-symlinks hook, the minimal /dev's links). An
+    /// entry already there is kept. Created only where a mount point could
+    /// be (refuse_create): the overlay made those before it was mounted.
+    void symlink(const MountOp& op) {
+        path::Resolved r = path::resolve_in_root(new_root_.get(), op.target, path::Last::NoFollow);
+        if (r.missing.empty()) {
+            log::debug("not creating symlink " + op.target + ": it exists");
+            return;
+        }
+        std::optional<std::string> refused = refuse_create(op, r);
+        if (!refused) {
+            std::string last = r.missing.back();
+            r.missing.pop_back();
+            try {
+                Fd parent = r.missing.empty() ? std::move(r.fd)
+                                              : path::create_missing(r, path::Kind::Directory);
+                if (::symlinkat(op.source.c_str(), parent.get(), last.c_str()) == 0) {
+                    return;
+                }
+                refused = std::string("cannot be created (") + std::strerror(errno) + ")";
+            } catch (const Error& e) {
+                refused = "cannot be created (" + std::string(e.what()) + ")";
+            }
+        }
+        const std::string msg = "not creating symlink " + op.target + " -> " + op.source + " (" +
+                                op.what + "): " + *refused;
+        if (op.on_missing == OnMissing::Fail) {
+            throw Error(msg);
+        }
+        op.on_missing == OnMissing::Warn ? log::warn(msg) : log::info(msg);
+    }
+
+    /// Hides op.target, where it exists, under an empty file nobody may
+    /// open (the device nodes of GPUs not assigned, under the host's /dev).
+    void mask(const MountOp& op) {
+        path::Resolved r = path::resolve_in_root(new_root_.get(), op.target, path::Last::NoFollow);
+        struct stat st {};
+        if (!r.missing.empty() || ::fstat(r.fd.get(), &st) != 0 || S_ISDIR(st.st_mode) ||
+            S_ISLNK(st.st_mode)) {
+            return;
+        }
+        const std::string empty = std::string(kFiles) + "/masked";
+        if (::access(empty.c_str(), F_OK) != 0) {
+            Fd f(::open(empty.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0));
+            if (!f) {
+                throw_errno("cannot create " + empty);
+            }
+        }
+        sys_mount(empty, path::fd_path(r.fd.get(), proc_), nullptr, MS_BIND, nullptr,
+                  "cannot hide " + op.target);
+        Fd mnt = reopen(op);
+        make_read_only(mnt.get(), op.target, p_.legacy_mounts, proc_);
+        log::debug("hid " + op.target);
     }
 
     void account_file(const MountOp& op) {
@@ -491,6 +588,15 @@ class RootBuilder {
         case MountKind::Passwd:
         case MountKind::Group:
             account_file(op);
+            return;
+        case MountKind::Devpts:
+            devpts(op);
+            return;
+        case MountKind::Symlink:
+            symlink(op);
+            return;
+        case MountKind::Mask:
+            mask(op);
             return;
         }
     }

@@ -11,36 +11,15 @@ namespace {
 std::vector<MountOp> plan_mounts(const RunOptions& opts, const HostFacts& host,
                                  const config::Settings& settings,
                                  const host::ContainerEdits& edits) {
-    std::vector<MountOp> m;
-    // A procfs of the container's PID namespace; the host's /sys and /dev,
-    // recursively: MPI, PMIx and GPU drivers need the host's devices and
-    // sysfs (hwloc reads /sys for the topology).
-    m.push_back({MountKind::Proc, "/proc", "/proc", false, OnMissing::Warn, "/proc"});
-    for (const char* dir : {"/sys", "/dev"}) {
-        m.push_back({MountKind::Bind, dir, dir, false, OnMissing::Warn, dir});
-    }
-    // The host's /tmp by default: Open MPI's and PMIx's session directories
-    // and sockets live there and are shared with ranks outside the container.
-    if (opts.private_tmp) {
-        m.push_back({MountKind::Tmpfs, "", "/tmp", false, OnMissing::Warn, "--private-tmp"});
-    } else {
-        m.push_back({MountKind::Bind, "/tmp", "/tmp", false, OnMissing::Warn, "/tmp"});
-    }
-    if (!opts.no_home && !host.home.empty() && host.home != "/") {
-        m.push_back({MountKind::Bind, host.home, host.home, false, OnMissing::TmpfsParent,
-                     "home " + host.home});
-    }
-    for (const char* file : {"/etc/hosts", "/etc/resolv.conf"}) {
-        m.push_back({MountKind::Bind, file, file, true, OnMissing::Quiet, file});
-    }
-    m.push_back({MountKind::Passwd, "", "/etc/passwd", true, OnMissing::Quiet, "/etc/passwd"});
-    m.push_back({MountKind::Group, "", "/etc/group", true, OnMissing::Quiet, "/etc/group"});
-    const auto& site = settings.binds.value;
-    for (size_t i = 0; i < site.size() && i < host.site_bind_srcs.size(); ++i) {
-        if (!host.site_bind_srcs[i].empty()) {
-            m.push_back({MountKind::Bind, host.site_bind_srcs[i], site[i].target, site[i].read_only,
-                         OnMissing::Warn,
-                         "site bind " + site[i].source + " (" + settings.binds.from + ")"});
+    host::BaseInputs base;
+    base.private_tmp = opts.private_tmp;
+    base.home = opts.no_home ? "" : host.home;
+    base.dev = opts.dev;
+    std::vector<MountOp> m = host::base_edits(base).mounts;
+    for (const auto& b : host.site_binds) {
+        if (!b.resolved.empty()) {
+            m.push_back(host::bind_edit(
+                b, true, "site bind " + b.source + " (" + settings.binds.from + ")"));
         }
     }
     // The process manager's rendezvous folders, where no bind above shows
@@ -55,21 +34,12 @@ std::vector<MountOp> plan_mounts(const RunOptions& opts, const HostFacts& host,
                          "launcher folder " + dir});
         }
     }
-    for (const auto& e : edits.mounts) {
-        m.push_back(
-            {MountKind::Bind, e.host_path, e.container_path, e.read_only, OnMissing::Fail, e.what});
-    }
-    for (size_t i = 0; i < opts.binds.size(); ++i) {
-        const BindSpec& b = opts.binds[i];
-        std::string shown = "-b " + b.source + ":" + b.target + (b.read_only ? ":ro" : "");
-        if (b.target.empty() || b.target[0] != '/') {
-            throw Error(shown + ": the destination must be an absolute path");
-        }
-        if (b.target.find_first_not_of('/') == std::string::npos) {
-            throw Error(shown + ": cannot bind over the container's root");
-        }
-        std::string source = i < host.bind_srcs.size() ? host.bind_srcs[i] : b.source;
-        m.push_back({MountKind::Bind, source, b.target, b.read_only, OnMissing::Fail, shown});
+    m.insert(m.end(), edits.mounts.begin(), edits.mounts.end());
+    const auto devices = host::device_mounts(edits, opts.dev);
+    m.insert(m.end(), devices.begin(), devices.end());
+    for (const auto& b : host.binds) {
+        m.push_back(host::bind_edit(
+            b, false, "-b " + b.source + ":" + b.target + (b.read_only ? ":ro" : "")));
     }
     return m;
 }

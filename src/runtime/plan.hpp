@@ -19,17 +19,18 @@ namespace husk::runtime {
 struct HostFacts {
     uint32_t uid = 0;
     uint32_t gid = 0;
-    std::string user;                   ///< login name of uid ("uid1234" if none)
-    std::string group;                  ///< name of gid ("gid1234" if none)
-    std::string gecos;                  ///< GECOS of uid, may be empty
-    std::string home;                   ///< $HOME, else the passwd home; absolute, canonical
-    std::string cwd;                    ///< current directory, canonical; "" if unknown
-    std::vector<std::string> environ;   ///< KEY=VALUE
-    std::vector<EnvFile> env_files;     ///< the --env-file files, read
-    std::vector<std::string> bind_srcs; ///< canonical host path of each -b source, in order
-    /// canonical host path of each site default bind's source, in order;
-    /// "" where it does not exist on this node (the bind is skipped)
-    std::vector<std::string> site_bind_srcs;
+    std::string user;                 ///< login name of uid ("uid1234" if none)
+    std::string group;                ///< name of gid ("gid1234" if none)
+    std::string gecos;                ///< GECOS of uid, may be empty
+    std::string home;                 ///< $HOME, else the passwd home; absolute, canonical
+    std::string cwd;                  ///< current directory, canonical; "" if unknown
+    std::vector<std::string> environ; ///< KEY=VALUE
+    std::vector<EnvFile> env_files;   ///< the --env-file files, read
+    /// The -b binds, in order, each with its source resolved (canonical).
+    std::vector<BindSpec> binds;
+    /// The site's default binds, in order, each with its source resolved;
+    /// resolved "" where it does not exist on this node (the bind is skipped).
+    std::vector<BindSpec> site_binds;
     /// Folders of the host's process manager that tasks must reach at
     /// their host paths, canonical and existing: $PMIX_SERVER_TMPDIR,
     /// $PMIX_SYSTEM_TMPDIR (PMIx servers of Slurm and Open MPI keep their
@@ -45,37 +46,10 @@ struct HostFacts {
 HostFacts gather_host_facts(const RunOptions& opts, const config::Settings& settings,
                             const config::Identity& who);
 
-/// What a mount step does.
-enum class MountKind {
-    Proc,   ///< a procfs of the container's PID namespace (else the host's, bound)
-    Bind,   ///< recursive bind of host `source` on `target`
-    Tmpfs,  ///< a fresh tmpfs on `target`
-    Passwd, ///< generated /etc/passwd (merge_passwd of the image's own)
-    Group,  ///< generated /etc/group (merge_group of the image's own)
-};
-
-/// What to do when `target` does not exist in the image and cannot be created
-/// (the root is read-only, or creating it failed).
-enum class OnMissing {
-    Fail,        ///< error, exit 125 (the user asked for it: -b)
-    Warn,        ///< warn and skip
-    Quiet,       ///< skip, say so only at -v
-    TmpfsParent, ///< mount a tmpfs on the deepest existing directory (not /), then create the
-                 ///< rest (as ch-run does for
-                 ///< $HOME)
-};
-
-/// One step of the mount plan, applied in order by runtime::build_root().
-struct MountOp {
-    MountKind kind = MountKind::Bind;
-    std::string source; ///< absolute host path (Bind only)
-    std::string target; ///< absolute path inside the container
-    bool read_only = false;
-    OnMissing on_missing = OnMissing::Fail;
-    std::string what; ///< for messages: "home", "-b /scratch:/data", ...
-
-    bool operator==(const MountOp&) const = default;
-};
+/// The mount steps are the host stage's (host/edits.hpp).
+using host::MountKind;
+using host::OnMissing;
+using MountOp = host::Mount;
 
 /// Everything runtime::launch() needs, decided in advance.
 struct LaunchPlan {
@@ -95,24 +69,23 @@ struct LaunchPlan {
 
 /// Decides a launch: id maps, mounts, account, environment, cwd, argv.
 ///
-/// Mount order: /proc (the container's own procfs), /sys, /dev (recursive
-/// binds of the host's), /tmp (the
-/// host's, or a tmpfs with --private-tmp), $HOME (unless --no-home),
-/// /etc/hosts and /etc/resolv.conf (host's, read-only), /etc/passwd and
-/// /etc/group (generated), then the site's default binds (settings.binds;
-/// skipped with a warning where the image has no mount point and cannot get
-/// one, and silently where the source is missing on this node), then the
-/// launcher's folders (host.launcher_dirs) not already visible through a
-/// bind above, at their host paths, then each -b in order, so user binds
-/// win.
+/// Mount order, each from a generator of host/edits.hpp: the base edits
+/// (host::base_edits: /proc, /sys, /dev as --dev says, /tmp, $HOME unless
+/// --no-home, /etc/hosts, /etc/resolv.conf, /etc/passwd, /etc/group), then
+/// the site's default binds (host.site_binds; skipped with a warning where
+/// the image has no mount point and cannot get one, and silently where the
+/// source is missing on this node), then the launcher's folders
+/// (host.launcher_dirs) not already visible through a bind above, at their
+/// host paths, then the generated edits (`edits`: CDI devices, --gpu,
+/// --mpi=host; their mounts, then their device nodes by
+/// host::device_mounts), then each -b in order, so user binds win.
+///
+/// The generated edits' environment comes after the image's Env, and their
+/// folders first in LD_LIBRARY_PATH. When they may need new mount points, a
+/// read-only root becomes --overlay, so nothing of the image is written.
 ///
 /// @throws husk::Error on contradictory options, a relative bind target, a
 ///         malformed -e or env file line, or no command at all.
-/// The host stage's edits (`edits`) come after the launcher's folders and
-/// before -b: their mounts (a missing mount point is an error, and when the
-/// edits may need new ones a read-only root becomes --overlay, so nothing
-/// of the image is written), their environment after the image's Env, and
-/// their folders first in LD_LIBRARY_PATH.
 LaunchPlan plan(const RunOptions& opts, const image::Image& image, const HostFacts& host,
                 const config::Settings& settings, const host::ContainerEdits& edits = {});
 

@@ -1,6 +1,7 @@
 // RunOptions: what `husk run` was asked to do, as plain data.
 #pragma once
 
+#include "host/edits.hpp"
 #include "util/bind.hpp"
 
 #include <optional>
@@ -44,6 +45,9 @@ struct RunOptions {
     std::optional<uint32_t> join_count; ///< --join-count N: tasks expected on this node
     std::optional<uint32_t> linger;     ///< --linger SECONDS (SquashFS server)
     std::optional<std::string> mpi;     ///< --mpi=host|none (default: the settings' mpi)
+    std::vector<std::string> devices;   ///< --device NAME: fully qualified CDI names, in order
+    std::optional<std::string> gpu; ///< --gpu[=nvidia|amd]: the vendor ("nvidia" for bare --gpu)
+    host::DevMode dev = host::DevMode::Host; ///< --dev=host|minimal
 };
 
 } // namespace husk::runtime

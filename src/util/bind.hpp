@@ -12,6 +12,10 @@ struct BindSpec {
     std::string source;
     std::string target;
     bool read_only = false;
+    /// The canonical host path of `source`, filled where the host is looked
+    /// at (runtime::gather_host_facts()); "" before, or where a site bind's
+    /// source is missing on this node.
+    std::string resolved = {};
 
     bool operator==(const BindSpec&) const = default;
 };

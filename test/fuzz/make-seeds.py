@@ -18,6 +18,10 @@ fuzzer starts from what real images look like:
                      (index, manifest, config, one layer) in the harness's
                      part format (see image_json.cpp), as podman save writes
                      them.
+  seeds/cdi_spec/    CDI specs: one of each version 0.3.0 to 1.1.0 with the
+                     fields it added, in JSON and YAML by turns; nvidia-ctk's
+                     (YAML, with its hooks) and the CDI repository's example
+                     (JSON).
 Deterministic: the same IMAGE_DIR gives the same bytes (mtimes fixed).
 """
 import bz2
@@ -99,6 +103,173 @@ def gz(data):
     return gzip.compress(data, mtime=MTIME)
 
 
+# The fields each CDI version added (SPEC.md), cumulatively.
+CDI_VERSIONS = ["0.3.0", "0.4.0", "0.5.0", "0.6.0", "0.7.0", "0.8.0", "1.0.0", "1.1.0"]
+
+
+def cdi_spec(version):
+    """A spec of `version` that uses every field it has."""
+    at = CDI_VERSIONS.index(version)
+    node = {"path": "/dev/vendor0", "type": "c", "major": 240, "minor": 0, "fileMode": 0o666,
+            "permissions": "rw", "uid": 0, "gid": 44}
+    mount = {"hostPath": "/usr/lib/libvendor.so.1", "containerPath": "/usr/lib/libvendor.so.1",
+             "options": ["ro", "nosuid", "nodev", "bind"]}
+    device = {"name": "gpu0", "containerEdits": {"env": ["VENDOR_DEVICE=0"], "deviceNodes": [node]}}
+    spec = {"cdiVersion": version, "kind": "vendor.com/device", "devices": [device],
+            "containerEdits": {
+                "env": ["VENDOR=1"], "mounts": [mount],
+                "hooks": [{"hookName": "createContainer", "path": "/usr/bin/nvidia-cdi-hook",
+                           "args": ["nvidia-cdi-hook", "update-ldcache", "--folder", "/usr/lib"],
+                           "env": ["NVIDIA_CTK_DEBUG=false"], "timeout": 10}]}}
+    if at >= CDI_VERSIONS.index("0.4.0"):
+        mount["type"] = "bind"
+    if at >= CDI_VERSIONS.index("0.5.0"):
+        node["hostPath"] = "/dev/vendor0"
+        spec["devices"].append({"name": "1", "containerEdits": {"env": ["VENDOR_DEVICE=1"]}})
+    if at >= CDI_VERSIONS.index("0.6.0"):
+        spec["kind"] = "vendor.com/device.mig"
+        spec["annotations"] = {"vendor.com/spec": "seed"}
+        device["annotations"] = {"uuid": "VENDOR-0000"}
+    if at >= CDI_VERSIONS.index("0.7.0"):
+        device["containerEdits"]["additionalGids"] = [44]
+        rdt = {"closID": "vendor", "l3CacheSchema": "L3:0=ff", "memBwSchema": "MB:0=50"}
+        if at < CDI_VERSIONS.index("1.1.0"):
+            rdt["enableCMT"] = True
+        else:
+            rdt["schemata"] = ["L2:0=f"]
+            rdt["enableMonitoring"] = True
+            device["containerEdits"]["netDevices"] = [{"hostInterfaceName": "ib0", "name": "ib0"}]
+        device["containerEdits"]["intelRdt"] = rdt
+    return spec
+
+
+def yaml_of(value, indent=0):
+    """Block YAML of a JSON value, strings quoted where YAML would read them
+    otherwise (no yaml module needed)."""
+    pad = " " * indent
+    if isinstance(value, dict):
+        out = ""
+        for k, v in value.items():
+            if isinstance(v, (dict, list)) and v:
+                out += f"{pad}{k}:\n" + yaml_of(v, indent + 2)
+            else:
+                out += f"{pad}{k}: " + yaml_of(v, 0).lstrip()
+        return out
+    if isinstance(value, list):
+        out = ""
+        for v in value:
+            inner = yaml_of(v, indent + 2)
+            out += f"{pad}- " + inner.lstrip()
+        return out
+    if isinstance(value, bool):
+        return ("true" if value else "false") + "\n"
+    if isinstance(value, int):
+        return f"{value}\n"
+    plain = value and value[0].isalpha() and all(c.isalnum() or c in "/_.=:-" for c in value)
+    return (value if plain and value.lower() not in ("true", "false", "null", "yes", "no", "on",
+                                                     "off", "y", "n") else json.dumps(value)) + "\n"
+
+
+NVIDIA_CTK_SPEC = """---
+cdiVersion: 0.5.0
+kind: nvidia.com/gpu
+devices:
+    - name: "0"
+      containerEdits:
+        deviceNodes:
+            - path: /dev/nvidia0
+              hostPath: /dev/nvidia0
+    - name: GPU-4cf8db2d-06c0-7d70-1a51-e59b25b2c16c
+      containerEdits:
+        deviceNodes:
+            - path: /dev/nvidia0
+              hostPath: /dev/nvidia0
+    - name: all
+      containerEdits:
+        deviceNodes:
+            - path: /dev/nvidia0
+              hostPath: /dev/nvidia0
+containerEdits:
+    env:
+        - NVIDIA_CTK_LIBCUDA_DIR=/usr/lib/x86_64-linux-gnu
+        - NVIDIA_VISIBLE_DEVICES=void
+    deviceNodes:
+        - path: /dev/nvidia-modeset
+          hostPath: /dev/nvidia-modeset
+        - path: /dev/nvidia-uvm
+          hostPath: /dev/nvidia-uvm
+        - path: /dev/nvidiactl
+          hostPath: /dev/nvidiactl
+    hooks:
+        - hookName: createContainer
+          path: /usr/bin/nvidia-cdi-hook
+          args:
+            - nvidia-cdi-hook
+            - create-symlinks
+            - --link
+            - libcuda.so.1::/usr/lib/x86_64-linux-gnu/libcuda.so
+            - --link=libnvidia-ml.so.1::/usr/lib/x86_64-linux-gnu/libnvidia-ml.so
+          env:
+            - NVIDIA_CTK_DEBUG=false
+        - hookName: createContainer
+          path: /usr/bin/nvidia-cdi-hook
+          args:
+            - nvidia-cdi-hook
+            - enable-cuda-compat
+            - --host-driver-version=570.86.15
+        - hookName: createContainer
+          path: /usr/bin/nvidia-cdi-hook
+          args: [nvidia-cdi-hook, update-ldcache, --folder, /usr/lib/x86_64-linux-gnu]
+        - hookName: createContainer
+          path: /usr/bin/nvidia-ctk
+          args: [nvidia-ctk, hook, disable-device-node-modification]
+        - hookName: createContainer
+          path: /usr/bin/nvidia-cdi-hook
+          args: [nvidia-cdi-hook, chmod, --mode, "755", --path, /dev/dri]
+    mounts:
+        - hostPath: /usr/lib/x86_64-linux-gnu/libcuda.so.570.86.15
+          containerPath: /usr/lib/x86_64-linux-gnu/libcuda.so.570.86.15
+          options:
+            - ro
+            - nosuid
+            - nodev
+            - rbind
+            - rprivate
+        - hostPath: /run/nvidia-persistenced/socket
+          containerPath: /run/nvidia-persistenced/socket
+          options: [ro, nosuid, nodev, rbind, rprivate, noexec]
+        - hostPath: tmpfs
+          containerPath: /var/run/vendor
+          type: tmpfs
+          options: [nosuid, size=1m]
+"""
+
+CDI_EXAMPLE = {
+    "cdiVersion": "0.6.0", "kind": "vendor.com/device",
+    "devices": [{"name": "myDevice", "containerEdits": {"deviceNodes": [
+        {"hostPath": "/vendorroot/dev/card1", "path": "/dev/card1"}, {"path": "/dev/card2"}]}}],
+    "containerEdits": {
+        "env": ["FOO=CDI_SPEC", "BAR=BARVALUE1"],
+        "deviceNodes": [{"path": "/dev/vendorctl", "uid": 1000, "gid": 1000}],
+        "mounts": [{"hostPath": "/bin/vendorBin", "containerPath": "/bin/vendorBin"},
+                   {"hostPath": "/usr/lib/libVendor.so.0",
+                    "containerPath": "/usr/lib/libVendor.so.0"}],
+        "hooks": [{"hookName": "createContainer", "path": "/bin/vendor-hook"},
+                  {"hookName": "startContainer", "path": "/usr/bin/ldconfig"}]}}
+
+
+def write_cdi_seeds():
+    cs = os.path.join(OUT, "cdi_spec")
+    for i, v in enumerate(CDI_VERSIONS):
+        name = "v" + v.replace(".", "_")
+        if i % 2 == 0:
+            write(os.path.join(cs, name + ".json"), json.dumps(cdi_spec(v), indent=2).encode())
+        else:
+            write(os.path.join(cs, name + ".yaml"), ("---\n" + yaml_of(cdi_spec(v))).encode())
+    write(os.path.join(cs, "nvidia-ctk.yaml"), NVIDIA_CTK_SPEC.encode())
+    write(os.path.join(cs, "cdi-example.json"), json.dumps(CDI_EXAMPLE, indent=2).encode())
+
+
 def main():
     image_dir = sys.argv[1] if len(sys.argv) > 1 else None
     if image_dir is None:
@@ -175,6 +346,7 @@ def main():
                                 "-b", "4096", "-quiet", "-no-progress", "-mkfs-time", str(MTIME),
                                 "-all-time", str(MTIME), "-no-xattrs"],
                                check=True, stdout=subprocess.DEVNULL)
+    write_cdi_seeds()
     print(f"make-seeds: wrote {OUT}")
 
 

@@ -2,12 +2,14 @@
 # run.sh -- build the libFuzzer harnesses (clang, ASan, UBSan) and run each
 # for a bounded time.
 #
-#   test/fuzz/run.sh [SECONDS] [NAME...]
+#   test/fuzz/run.sh [SECONDS] [NAME[:SECONDS]...]
 #
-# SECONDS: per harness (default 60). NAME: tar_layer, image_json, squashfs
-# (default: tar_layer and image_json; squashfs still finds crashes in
-# libsquashfuse's metadata cache within seconds, see doc/fuzzing.md, and
-# joins the default once they are fixed). The working corpus grows in $HUSK_FUZZ_CORPUS/NAME (default
+# SECONDS: per harness (default 60); NAME:SECONDS gives one its own. NAME:
+# tar_layer, image_json, squashfs, cdi_spec (default: tar_layer and
+# image_json for SECONDS, cdi_spec, whose inputs are small text files, for
+# half of it; squashfs still finds crashes in libsquashfuse's metadata
+# cache within seconds, see doc/fuzzing.md, and joins the default once
+# they are fixed). The working corpus grows in $HUSK_FUZZ_CORPUS/NAME (default
 # /var/cache/husk-test/fuzz/NAME, outside the clone, kept between runs),
 # started from test/fuzz/seeds/NAME and test/fuzz/corpus/NAME. A crash,
 # leak, hang or sanitizer report fails the run and names the input it
@@ -18,19 +20,26 @@ cd "$(dirname "$0")/../.."
 seconds=${1:-60}
 shift || true
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(tar_layer image_json)
+[ ${#names[@]} -gt 0 ] || names=(tar_layer image_json "cdi_spec:$(((seconds + 1) / 2))")
 cache=${HUSK_FUZZ_CORPUS:-/var/cache/husk-test/fuzz}
 artifacts=$(mktemp -d "${TMPDIR:-/tmp}/husk-fuzz-findings.XXXXXX")
 
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DHUSK_FUZZ=ON >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target "${names[@]/#/fuzz_}"
+targets=()
+for entry in "${names[@]}"; do
+    targets+=("fuzz_${entry%%:*}")
+done
+cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]}"
 
 failed=0
-for n in "${names[@]}"; do
+for entry in "${names[@]}"; do
+    n=${entry%%:*}
+    secs=$seconds
+    [ "$entry" = "$n" ] || secs=${entry#*:}
     mkdir -p "$cache/$n"
-    echo "fuzz: $n for $seconds s (corpus $cache/$n)"
-    if ! build-fuzz/test/fuzz_"$n" -max_total_time="$seconds" -timeout=10 \
+    echo "fuzz: $n for $secs s (corpus $cache/$n)"
+    if ! build-fuzz/test/fuzz_"$n" -max_total_time="$secs" -timeout=10 \
         -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/$n-" \
         "$cache/$n" "test/fuzz/seeds/$n" "test/fuzz/corpus/$n" 2>"$artifacts/$n.log"; then
         failed=1

@@ -10,6 +10,8 @@
 #      keeps a husk-test-owned copy of the debian image, cached once per image
 #      key as $CACHE/debian-owned-KEY, and makes a per-run husk-test-owned
 #      copy of the busybox image;
+#   3b. builds, once per version of its script, fake NVIDIA and AMD driver
+#      trees (test/fixtures/make-fake-gpu-tree.sh) for the --gpu tests;
 #   4. copies husk and the test files into a fresh /tmp/husk-it.XXXXXX that
 #      husk-test can read (the clone may live under a 0700 /root), with a
 #      setuid-root copy and a copy with file capabilities of husk in a
@@ -128,6 +130,28 @@ if [ ! -d "$img_debian_owned" ]; then
     mv -T -- "$part" "$img_debian_owned"
 fi
 
+# 3b. fake NVIDIA and AMD driver trees for --gpu and --device (device nodes
+# need root to make), cached once per version of their script and sources
+fake_gpu=$here/../fixtures/make-fake-gpu-tree.sh
+fake_key=$(cat -- "$fake_gpu" "$here"/../fixtures/fake-gpu/* | sha256sum | cut -c1-12)
+fake_nvidia=$CACHE/fake-nvidia-$fake_key
+fake_amd=$CACHE/fake-amd-$fake_key
+for kind in nvidia amd; do
+    dest=$CACHE/fake-$kind-$fake_key
+    [ -d "$dest" ] && continue
+    rm -rf --one-file-system -- "$dest.partial"
+    flag=()
+    [ "$kind" = amd ] && flag=(--amd)
+    log=$(mktemp)
+    if ! "$fake_gpu" "${flag[@]}" "$dest.partial" >"$log" 2>&1; then
+        cat -- "$log" >&2
+        rm -f -- "$log"
+        die "building the fake $kind driver tree failed"
+    fi
+    rm -f -- "$log"
+    mv -T -- "$dest.partial" "$dest"
+done
+
 flock -u 8
 exec 8>&-
 
@@ -172,7 +196,7 @@ setpriv --reuid="$TEST_USER" --regid="$TEST_USER" --init-groups \
     IMG_DEBIAN_ZSTD_SQFS="$img_debian_zstd_sqfs" IMG_LAYERED="$img_layered" \
     IMG_MPI="$img_mpi" IMG_MPI_SQFS="$img_mpi_sqfs" \
     IMG_MPICH="$img_mpich" IMG_MPICH_SQFS="$img_mpich_sqfs" \
-    HUSK_TEST_CACHE="$CACHE" \
+    HUSK_TEST_CACHE="$CACHE" FAKE_NVIDIA="$fake_nvidia" FAKE_AMD="$fake_amd" \
     bats --tap ${HUSK_BATS_FILTER:+--filter "$HUSK_BATS_FILTER"} "$tmp/${bats_file##*/}" || rc=$?
 
 # 6. cleanup (trap) and bats's status

@@ -136,11 +136,13 @@ expect run husk ru
 expect "images import inspect" husk i
 expect "dir squashfs" husk import --format ''
 expect "dir squashfs tar" husk convert --format ''
+expect "list generate" husk cdi ''
+expect "host minimal" husk run --dev ''
 expect bb-installed husk rm bb
 complete husk run bb | grep -qx bb-installed || die "husk run bb does not complete the stored image"
 complete husk -v run --overlay b | grep -qx bb-installed || die "husk -v run --overlay b does not complete the stored image"
 # each command's options, exactly as its --help lists them
-for cmd in run check version import convert images rm inspect; do
+for cmd in run check version import convert images rm inspect cdi; do
     want=$(as_user husk "$cmd" --help | awk '/^Options:/ { on = 1; next } /^[A-Z]/ { on = 0 }
         on && /^  -/ { n = split($1, a, ","); for (i = 1; i <= n; i++) print a[i] }' | sort -u)
     got=$(complete husk "$cmd" -)

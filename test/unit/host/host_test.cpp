@@ -4,6 +4,7 @@
 #include "util/error.hpp"
 #include "util/file.hpp"
 
+#include "../support/ld_cache.hpp"
 #include "../support/temp_tree.hpp"
 
 #include <cstring>
@@ -12,29 +13,8 @@
 namespace husk::host {
 namespace {
 
-/// An ld.so.cache of the new format with `entries` (soname, path, flags).
 std::string make_cache(const std::vector<std::tuple<std::string, std::string, int>>& entries) {
-    std::string strings;
-    std::vector<std::pair<uint32_t, uint32_t>> offsets;
-    const size_t base = 48 + 24 * entries.size();
-    for (const auto& [soname, path, flags] : entries) {
-        const uint32_t k = static_cast<uint32_t>(base + strings.size());
-        strings += soname + '\0';
-        const uint32_t v = static_cast<uint32_t>(base + strings.size());
-        strings += path + '\0';
-        offsets.emplace_back(k, v);
-    }
-    std::string out(base, '\0');
-    std::memcpy(out.data(), "glibc-ld.so.cache1.1", 20);
-    const uint32_t n = static_cast<uint32_t>(entries.size());
-    std::memcpy(out.data() + 20, &n, 4);
-    for (size_t i = 0; i < entries.size(); ++i) {
-        const int32_t flags = std::get<2>(entries[i]);
-        std::memcpy(out.data() + 48 + 24 * i, &flags, 4);
-        std::memcpy(out.data() + 48 + 24 * i + 4, &offsets[i].first, 4);
-        std::memcpy(out.data() + 48 + 24 * i + 8, &offsets[i].second, 4);
-    }
-    return out + strings;
+    return test::make_ld_cache(entries);
 }
 
 TEST(LdCache, ParsesThisMachinesEntriesInOrder) {

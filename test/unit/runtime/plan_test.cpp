@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace husk::runtime {
 namespace {
 
@@ -87,7 +89,9 @@ TEST(Plan, UserBindsComeLastInOrderAndUseCanonicalSources) {
     auto o = opts();
     o.binds = {{"scratch", "/data", false}, {"/etc", "/tmp", true}};
     auto h = host();
-    h.bind_srcs = {"/lustre/alice/scratch", "/etc"};
+    h.binds = o.binds;
+    h.binds[0].resolved = "/lustre/alice/scratch";
+    h.binds[1].resolved = "/etc";
     auto p = plan(o, dir_image(), h, settings());
     ASSERT_GE(p.mounts.size(), 2u);
     const auto& a = p.mounts[p.mounts.size() - 2];
@@ -105,13 +109,16 @@ TEST(Plan, SiteBindsComeBeforeUserBindsAndAreSkippedWhereMissing) {
     auto o = opts();
     o.binds = {{"/scratch", "/scratch", true}};
     auto h = host();
-    h.bind_srcs = {"/scratch"};
+    h.binds = o.binds;
+    h.binds[0].resolved = "/scratch";
     auto s = settings();
     s.binds = {
         {{"/scratch", "/scratch", false}, {"/projects", "/p", true}, {"/gone", "/gone", false}},
         config::Origin::SiteConfig,
         "/etc/husk/husk.json"};
-    h.site_bind_srcs = {"/lustre/scratch", "/projects", ""};
+    h.site_binds = s.binds.value;
+    h.site_binds[0].resolved = "/lustre/scratch";
+    h.site_binds[1].resolved = "/projects";
     auto p = plan(o, dir_image(), h, s);
     ASSERT_GE(p.mounts.size(), 3u);
     const auto& site1 = p.mounts[p.mounts.size() - 3];
@@ -152,11 +159,85 @@ TEST(Plan, LegacyMountsFromSettings) {
 }
 
 TEST(Plan, BindTargetsMustBeAbsoluteAndNotRoot) {
+    auto h = host();
+    h.binds = {{"/x", "relative", false, "/x"}};
+    EXPECT_THROW(plan(opts(), dir_image(), h, settings()), Error);
+    h.binds = {{"/x", "//", false, "/x"}};
+    EXPECT_THROW(plan(opts(), dir_image(), h, settings()), Error);
+}
+
+host::ContainerEdits gpu_edits() {
+    host::ContainerEdits e;
+    e.mounts.push_back({MountKind::Bind, "/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.15",
+                        "/usr/lib/husk-gpu/libcuda.so.1", true, OnMissing::Fail,
+                        "--gpu: libcuda.so.1", true});
+    e.device_nodes = {{"/dev/nvidiactl", "/dev/nvidiactl", "--gpu"},
+                      {"/dev/nvidia1", "/dev/nvidia1", "--gpu"},
+                      {"/dev/nvidia2", "/fake/dev/nvidia2", "--gpu"}};
+    e.hidden_device_nodes = {"/dev/nvidia0"};
+    e.needs_new_paths = true;
+    e.ld_library_path = {"/usr/lib/husk-gpu"};
+    return e;
+}
+
+TEST(Plan, EditsComeAfterTheBaseAndBeforeUserBinds) {
     auto o = opts();
-    o.binds = {{"/x", "relative", false}};
-    EXPECT_THROW(plan(o, dir_image(), host(), settings()), Error);
-    o.binds = {{"/x", "//", false}};
-    EXPECT_THROW(plan(o, dir_image(), host(), settings()), Error);
+    o.binds = {{"/scratch", "/usr/lib/husk-gpu/libcuda.so.1", true}};
+    auto h = host();
+    h.binds = o.binds;
+    h.binds[0].resolved = "/scratch";
+    auto p = plan(o, dir_image(), h, settings(), gpu_edits());
+    auto t = targets(p);
+    const auto at = [&](const std::string& x) {
+        return std::find(t.begin(), t.end(), x) - t.begin();
+    };
+    EXPECT_LT(at("/etc/group"), at("/usr/lib/husk-gpu/libcuda.so.1"));
+    EXPECT_EQ(find(p, "/usr/lib/husk-gpu/libcuda.so.1")->what,
+              "-b /scratch:/usr/lib/husk-gpu/libcuda.so.1:ro");
+    // Under the host's /dev, a node the host has at that path is there
+    // already; one from elsewhere is bound (warning where /dev lacks it);
+    // an unassigned GPU is masked.
+    EXPECT_EQ(find(p, "/dev/nvidiactl"), nullptr);
+    EXPECT_EQ(find(p, "/dev/nvidia1"), nullptr);
+    const MountOp* n2 = find(p, "/dev/nvidia2");
+    ASSERT_NE(n2, nullptr);
+    EXPECT_EQ(n2->source, "/fake/dev/nvidia2");
+    EXPECT_TRUE(n2->device);
+    EXPECT_FALSE(n2->read_only);
+    EXPECT_EQ(n2->on_missing, OnMissing::Warn);
+    ASSERT_NE(find(p, "/dev/nvidia0"), nullptr);
+    EXPECT_EQ(find(p, "/dev/nvidia0")->kind, MountKind::Mask);
+    // New mount points without writing the image.
+    EXPECT_EQ(p.root_mode, RootMode::Overlay);
+    EXPECT_EQ(Environment(p.env).get("LD_LIBRARY_PATH").value_or(""), "/usr/lib/husk-gpu");
+}
+
+TEST(Plan, MinimalDevHoldsOnlyTheStandardNodesAndTheAssignedOnes) {
+    auto o = opts();
+    o.dev = host::DevMode::Minimal;
+    auto p = plan(o, dir_image(), host(), settings(), gpu_edits());
+    const MountOp* dev = find(p, "/dev");
+    ASSERT_NE(dev, nullptr);
+    EXPECT_EQ(dev->kind, MountKind::Tmpfs);
+    for (const char* n : {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
+                          "/dev/tty", "/dev/shm"}) {
+        ASSERT_NE(find(p, n), nullptr) << n;
+        EXPECT_EQ(find(p, n)->source, n);
+    }
+    EXPECT_EQ(find(p, "/dev/pts")->kind, MountKind::Devpts);
+    EXPECT_EQ(find(p, "/dev/ptmx")->kind, MountKind::Symlink);
+    EXPECT_EQ(find(p, "/dev/ptmx")->source, "pts/ptmx");
+    // Every assigned node is bound, a missing one is an error; nothing is
+    // masked, since nothing else is there.
+    for (const char* n : {"/dev/nvidiactl", "/dev/nvidia1", "/dev/nvidia2"}) {
+        ASSERT_NE(find(p, n), nullptr) << n;
+        EXPECT_EQ(find(p, n)->on_missing, OnMissing::Fail);
+        EXPECT_TRUE(find(p, n)->exact_source);
+    }
+    EXPECT_EQ(find(p, "/dev/nvidia0"), nullptr);
+    const auto t = targets(p);
+    EXPECT_LT(std::find(t.begin(), t.end(), "/dev") - t.begin(),
+              std::find(t.begin(), t.end(), "/dev/nvidia2") - t.begin());
 }
 
 TEST(Plan, IdsAndAccount) {

@@ -1,0 +1,1747 @@
+// CDI specs: reading (JSON with nlohmann-json, YAML with yaml-cpp's event
+// parser, both into one JSON tree and one validator), writing, the
+// registry of a node's spec folders, and the container edits of the named
+// devices, with the known NVIDIA hooks interpreted.
+#include "host/cdi.hpp"
+
+#include "util/error.hpp"
+#include "util/file.hpp"
+#include "util/log.hpp"
+#include "util/path.hpp"
+#include "util/text.hpp"
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <dirent.h>
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+namespace husk::host::cdi {
+namespace {
+
+using json = nlohmann::json;
+using ojson = nlohmann::ordered_json;
+
+// ---------------------------------------------------------------------------
+// Versions
+
+/// The versions read, oldest first; an index into it is what the
+/// validator compares.
+constexpr const char* kVersions[] = {"0.3.0", "0.4.0", "0.5.0", "0.6.0",
+                                     "0.7.0", "0.8.0", "1.0.0", "1.1.0"};
+constexpr int kNumVersions = static_cast<int>(std::size(kVersions));
+enum : int { V030 = 0, V040, V050, V060, V070, V080, V100, V110 };
+
+int version_index(std::string_view v) {
+    for (int i = 0; i < kNumVersions; ++i) {
+        if (v == kVersions[i]) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/// The schema is at most 6 levels deep (devices[].containerEdits.hooks[].args[]);
+/// anything much deeper is not a spec, and is refused before it costs stack.
+constexpr int kMaxDepth = 16;
+/// What a YAML document may expand to through its aliases (each node 64,
+/// plus its text), against "billion laughs".
+constexpr size_t kMaxYamlCost = 8 * kMaxSpecBytes;
+/// Annotations of one spec or device, keys and values (the reference's limit).
+constexpr size_t kMaxAnnotationBytes = 256 << 10;
+
+// ---------------------------------------------------------------------------
+// Messages
+
+/// `s` fit for a one-line message: control characters escaped, cut at
+/// `limit` bytes.
+std::string shown(std::string_view s, size_t limit = 80) {
+    std::string out;
+    for (size_t i = 0; i < s.size() && i < limit; ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", c);
+            out += buf;
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    if (s.size() > limit) {
+        out += "...";
+    }
+    return out;
+}
+
+/// A husk::Error whose message is one line whatever the file names, paths
+/// and values in it hold: control characters escaped.
+Error line_error(const std::string& message, int err = 0) {
+    return Error(shown(message, std::string::npos), err);
+}
+
+std::string quote(std::string_view s) {
+    return "\"" + shown(s) + "\"";
+}
+
+std::string joined(const std::vector<std::string>& v, const char* sep) {
+    std::string out;
+    for (const auto& s : v) {
+        out += (out.empty() ? "" : sep) + s;
+    }
+    return out;
+}
+
+/// Why `s` cannot be a spec's text, or "": a NUL byte, bytes that are not
+/// UTF-8, or a Unicode noncharacter (U+FDD0..U+FDEF, U+xFFFE, U+xFFFF:
+/// YAML has no way to write one, and a reader replaces it).
+std::string text_problem(std::string_view s) {
+    if (s.find('\0') != std::string_view::npos) {
+        return "a NUL byte";
+    }
+    size_t i = 0;
+    while (i < s.size()) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        size_t n = 0;
+        uint32_t cp = 0;
+        if (c < 0x80) {
+            ++i;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return "not UTF-8";
+        }
+        if (i + n >= s.size()) {
+            return "not UTF-8";
+        }
+        for (size_t k = 1; k <= n; ++k) {
+            const auto d = static_cast<unsigned char>(s[i + k]);
+            if ((d & 0xc0) != 0x80) {
+                return "not UTF-8";
+            }
+            cp = (cp << 6) | (d & 0x3f);
+        }
+        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return "not UTF-8";
+        }
+        if ((cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe) {
+            return "a Unicode noncharacter";
+        }
+        i += n + 1;
+    }
+    return "";
+}
+
+// ---------------------------------------------------------------------------
+// YAML to JSON
+
+/// Builds one JSON value from yaml-cpp's parse events, without recursion:
+/// scalars stay text (plain or quoted), plain nulls become null; aliases
+/// are copies, paid for against kMaxYamlCost; depth, duplicate keys and
+/// keys that are not text refused.
+class YamlToJson : public YAML::EventHandler {
+  public:
+    explicit YamlToJson(const std::string& file) : file_(file) {}
+
+    bool done() const { return done_; }
+    json take() { return std::move(result_); }
+
+    void OnDocumentStart(const YAML::Mark&) override {}
+    void OnDocumentEnd() override {}
+
+    void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+        pay(mark, 64);
+        add(mark, json(nullptr), anchor, 64, 0);
+    }
+    void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+        const auto it = anchors_.find(anchor);
+        if (it == anchors_.end()) {
+            fail(mark, "an alias of a node that is not complete");
+        }
+        const Anchored& a = it->second;
+        if (stack_.size() + static_cast<size_t>(a.height) > kMaxDepth) {
+            fail(mark, "nested deeper than " + std::to_string(kMaxDepth) + " levels");
+        }
+        pay(mark, a.cost); // before the copy
+        add(mark, a.value, 0, a.cost, a.height);
+    }
+    void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  const std::string& value) override {
+        if (const std::string problem = text_problem(value); !problem.empty()) {
+            fail(mark, problem + " in a scalar");
+        }
+        pay(mark, 64 + value.size());
+        add(mark, json(value), anchor, 64 + value.size(), 0);
+    }
+    void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                         YAML::EmitterStyle::value) override {
+        open(mark, json::array(), anchor);
+    }
+    void OnSequenceEnd() override { close(); }
+    void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                    YAML::EmitterStyle::value) override {
+        open(mark, json::object(), anchor);
+    }
+    void OnMapEnd() override { close(); }
+
+  private:
+    struct Frame {
+        json value;
+        YAML::anchor_t anchor;
+        size_t cost;
+        int height; // of the deepest child, plus one
+        YAML::Mark mark;
+        std::optional<std::string> key; // maps: the key read, waiting for its value
+    };
+    struct Anchored {
+        json value;
+        size_t cost;
+        int height;
+    };
+
+    [[noreturn]] void fail(const YAML::Mark& mark, const std::string& reason) const {
+        throw line_error(file_ + ": line " + std::to_string(mark.line + 1) + ", column " +
+                         std::to_string(mark.column + 1) + ": " + reason);
+    }
+
+    void pay(const YAML::Mark& mark, size_t cost) {
+        cost_ += cost;
+        if (cost_ > kMaxYamlCost) {
+            fail(mark, "the document expands to more than " + std::to_string(kMaxYamlCost >> 20) +
+                           " MiB (aliases?)");
+        }
+    }
+
+    void open(const YAML::Mark& mark, json value, YAML::anchor_t anchor) {
+        if (!stack_.empty() && stack_.back().value.is_object() && !stack_.back().key) {
+            fail(mark, "a mapping key that is not text");
+        }
+        if (stack_.size() >= kMaxDepth) {
+            fail(mark, "nested deeper than " + std::to_string(kMaxDepth) + " levels");
+        }
+        pay(mark, 64);
+        stack_.push_back({std::move(value), anchor, 64, 1, mark, std::nullopt});
+    }
+
+    void close() {
+        Frame f = std::move(stack_.back());
+        stack_.pop_back();
+        if (f.value.is_object() && f.key) {
+            fail(f.mark, "a mapping key without a value"); // not produced by yaml-cpp
+        }
+        place(f.mark, std::move(f.value), f.anchor, f.cost, f.height);
+    }
+
+    /// A complete node: its value, anchor, cost (paid) and height.
+    void add(const YAML::Mark& mark, json value, YAML::anchor_t anchor, size_t cost, int height) {
+        if (!stack_.empty() && stack_.back().value.is_object() && !stack_.back().key) {
+            if (!value.is_string()) {
+                fail(mark, "a mapping key that is not text");
+            }
+            Frame& m = stack_.back();
+            std::string key = value.get<std::string>();
+            if (m.value.contains(key)) {
+                fail(mark, "key " + quote(key) + " given twice");
+            }
+            m.key = std::move(key);
+            m.cost += cost;
+            return;
+        }
+        place(mark, std::move(value), anchor, cost, height);
+    }
+
+    void place(const YAML::Mark& mark, json value, YAML::anchor_t anchor, size_t cost, int height) {
+        if (anchor != 0) {
+            anchors_[anchor] = {value, cost, height};
+        }
+        if (stack_.empty()) {
+            if (done_) {
+                fail(mark, "more than one document");
+            }
+            result_ = std::move(value);
+            done_ = true;
+            return;
+        }
+        Frame& p = stack_.back();
+        p.cost += cost;
+        p.height = std::max(p.height, height + 1);
+        if (p.value.is_array()) {
+            p.value.push_back(std::move(value));
+        } else {
+            p.value[*p.key] = std::move(value);
+            p.key.reset();
+        }
+    }
+
+    const std::string& file_;
+    std::vector<Frame> stack_;
+    std::map<YAML::anchor_t, Anchored> anchors_;
+    size_t cost_ = 0;
+    json result_;
+    bool done_ = false;
+};
+
+json parse_yaml(std::string_view text, const std::string& file) {
+    std::istringstream in{std::string(text)};
+    YAML::Parser parser(in);
+    YamlToJson handler(file);
+    if (!parser.HandleNextDocument(handler) || !handler.done()) {
+        throw line_error(file + ": empty: no YAML document");
+    }
+    if (parser.HandleNextDocument(handler)) {
+        throw line_error(file + ": more than one YAML document");
+    }
+    return handler.take();
+}
+
+json parse_json(std::string_view text, const std::string& file) {
+    std::vector<std::set<std::string>> keys; // of each object open
+    const json::parser_callback_t cb = [&](int depth, json::parse_event_t event, json& parsed) {
+        if (depth > kMaxDepth) {
+            throw line_error(file + ": nested deeper than " + std::to_string(kMaxDepth) +
+                             " levels");
+        }
+        if (event == json::parse_event_t::object_start) {
+            keys.emplace_back();
+        } else if (event == json::parse_event_t::object_end && !keys.empty()) {
+            keys.pop_back();
+        } else if (event == json::parse_event_t::key && !keys.empty()) {
+            const auto& key = parsed.get_ref<const std::string&>();
+            if (!keys.back().insert(key).second) {
+                throw line_error(file + ": key " + quote(key) + " given twice");
+            }
+        }
+        return true;
+    };
+    try {
+        return json::parse(text.begin(), text.end(), cb);
+    } catch (const json::parse_error& e) {
+        // "[json.exception.parse_error.101] parse error at line 1, column 2: syntax error ..."
+        std::string what = e.what();
+        const size_t at = what.find("parse error at ");
+        if (at != std::string::npos) {
+            what = what.substr(at + std::strlen("parse error at "));
+        }
+        throw line_error(file + ": " + shown(what, 240));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The validator
+
+/// A field of an object: its name, and the versions that have it
+/// ([since, until)).
+struct Field {
+    const char* name;
+    int since = V030;
+    int until = kNumVersions;
+};
+
+/// Whether a value is "set" for the version rules: the reference asks for a
+/// newer version only where the newer field has a value.
+bool is_set(const json& v) {
+    if (v.is_null()) {
+        return false;
+    }
+    if (v.is_string()) {
+        return !v.get_ref<const std::string&>().empty();
+    }
+    if (v.is_array() || v.is_object()) {
+        return !v.empty();
+    }
+    if (v.is_boolean()) {
+        return v.get<bool>();
+    }
+    return true;
+}
+
+/// An integer as read, before its range is checked: sign and magnitude
+/// (`overflow`: more than 64 bits).
+struct Integer {
+    bool negative = false;
+    uint64_t magnitude = 0;
+    bool overflow = false;
+};
+
+/// `n` as an int64_t when it lies in [lo, hi].
+std::optional<int64_t> in_range(const Integer& n, int64_t lo, int64_t hi) {
+    if (n.overflow) {
+        return std::nullopt;
+    }
+    if (!n.negative || n.magnitude == 0) {
+        if (n.magnitude > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
+            static_cast<int64_t>(n.magnitude) > hi || static_cast<int64_t>(n.magnitude) < lo) {
+            return std::nullopt;
+        }
+        return static_cast<int64_t>(n.magnitude);
+    }
+    // -magnitude >= lo, with lo < 0: magnitude <= -(lo + 1) + 1
+    if (lo >= 0 || n.magnitude - 1 > static_cast<uint64_t>(-(lo + 1))) {
+        return std::nullopt;
+    }
+    const int64_t v = -static_cast<int64_t>(n.magnitude - 1) - 1;
+    return v > hi ? std::nullopt : std::optional<int64_t>(v);
+}
+
+/// An integer of YAML's text as the reference (go-yaml, YAML 1.1) reads
+/// one: [-+] then decimal, 0x hex, 0o or 0-prefixed octal, 0b binary.
+std::optional<Integer> yaml_integer(std::string_view s) {
+    Integer n;
+    if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
+        n.negative = s[0] == '-';
+        s.remove_prefix(1);
+    }
+    int base = 10;
+    if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        base = 16;
+        s.remove_prefix(2);
+    } else if (s.size() > 2 && s[0] == '0' && (s[1] == 'o' || s[1] == 'O')) {
+        base = 8;
+        s.remove_prefix(2);
+    } else if (s.size() > 2 && s[0] == '0' && (s[1] == 'b' || s[1] == 'B')) {
+        base = 2;
+        s.remove_prefix(2);
+    } else if (s.size() > 1 && s[0] == '0') {
+        base = 8;
+        s.remove_prefix(1);
+    }
+    if (s.empty()) {
+        return std::nullopt;
+    }
+    for (const char c : s) {
+        int d;
+        if (c >= '0' && c <= '9') {
+            d = c - '0';
+        } else if (c >= 'a' && c <= 'f') {
+            d = c - 'a' + 10;
+        } else if (c >= 'A' && c <= 'F') {
+            d = c - 'A' + 10;
+        } else {
+            return std::nullopt;
+        }
+        if (d >= base) {
+            return std::nullopt;
+        }
+        const auto b = static_cast<uint64_t>(base), digit = static_cast<uint64_t>(d);
+        if (n.magnitude > (std::numeric_limits<uint64_t>::max() - digit) / b) {
+            n.overflow = true;
+        } else {
+            n.magnitude = n.magnitude * b + digit;
+        }
+    }
+    return n;
+}
+
+std::string at(const std::string& path, std::string_view key) {
+    return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+std::string at(const std::string& path, size_t index) {
+    return path + "[" + std::to_string(index) + "]";
+}
+
+bool is_letter(char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+bool is_alnum(char c) {
+    return is_letter(c) || (c >= '0' && c <= '9');
+}
+
+/// pkg/parser's rule for a vendor or a class: a letter first, a letter or
+/// digit last, letters, digits, '_', '-' and '.' between. "" when valid.
+std::string vendor_or_class_problem(std::string_view s) {
+    if (s.empty()) {
+        return "empty";
+    }
+    if (!is_letter(s[0])) {
+        return quote(s) + " does not start with a letter";
+    }
+    for (size_t i = 1; i + 1 < s.size(); ++i) {
+        if (!is_alnum(s[i]) && s[i] != '_' && s[i] != '-' && s[i] != '.') {
+            return "invalid character " + quote(s.substr(i, 1)) + " in " + quote(s);
+        }
+    }
+    if (!is_alnum(s.back())) {
+        return quote(s) + " does not end with a letter or digit";
+    }
+    return "";
+}
+
+/// pkg/parser's rule for a device name: a letter or digit first and last,
+/// letters, digits, '_', '-', '.' and ':' between. "" when valid.
+std::string device_name_problem(std::string_view s) {
+    if (s.empty()) {
+        return "empty";
+    }
+    if (!is_alnum(s[0])) {
+        return quote(s) + " does not start with a letter or digit";
+    }
+    for (size_t i = 1; i + 1 < s.size(); ++i) {
+        if (!is_alnum(s[i]) && s[i] != '_' && s[i] != '-' && s[i] != '.' && s[i] != ':') {
+            return "invalid character " + quote(s.substr(i, 1)) + " in " + quote(s);
+        }
+    }
+    if (!is_alnum(s.back())) {
+        return quote(s) + " does not end with a letter or digit";
+    }
+    return "";
+}
+
+const std::set<std::string, std::less<>> kHookNames = {
+    "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"};
+
+/// Reads one spec's JSON tree into a Spec, checking as it goes.
+class Reader {
+  public:
+    Reader(const std::string& file, bool yaml) : file_(file), yaml_(yaml) {}
+
+    Spec spec(const json& doc) {
+        if (!doc.is_object()) {
+            fail("", "not a CDI spec: the document is not a mapping of fields");
+        }
+        Spec s;
+        s.file = file_;
+        s.version = version(doc);
+        fields(doc, "",
+               {{"cdiVersion"}, {"kind"}, {"annotations", V060}, {"devices"}, {"containerEdits"}});
+        s.kind = kind(doc);
+        annotations(doc, "");
+        const json* devices = array(doc, "", "devices");
+        if (devices == nullptr || devices->empty()) {
+            fail("devices", "no devices (a spec needs at least one)");
+        }
+        std::map<std::string, size_t> seen;
+        for (size_t i = 0; i < devices->size(); ++i) {
+            const std::string p = at("devices", i);
+            s.devices.push_back(device((*devices)[i], p));
+            const auto [it, fresh] = seen.emplace(s.devices.back().name, i);
+            if (!fresh) {
+                fail(at(p, "name"), quote(s.devices.back().name) + " is also devices[" +
+                                        std::to_string(it->second) + "]'s name");
+            }
+        }
+        if (const json* e = object(doc, "", "containerEdits")) {
+            s.edits = edits(*e, "containerEdits");
+        }
+        return s;
+    }
+
+  private:
+    [[noreturn]] void fail(const std::string& field, const std::string& reason) const {
+        std::string msg = file_.empty() ? "" : file_ + ": ";
+        if (!field.empty()) {
+            msg += shown(field) + ": ";
+        }
+        throw line_error(msg + reason);
+    }
+
+    std::string version(const json& doc) {
+        const json* v = get(doc, "cdiVersion");
+        if (v == nullptr) {
+            fail("cdiVersion", "missing");
+        }
+        std::string text = string(*v, "cdiVersion");
+        if (!text.empty() && text[0] == 'v') {
+            text.erase(0, 1); // the reference accepts "v1.0.0"
+        }
+        version_ = version_index(text);
+        if (version_ < 0) {
+            fail("cdiVersion", quote(text) + " is not a CDI version husk reads (" + kOldestVersion +
+                                   " to " + kNewestVersion + ")");
+        }
+        return text;
+    }
+
+    std::string kind(const json& doc) {
+        const std::string k = string_field(doc, "", "kind", true);
+        const size_t slash = k.find('/');
+        if (slash == std::string::npos || slash == 0 || slash + 1 == k.size()) {
+            fail("kind", quote(k) + " is not \"vendor/class\" (as \"nvidia.com/gpu\")");
+        }
+        const std::string vendor = k.substr(0, slash), clazz = k.substr(slash + 1);
+        if (const std::string p = vendor_or_class_problem(vendor); !p.empty()) {
+            fail("kind", "vendor: " + p);
+        }
+        if (const std::string p = vendor_or_class_problem(clazz); !p.empty()) {
+            fail("kind", "class: " + p);
+        }
+        if (clazz.find('.') != std::string::npos && version_ < V060) {
+            fail("kind", "a '.' in the class needs cdiVersion 0.6.0 or newer; the file says " +
+                             std::string(kVersions[version_]));
+        }
+        return k;
+    }
+
+    SpecDevice device(const json& d, const std::string& p) {
+        if (!d.is_object()) {
+            fail(p, "expected a mapping of fields");
+        }
+        fields(d, p, {{"name"}, {"annotations", V060}, {"containerEdits"}});
+        SpecDevice dev;
+        dev.name = string_field(d, p, "name", true);
+        if (const std::string problem = device_name_problem(dev.name); !problem.empty()) {
+            fail(at(p, "name"), problem);
+        }
+        if (dev.name[0] >= '0' && dev.name[0] <= '9' && version_ < V050) {
+            fail(at(p, "name"), "a digit first needs cdiVersion 0.5.0 or newer; the file says " +
+                                    std::string(kVersions[version_]));
+        }
+        dev.annotations = annotations(d, p);
+        const json* e = object(d, p, "containerEdits");
+        if (e != nullptr) {
+            dev.edits = edits(*e, at(p, "containerEdits"));
+        }
+        if (dev.edits == SpecEdits{}) {
+            fail(at(p, "containerEdits"), "no edits (a device needs at least one)");
+        }
+        return dev;
+    }
+
+    std::vector<std::string> annotations(const json& obj, const std::string& p) {
+        std::vector<std::string> out;
+        const json* a = object(obj, p, "annotations");
+        if (a == nullptr) {
+            return out;
+        }
+        const std::string ap = at(p, "annotations");
+        size_t bytes = 0;
+        for (auto it = a->begin(); it != a->end(); ++it) {
+            const std::string& key = it.key();
+            if (key.empty() || key.find('=') != std::string::npos) {
+                fail(ap, "key " + quote(key) + " is empty or has '='");
+            }
+            if (const std::string problem = text_problem(key); !problem.empty()) {
+                fail(ap, "key " + quote(key) + ": " + problem);
+            }
+            const std::string value = string(it.value(), at(ap, key));
+            bytes += key.size() + value.size();
+            out.push_back(key + "=" + value);
+        }
+        if (bytes > kMaxAnnotationBytes) {
+            fail(ap, "more than " + std::to_string(kMaxAnnotationBytes >> 10) + " KiB");
+        }
+        return out; // in key order: json objects are sorted
+    }
+
+    SpecEdits edits(const json& e, const std::string& p) {
+        if (!e.is_object()) {
+            fail(p, "expected a mapping of fields");
+        }
+        fields(e, p,
+               {{"env"},
+                {"deviceNodes"},
+                {"mounts"},
+                {"hooks"},
+                {"additionalGids", V070},
+                {"intelRdt", V070},
+                {"netDevices", V110}});
+        SpecEdits out;
+        out.env = env_list(e, p, "env");
+        if (const json* a = array(e, p, "deviceNodes")) {
+            for (size_t i = 0; i < a->size(); ++i) {
+                out.device_nodes.push_back(device_node((*a)[i], at(at(p, "deviceNodes"), i)));
+            }
+        }
+        if (const json* a = array(e, p, "mounts")) {
+            for (size_t i = 0; i < a->size(); ++i) {
+                out.mounts.push_back(mount((*a)[i], at(at(p, "mounts"), i)));
+            }
+        }
+        if (const json* a = array(e, p, "hooks")) {
+            for (size_t i = 0; i < a->size(); ++i) {
+                out.hooks.push_back(hook((*a)[i], at(at(p, "hooks"), i)));
+            }
+        }
+        if (const json* a = array(e, p, "additionalGids")) {
+            for (size_t i = 0; i < a->size(); ++i) {
+                out.additional_gids.push_back(static_cast<uint32_t>(
+                    integer((*a)[i], at(at(p, "additionalGids"), i), 0, UINT32_MAX)));
+            }
+        }
+        if (const json* r = object(e, p, "intelRdt")) {
+            out.intel_rdt_class = intel_rdt(*r, at(p, "intelRdt"));
+        }
+        if (const json* a = array(e, p, "netDevices")) {
+            std::set<std::string> hosts, names;
+            for (size_t i = 0; i < a->size(); ++i) {
+                const std::string np = at(at(p, "netDevices"), i);
+                const json& n = (*a)[i];
+                if (!n.is_object()) {
+                    fail(np, "expected a mapping of fields");
+                }
+                fields(n, np, {{"hostInterfaceName"}, {"name"}});
+                SpecNetDevice d{string_field(n, np, "hostInterfaceName", true),
+                                string_field(n, np, "name", true)};
+                if (!hosts.insert(d.host_interface_name).second) {
+                    fail(at(np, "hostInterfaceName"), quote(d.host_interface_name) + " twice");
+                }
+                if (!names.insert(d.name).second) {
+                    fail(at(np, "name"), quote(d.name) + " twice");
+                }
+                out.net_devices.push_back(std::move(d));
+            }
+        }
+        return out;
+    }
+
+    SpecDeviceNode device_node(const json& n, const std::string& p) {
+        if (!n.is_object()) {
+            fail(p, "expected a mapping of fields");
+        }
+        fields(n, p,
+               {{"path"},
+                {"hostPath", V050},
+                {"type"},
+                {"major"},
+                {"minor"},
+                {"fileMode"},
+                {"permissions"},
+                {"uid"},
+                {"gid"}});
+        SpecDeviceNode d;
+        d.path = absolute_path(n, p, "path", true);
+        d.host_path = absolute_path(n, p, "hostPath", false);
+        d.type = string_field(n, p, "type", false);
+        if (d.type != "" && d.type != "c" && d.type != "b" && d.type != "u" && d.type != "p") {
+            fail(at(p, "type"), quote(d.type) + " is not one of c, u (character), b (block), "
+                                                "p (fifo)");
+        }
+        constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+        constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+        d.major = optional_integer(n, p, "major", kMin, kMax);
+        d.minor = optional_integer(n, p, "minor", kMin, kMax);
+        if (const auto m = optional_integer(n, p, "fileMode", 0, UINT32_MAX)) {
+            d.file_mode = static_cast<uint32_t>(*m);
+        }
+        d.permissions = string_field(n, p, "permissions", false);
+        if (d.permissions != "none" &&
+            d.permissions.find_first_not_of("rwm") != std::string::npos) {
+            fail(at(p, "permissions"),
+                 quote(d.permissions) + " is not \"none\" or made of r, w and m");
+        }
+        if (const auto v = optional_integer(n, p, "uid", 0, UINT32_MAX)) {
+            d.uid = static_cast<uint32_t>(*v);
+        }
+        if (const auto v = optional_integer(n, p, "gid", 0, UINT32_MAX)) {
+            d.gid = static_cast<uint32_t>(*v);
+        }
+        return d;
+    }
+
+    SpecMount mount(const json& m, const std::string& p) {
+        if (!m.is_object()) {
+            fail(p, "expected a mapping of fields");
+        }
+        fields(m, p, {{"hostPath"}, {"containerPath"}, {"type", V040}, {"options"}});
+        SpecMount out;
+        out.type = string_field(m, p, "type", false);
+        out.options = string_list(m, p, "options");
+        const bool bind =
+            out.type.empty() || out.type == "bind" ||
+            std::find(out.options.begin(), out.options.end(), "bind") != out.options.end() ||
+            std::find(out.options.begin(), out.options.end(), "rbind") != out.options.end();
+        // A bind's source is a host path; a filesystem's ("tmpfs") is a name.
+        out.host_path =
+            bind ? absolute_path(m, p, "hostPath", true) : string_field(m, p, "hostPath", true);
+        out.container_path = absolute_path(m, p, "containerPath", true);
+        return out;
+    }
+
+    SpecHook hook(const json& h, const std::string& p) {
+        if (!h.is_object()) {
+            fail(p, "expected a mapping of fields");
+        }
+        fields(h, p, {{"hookName"}, {"path"}, {"args"}, {"env"}, {"timeout"}});
+        SpecHook out;
+        out.hook_name = string_field(h, p, "hookName", true);
+        if (kHookNames.count(out.hook_name) == 0) {
+            fail(at(p, "hookName"), quote(out.hook_name) +
+                                        " is not an OCI hook (prestart, createRuntime, "
+                                        "createContainer, startContainer, poststart, poststop)");
+        }
+        out.path = absolute_path(h, p, "path", true);
+        out.args = string_list(h, p, "args");
+        out.env = env_list(h, p, "env");
+        out.timeout = optional_integer(h, p, "timeout", 1, std::numeric_limits<int64_t>::max());
+        return out;
+    }
+
+    std::string intel_rdt(const json& r, const std::string& p) {
+        fields(r, p,
+               {{"closID"},
+                {"l3CacheSchema"},
+                {"memBwSchema"},
+                {"schemata", V110},
+                {"enableMonitoring", V110},
+                {"enableCMT", V030, V110},
+                {"enableMBM", V030, V110}});
+        const std::string clos = string_field(r, p, "closID", false);
+        if (clos != "/" && (clos.size() >= 4096 || clos == "." || clos == ".." ||
+                            clos.find_first_of("/\n") != std::string::npos)) {
+            fail(at(p, "closID"), quote(clos) + " is not a file name (or \"/\")");
+        }
+        string_field(r, p, "l3CacheSchema", false);
+        string_field(r, p, "memBwSchema", false);
+        string_list(r, p, "schemata");
+        for (const char* b : {"enableMonitoring", "enableCMT", "enableMBM"}) {
+            if (const json* v = get(r, b)) {
+                boolean(*v, at(p, b));
+            }
+        }
+        return clos;
+    }
+
+    /// Unknown fields refused, and fields newer (or older) than the version.
+    void fields(const json& obj, const std::string& p, std::initializer_list<Field> known) const {
+        for (auto it = obj.begin(); it != obj.end(); ++it) {
+            const Field* f = nullptr;
+            for (const Field& k : known) {
+                if (it.key() == k.name) {
+                    f = &k;
+                }
+            }
+            if (f == nullptr) {
+                std::string names;
+                for (const Field& k : known) {
+                    if (version_ >= k.since && version_ < k.until) {
+                        names += (names.empty() ? "" : ", ") + std::string(k.name);
+                    }
+                }
+                fail(at(p, it.key()), "unknown field (cdiVersion " +
+                                          std::string(kVersions[version_]) + " has " + names + ")");
+            }
+            if (version_ < f->since && is_set(it.value())) {
+                fail(at(p, it.key()), "needs cdiVersion " + std::string(kVersions[f->since]) +
+                                          " or newer; the file says " + kVersions[version_]);
+            }
+            if (version_ >= f->until && is_set(it.value())) {
+                fail(at(p, it.key()), "was dropped in cdiVersion " +
+                                          std::string(kVersions[f->until]) + "; the file says " +
+                                          kVersions[version_]);
+            }
+        }
+    }
+
+    /// obj[key], or null when absent or null.
+    static const json* get(const json& obj, const char* key) {
+        const auto it = obj.find(key);
+        return it == obj.end() || it->is_null() ? nullptr : &*it;
+    }
+
+    const json* object(const json& obj, const std::string& p, const char* key) const {
+        const json* v = get(obj, key);
+        if (v != nullptr && !v->is_object()) {
+            fail(at(p, key), "expected a mapping");
+        }
+        return v;
+    }
+
+    const json* array(const json& obj, const std::string& p, const char* key) const {
+        const json* v = get(obj, key);
+        if (v != nullptr && !v->is_array()) {
+            fail(at(p, key), "expected a list");
+        }
+        return v;
+    }
+
+    std::string string(const json& v, const std::string& p) const {
+        if (!v.is_string()) {
+            fail(p, "expected text");
+        }
+        const std::string& s = v.get_ref<const std::string&>();
+        if (const std::string problem = text_problem(s); !problem.empty()) {
+            fail(p, problem);
+        }
+        return s;
+    }
+
+    std::string string_field(const json& obj, const std::string& p, const char* key,
+                             bool required) const {
+        const json* v = get(obj, key);
+        const std::string s = v == nullptr ? "" : string(*v, at(p, key));
+        if (required && s.empty()) {
+            fail(at(p, key), "missing");
+        }
+        return s;
+    }
+
+    std::string absolute_path(const json& obj, const std::string& p, const char* key,
+                              bool required) const {
+        std::string s = string_field(obj, p, key, required);
+        if (!s.empty() && s[0] != '/') {
+            fail(at(p, key), quote(s) + " is not an absolute path");
+        }
+        return s;
+    }
+
+    std::vector<std::string> string_list(const json& obj, const std::string& p,
+                                         const char* key) const {
+        std::vector<std::string> out;
+        if (const json* a = array(obj, p, key)) {
+            for (size_t i = 0; i < a->size(); ++i) {
+                out.push_back(string((*a)[i], at(at(p, key), i)));
+            }
+        }
+        return out;
+    }
+
+    std::vector<std::string> env_list(const json& obj, const std::string& p,
+                                      const char* key) const {
+        std::vector<std::string> out = string_list(obj, p, key);
+        for (size_t i = 0; i < out.size(); ++i) {
+            const size_t eq = out[i].find('=');
+            if (eq == 0 || eq == std::string::npos) {
+                fail(at(at(p, key), i), quote(out[i]) + " is not KEY=VALUE");
+            }
+        }
+        return out;
+    }
+
+    int64_t integer(const json& v, const std::string& p, int64_t lo, int64_t hi) const {
+        Integer n;
+        if (v.is_number_unsigned()) {
+            n.magnitude = v.get<uint64_t>();
+        } else if (v.is_number_integer()) {
+            const int64_t i = v.get<int64_t>();
+            n.negative = i < 0;
+            n.magnitude = i < 0 ? static_cast<uint64_t>(-(i + 1)) + 1 : static_cast<uint64_t>(i);
+        } else if (yaml_ && v.is_string()) {
+            const auto y = yaml_integer(v.get_ref<const std::string&>());
+            if (!y) {
+                fail(p, quote(v.get_ref<const std::string&>()) + " is not an integer");
+            }
+            n = *y;
+        } else {
+            fail(p, "expected an integer");
+        }
+        const auto r = in_range(n, lo, hi);
+        if (!r) {
+            fail(p, "out of range (" + std::to_string(lo) + " to " + std::to_string(hi) + ")");
+        }
+        return *r;
+    }
+
+    std::optional<int64_t> optional_integer(const json& obj, const std::string& p, const char* key,
+                                            int64_t lo, int64_t hi) const {
+        const json* v = get(obj, key);
+        if (v == nullptr) {
+            return std::nullopt;
+        }
+        return integer(*v, at(p, key), lo, hi);
+    }
+
+    bool boolean(const json& v, const std::string& p) const {
+        if (v.is_boolean()) {
+            return v.get<bool>();
+        }
+        if (yaml_ && v.is_string()) {
+            const std::string& s = v.get_ref<const std::string&>();
+            if (s == "true" || s == "True" || s == "TRUE") {
+                return true;
+            }
+            if (s == "false" || s == "False" || s == "FALSE") {
+                return false;
+            }
+        }
+        fail(p, "expected true or false");
+    }
+
+    const std::string& file_;
+    bool yaml_;
+    int version_ = 0;
+};
+
+// ---------------------------------------------------------------------------
+// Writing
+
+/// The oldest version that has every field `s` sets.
+int required_version(const Spec& s) {
+    int v = V030;
+    const auto edits = [&](const SpecEdits& e) {
+        if (!e.net_devices.empty()) {
+            v = std::max(v, int{V110});
+        }
+        if (!e.additional_gids.empty() || !e.intel_rdt_class.empty()) {
+            v = std::max(v, int{V070});
+        }
+        for (const auto& n : e.device_nodes) {
+            if (!n.host_path.empty()) {
+                v = std::max(v, int{V050});
+            }
+        }
+        for (const auto& m : e.mounts) {
+            if (!m.type.empty()) {
+                v = std::max(v, int{V040});
+            }
+        }
+    };
+    const size_t slash = s.kind.find('/');
+    if (slash != std::string::npos && s.kind.find('.', slash) != std::string::npos) {
+        v = std::max(v, int{V060});
+    }
+    edits(s.edits);
+    for (const auto& d : s.devices) {
+        if (!d.annotations.empty()) {
+            v = std::max(v, int{V060});
+        }
+        if (!d.name.empty() && d.name[0] >= '0' && d.name[0] <= '9') {
+            v = std::max(v, int{V050});
+        }
+        edits(d.edits);
+    }
+    return v;
+}
+
+ojson edits_json(const SpecEdits& e) {
+    ojson j = ojson::object();
+    if (!e.env.empty()) {
+        j["env"] = e.env;
+    }
+    if (!e.device_nodes.empty()) {
+        ojson a = ojson::array();
+        for (const auto& n : e.device_nodes) {
+            ojson o = ojson::object();
+            o["path"] = n.path;
+            if (!n.host_path.empty()) {
+                o["hostPath"] = n.host_path;
+            }
+            if (!n.type.empty()) {
+                o["type"] = n.type;
+            }
+            if (n.major) {
+                o["major"] = *n.major;
+            }
+            if (n.minor) {
+                o["minor"] = *n.minor;
+            }
+            if (n.file_mode) {
+                o["fileMode"] = *n.file_mode;
+            }
+            if (!n.permissions.empty()) {
+                o["permissions"] = n.permissions;
+            }
+            if (n.uid) {
+                o["uid"] = *n.uid;
+            }
+            if (n.gid) {
+                o["gid"] = *n.gid;
+            }
+            a.push_back(std::move(o));
+        }
+        j["deviceNodes"] = std::move(a);
+    }
+    if (!e.mounts.empty()) {
+        ojson a = ojson::array();
+        for (const auto& m : e.mounts) {
+            ojson o = ojson::object();
+            o["hostPath"] = m.host_path;
+            o["containerPath"] = m.container_path;
+            if (!m.type.empty()) {
+                o["type"] = m.type;
+            }
+            if (!m.options.empty()) {
+                o["options"] = m.options;
+            }
+            a.push_back(std::move(o));
+        }
+        j["mounts"] = std::move(a);
+    }
+    if (!e.hooks.empty()) {
+        ojson a = ojson::array();
+        for (const auto& h : e.hooks) {
+            ojson o = ojson::object();
+            o["hookName"] = h.hook_name;
+            o["path"] = h.path;
+            if (!h.args.empty()) {
+                o["args"] = h.args;
+            }
+            if (!h.env.empty()) {
+                o["env"] = h.env;
+            }
+            if (h.timeout) {
+                o["timeout"] = *h.timeout;
+            }
+            a.push_back(std::move(o));
+        }
+        j["hooks"] = std::move(a);
+    }
+    if (!e.additional_gids.empty()) {
+        j["additionalGids"] = e.additional_gids;
+    }
+    if (!e.intel_rdt_class.empty()) {
+        j["intelRdt"] = ojson{{"closID", e.intel_rdt_class}};
+    }
+    if (!e.net_devices.empty()) {
+        ojson a = ojson::array();
+        for (const auto& n : e.net_devices) {
+            a.push_back(ojson{{"hostInterfaceName", n.host_interface_name}, {"name", n.name}});
+        }
+        j["netDevices"] = std::move(a);
+    }
+    return j;
+}
+
+ojson spec_json(const Spec& s) {
+    const int v = std::max(version_index(s.version), required_version(s));
+    ojson j = ojson::object();
+    j["cdiVersion"] = kVersions[v];
+    j["kind"] = s.kind;
+    ojson devices = ojson::array();
+    for (const auto& d : s.devices) {
+        ojson o = ojson::object();
+        o["name"] = d.name;
+        if (!d.annotations.empty()) {
+            ojson a = ojson::object();
+            for (const auto& kv : d.annotations) {
+                const size_t eq = kv.find('=');
+                a[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+            }
+            o["annotations"] = std::move(a);
+        }
+        o["containerEdits"] = edits_json(d.edits);
+        devices.push_back(std::move(o));
+    }
+    j["devices"] = std::move(devices);
+    ojson e = edits_json(s.edits);
+    if (!e.empty()) {
+        j["containerEdits"] = std::move(e);
+    }
+    return j;
+}
+
+/// Whether `s` reads back as the same text when written plain in YAML,
+/// by YAML 1.1 and 1.2 readers alike (no null, boolean or number look).
+bool plain_is_safe(const std::string& s) {
+    // A letter, '/' or '_' first, or "-" before a letter or '-' ("--link");
+    // a digit, '.', '+' or "-" before one may be a number.
+    const bool flag = s.size() > 1 && s[0] == '-' && (is_letter(s[1]) || s[1] == '-');
+    if (s.empty() || !(is_letter(s[0]) || s[0] == '/' || s[0] == '_' || flag)) {
+        return false;
+    }
+    for (const char c : s) {
+        if (!is_alnum(c) && std::strchr("/_.=+@:,-", c) == nullptr) {
+            return false;
+        }
+    }
+    if (s.back() == ':') {
+        return false;
+    }
+    std::string lower;
+    for (const char c : s) {
+        lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    }
+    static const std::set<std::string, std::less<>> kWords = {"y",   "n",    "yes",   "no",  "on",
+                                                              "off", "true", "false", "null"};
+    return kWords.count(lower) == 0;
+}
+
+void emit_yaml(YAML::Emitter& out, const ojson& v) {
+    switch (v.type()) {
+    case ojson::value_t::object:
+        out << YAML::BeginMap;
+        for (auto it = v.begin(); it != v.end(); ++it) {
+            out << YAML::Key;
+            if (plain_is_safe(it.key())) {
+                out << it.key();
+            } else {
+                out << YAML::DoubleQuoted << it.key();
+            }
+            out << YAML::Value;
+            emit_yaml(out, it.value());
+        }
+        out << YAML::EndMap;
+        break;
+    case ojson::value_t::array:
+        out << YAML::BeginSeq;
+        for (const auto& e : v) {
+            emit_yaml(out, e);
+        }
+        out << YAML::EndSeq;
+        break;
+    case ojson::value_t::string: {
+        const auto& s = v.get_ref<const std::string&>();
+        if (plain_is_safe(s)) {
+            out << s;
+        } else {
+            out << YAML::DoubleQuoted << s;
+        }
+        break;
+    }
+    case ojson::value_t::number_unsigned:
+        out << v.get<uint64_t>();
+        break;
+    case ojson::value_t::number_integer:
+        out << v.get<int64_t>();
+        break;
+    case ojson::value_t::boolean:
+        out << v.get<bool>();
+        break;
+    default:
+        out << YAML::Null;
+        break;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Container edits
+
+/// The devices of a registry by qualified name, the winner of each name,
+/// and each kind's devices in the specs' order.
+struct Index {
+    struct Ref {
+        size_t spec;
+        size_t device;
+        bool operator==(const Ref&) const = default;
+    };
+    std::map<std::string, Ref> by_name;              // "kind=name"
+    std::map<std::string, std::vector<Ref>> by_kind; // winners only, in spec order
+    std::vector<std::string> kind_order;
+
+    explicit Index(const Registry& r) {
+        for (size_t s = 0; s < r.specs.size(); ++s) {
+            const Spec& spec = r.specs[s];
+            for (size_t d = 0; d < spec.devices.size(); ++d) {
+                const std::string q = spec.kind + "=" + spec.devices[d].name;
+                const auto it = by_name.find(q);
+                if (it == by_name.end() || r.specs[it->second.spec].priority < spec.priority) {
+                    by_name[q] = {s, d};
+                }
+            }
+        }
+        std::set<std::string> listed;
+        for (size_t s = 0; s < r.specs.size(); ++s) {
+            const Spec& spec = r.specs[s];
+            if (by_kind.count(spec.kind) == 0) {
+                kind_order.push_back(spec.kind);
+            }
+            auto& list = by_kind[spec.kind];
+            for (size_t d = 0; d < spec.devices.size(); ++d) {
+                const std::string q = spec.kind + "=" + spec.devices[d].name;
+                if (by_name[q] == Ref{s, d} && listed.insert(q).second) {
+                    list.push_back({s, d});
+                }
+            }
+        }
+    }
+};
+
+/// Mount options that change nothing husk needs to know, or that it
+/// applies itself (ro), each between spaces.
+constexpr std::string_view kHarmlessOptions =
+    " rw ro readonly rro bind rbind nosuid suid nodev dev noexec exec private rprivate slave "
+    "rslave shared rshared unbindable runbindable relatime norelatime noatime atime strictatime "
+    "nostrictatime nodiratime diratime lazytime nolazytime ";
+
+bool harmless_option(const std::string& o) {
+    return o.find(' ') == std::string::npos &&
+           kHarmlessOptions.find(" " + o + " ") != std::string_view::npos;
+}
+
+/// Turns spec edits into container edits, one spec's or device's at a time.
+class Builder {
+  public:
+    explicit Builder(const HookContext& ctx) : ctx_(ctx) {}
+
+    void apply(const SpecEdits& e, const Spec& spec, const std::string& name) {
+        const std::string what = spec.file.empty() ? name : name + " (" + spec.file + ")";
+        const std::string origin = spec.file.empty() ? name : spec.file + ": " + name;
+        out_.env.insert(out_.env.end(), e.env.begin(), e.env.end());
+        for (const auto& n : e.device_nodes) {
+            node(n, origin, what);
+        }
+        for (const auto& m : e.mounts) {
+            mount(m, origin, what);
+        }
+        for (const auto& h : e.hooks) {
+            hook(h, origin, what);
+        }
+        if (!e.additional_gids.empty()) {
+            std::vector<std::string> gids;
+            for (const uint32_t g : e.additional_gids) {
+                gids.push_back(std::to_string(g));
+            }
+            note(what + ": additionalGids " + joined(gids, ",") +
+                 " not added: the container's process keeps the user's groups");
+        }
+        if (!e.intel_rdt_class.empty()) {
+            note(what + ": intelRdt closID " + quote(e.intel_rdt_class) +
+                 " not applied: husk does not manage resctrl");
+        }
+        for (const auto& n : e.net_devices) {
+            note(what + ": netDevices " + quote(n.host_interface_name) +
+                 " not moved: the container shares the host's network namespace, where it is");
+        }
+    }
+
+    /// The edits, mounts by depth then symlinks.
+    ContainerEdits finish() {
+        std::stable_sort(mounts_.begin(), mounts_.end(), [](const Mount& a, const Mount& b) {
+            return path::split(a.target).size() < path::split(b.target).size();
+        });
+        out_.mounts = std::move(mounts_);
+        out_.mounts.insert(out_.mounts.end(), symlinks_.begin(), symlinks_.end());
+        out_.needs_new_paths = !out_.mounts.empty();
+        return std::move(out_);
+    }
+
+  private:
+    std::string host(const std::string& p) const {
+        if (ctx_.host_root.empty() || ctx_.host_root == "/") {
+            return p;
+        }
+        std::string root = ctx_.host_root;
+        while (root.size() > 1 && root.back() == '/') {
+            root.pop_back();
+        }
+        return root + p;
+    }
+
+    void note(std::string n) {
+        n = shown(n, std::string::npos);
+        if (std::find(out_.notes.begin(), out_.notes.end(), n) == out_.notes.end()) {
+            out_.notes.push_back(std::move(n));
+        }
+    }
+
+    void node(const SpecDeviceNode& n, const std::string& origin, const std::string& what) {
+        const std::string hp = host(n.host_path.empty() ? n.path : n.host_path);
+        const std::string head = origin + ": device node " + n.path + ": host node " + hp;
+        struct stat st {};
+        if (::lstat(hp.c_str(), &st) != 0) {
+            throw line_error(head, errno);
+        }
+        char type;
+        const char* type_name;
+        if (S_ISCHR(st.st_mode)) {
+            type = 'c';
+            type_name = "a character device";
+        } else if (S_ISBLK(st.st_mode)) {
+            type = 'b';
+            type_name = "a block device";
+        } else if (S_ISFIFO(st.st_mode)) {
+            type = 'p';
+            type_name = "a fifo";
+        } else {
+            throw line_error(head + ": not a device node");
+        }
+        const char want = n.type == "u" ? 'c' : n.type.empty() ? type : n.type[0];
+        if (want != type) {
+            throw line_error(head + ": " + type_name + ", the spec says type " + n.type);
+        }
+        const int64_t major_number = major(st.st_rdev), minor_number = minor(st.st_rdev);
+        if ((n.major && *n.major != major_number) || (n.minor && *n.minor != minor_number)) {
+            throw line_error(head + ": device " + std::to_string(major_number) + ":" +
+                             std::to_string(minor_number) + ", the spec says " +
+                             (n.major ? std::to_string(*n.major) : "*") + ":" +
+                             (n.minor ? std::to_string(*n.minor) : "*"));
+        }
+        auto& nodes = out_.device_nodes;
+        std::erase_if(nodes, [&](const DeviceNode& d) { return d.path == n.path; });
+        nodes.push_back({n.path, hp, what});
+    }
+
+    void mount(const SpecMount& m, const std::string& origin, const std::string& what) {
+        const std::string head = origin + ": mount " + m.container_path;
+        const auto has = [&](const char* o) {
+            return std::find(m.options.begin(), m.options.end(), o) != m.options.end();
+        };
+        Mount out;
+        if (m.type.empty() || m.type == "bind" ||
+            (m.type == "none" && (has("bind") || has("rbind")))) {
+            out.kind = MountKind::Bind;
+            out.source = host(m.host_path);
+        } else if (m.type == "tmpfs") {
+            out.kind = MountKind::Tmpfs;
+        } else {
+            throw line_error(head + ": type " + quote(m.type) +
+                             ": husk mounts only binds and tmpfs (no filesystems of other types "
+                             "without privilege)");
+        }
+        for (const auto& o : m.options) {
+            if (harmless_option(o)) {
+                continue;
+            }
+            if (out.kind == MountKind::Tmpfs &&
+                (o.starts_with("size=") || o.starts_with("mode=") || o.starts_with("nr_inodes="))) {
+                note(what + ": tmpfs " + m.container_path + ": option " + quote(o) +
+                     " not applied");
+                continue;
+            }
+            throw line_error(head + ": option " + quote(o) + " is not one husk applies");
+        }
+        out.target = m.container_path;
+        out.read_only = has("ro") || has("readonly") || has("rro");
+        out.on_missing = OnMissing::Fail;
+        out.what = what;
+        std::erase_if(mounts_, [&](const Mount& x) { return x.target == out.target; });
+        mounts_.push_back(std::move(out));
+    }
+
+    [[noreturn]] static void refuse(const SpecHook& h, const std::string& origin,
+                                    const std::string& why) {
+        std::string line = origin + ": hook " + shown(h.path);
+        for (size_t i = 1; i < h.args.size(); ++i) {
+            line += " " + shown(h.args[i]);
+        }
+        throw line_error(line + ": " + why);
+    }
+
+    void hook(const SpecHook& h, const std::string& origin, const std::string& what) {
+        static const std::string kRefused =
+            "husk does not run hooks, and interprets only nvidia-cdi-hook's and nvidia-ctk "
+            "hook's create-symlinks, update-ldcache, enable-cuda-compat, "
+            "disable-device-node-modification, update-application-profile and noop";
+        const size_t slash = h.path.rfind('/');
+        const std::string base = h.path.substr(slash == std::string::npos ? 0 : slash + 1);
+        if (base != "nvidia-cdi-hook" && base != "nvidia-ctk") {
+            refuse(h, origin, kRefused);
+        }
+        // The command line, by urfave/cli's rules: global flags, [hook,]
+        // the subcommand, its flags ("-f V", "--f V", "--f=V").
+        size_t i = 1;
+        const auto skip_global_flags = [&] {
+            while (i < h.args.size() &&
+                   (h.args[i] == "--debug" || h.args[i] == "-d" || h.args[i] == "--quiet" ||
+                    h.args[i] == "-debug" || h.args[i] == "-quiet")) {
+                ++i;
+            }
+        };
+        skip_global_flags();
+        if (base == "nvidia-ctk") {
+            if (i >= h.args.size() || h.args[i] != "hook") {
+                refuse(h, origin, kRefused);
+            }
+            ++i;
+            skip_global_flags();
+        }
+        if (i >= h.args.size()) {
+            refuse(h, origin, "no hook named; " + kRefused);
+        }
+        const std::string sub = h.args[i++];
+        // Each subcommand's flags: the slices it reads, the strings it ignores.
+        std::vector<std::string> slices, ignored;
+        if (sub == "create-symlinks") {
+            slices = {"link"};
+            ignored = {"container-spec"};
+        } else if (sub == "update-ldcache") {
+            slices = {"folder"};
+            ignored = {"ldconfig-path", "container-spec"};
+        } else if (sub == "enable-cuda-compat") {
+            ignored = {"host-driver-version", "host-cuda-version", "cuda-compat-container-root",
+                       "container-spec"};
+        } else if (sub == "disable-device-node-modification" ||
+                   sub == "update-application-profile" || sub == "noop") {
+            ignored = {"container-spec"};
+        } else {
+            refuse(h, origin, kRefused);
+        }
+        std::map<std::string, std::vector<std::string>> values;
+        for (; i < h.args.size(); ++i) {
+            std::string a = h.args[i];
+            if (a.size() < 2 || a[0] != '-') {
+                refuse(h, origin, "unexpected argument " + quote(a) + " of " + sub);
+            }
+            a.erase(0, a[1] == '-' ? 2 : 1);
+            std::string value;
+            const size_t eq = a.find('=');
+            const bool inline_value = eq != std::string::npos;
+            if (inline_value) {
+                value = a.substr(eq + 1);
+                a.resize(eq);
+            }
+            const bool slice = std::find(slices.begin(), slices.end(), a) != slices.end();
+            if (!slice && std::find(ignored.begin(), ignored.end(), a) == ignored.end()) {
+                refuse(h, origin, "unknown flag " + quote(h.args[i]) + " of " + sub);
+            }
+            if (!inline_value) {
+                if (i + 1 >= h.args.size()) {
+                    refuse(h, origin, "flag " + quote(h.args[i]) + " without its value");
+                }
+                value = h.args[++i];
+            }
+            if (!slice) {
+                continue;
+            }
+            // nvidia-cdi-hook splits a slice flag's value at commas;
+            // nvidia-ctk turns that off.
+            if (base == "nvidia-cdi-hook") {
+                for (const auto piece : text::split(value, ',')) {
+                    values[a].emplace_back(piece);
+                }
+            } else {
+                values[a].push_back(value);
+            }
+        }
+        const std::string hw = what + ": hook " + sub;
+        if (sub == "create-symlinks") {
+            for (const auto& l : values["link"]) {
+                const size_t sep = l.find("::");
+                if (sep == std::string::npos || l.find("::", sep + 2) != std::string::npos ||
+                    sep == 0 || sep + 2 == l.size()) {
+                    refuse(h, origin, "--link " + quote(l) + " is not TARGET::LINK");
+                }
+                std::string link = l.substr(sep + 2);
+                if (link[0] != '/') {
+                    link.insert(0, "/"); // the hook joins it to the container's root
+                }
+                Mount m{MountKind::Symlink, l.substr(0, sep), link, false, OnMissing::Warn, hw};
+                std::erase_if(symlinks_, [&](const Mount& x) { return x.target == m.target; });
+                symlinks_.push_back(std::move(m));
+            }
+        } else if (sub == "update-ldcache") {
+            for (const auto& f : values["folder"]) {
+                if (f.empty() || f[0] != '/') {
+                    refuse(h, origin, "--folder " + quote(f) + " is not an absolute path");
+                }
+                auto& ld = out_.ld_library_path;
+                if (std::find(ld.begin(), ld.end(), f) == ld.end()) {
+                    ld.push_back(f);
+                }
+            }
+            note(hw + ": its folders put first in LD_LIBRARY_PATH (the image's ld.so.cache is "
+                      "not rewritten)");
+        } else if (sub == "enable-cuda-compat") {
+            note(hw + ": nothing done: husk does not set up CUDA's forward-compatibility "
+                      "libraries");
+        } else if (sub == "disable-device-node-modification") {
+            note(hw + ": nothing to do: the driver cannot make device nodes in a user "
+                      "namespace");
+        } else if (sub == "update-application-profile") {
+            note(hw + ": nothing done: EGL cannot open the GPUs whose nodes are hidden");
+        }
+    }
+
+    const HookContext& ctx_;
+    ContainerEdits out_;
+    std::vector<Mount> mounts_;
+    std::vector<Mount> symlinks_;
+};
+
+} // namespace
+
+// ---------------------------------------------------------------------------
+
+Spec parse_spec(std::string_view text, const std::string& file) {
+    if (text.size() > kMaxSpecBytes) {
+        throw line_error(file + ": larger than " + std::to_string(kMaxSpecBytes >> 20) +
+                         " MiB: not a CDI spec");
+    }
+    if (text.find('\0') != std::string_view::npos) {
+        throw line_error(file + ": a NUL byte: not a CDI spec");
+    }
+    std::string_view rest = text;
+    if (rest.starts_with("\xef\xbb\xbf")) {
+        rest.remove_prefix(3);
+    }
+    const size_t first = rest.find_first_not_of(" \t\r\n");
+    const bool is_json = first != std::string_view::npos && rest[first] == '{';
+    json doc;
+    try {
+        doc = is_json ? parse_json(text, file) : parse_yaml(text, file);
+    } catch (const Error&) {
+        throw;
+    } catch (const YAML::Exception& e) {
+        std::string where;
+        if (!e.mark.is_null()) {
+            where = "line " + std::to_string(e.mark.line + 1) + ", column " +
+                    std::to_string(e.mark.column + 1) + ": ";
+        }
+        throw line_error(file + ": " + where + shown(e.msg));
+    } catch (const std::exception& e) {
+        throw line_error(file + ": not a valid " + (is_json ? "JSON" : "YAML") +
+                         " document: " + shown(e.what()));
+    }
+    return Reader(file, !is_json).spec(doc);
+}
+
+std::string write_spec(const Spec& spec, bool yaml) {
+    const ojson j = spec_json(spec);
+    if (!yaml) {
+        return j.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n";
+    }
+    YAML::Emitter out;
+    out.SetIndent(2);
+    emit_yaml(out, j);
+    return std::string("---\n") + out.c_str() + "\n";
+}
+
+Registry Registry::load(const std::vector<std::string>& dirs, bool strict) {
+    Registry r;
+    r.dirs = dirs;
+    const auto trouble = [&](const std::string& message) {
+        if (strict) {
+            throw line_error(message);
+        }
+        log::warn(shown(message, std::string::npos));
+    };
+    for (size_t d = 0; d < dirs.size(); ++d) {
+        DIR* dir = ::opendir(dirs[d].c_str());
+        if (dir == nullptr) {
+            if (errno == ENOENT || errno == ENOTDIR) {
+                continue;
+            }
+            throw line_error("cannot read the CDI spec folder " + dirs[d], errno);
+        }
+        std::vector<std::string> names;
+        while (const dirent* e = ::readdir(dir)) {
+            const std::string n = e->d_name;
+            if (n.ends_with(".json") || n.ends_with(".yaml") || n.ends_with(".yml")) {
+                names.push_back(n);
+            }
+        }
+        ::closedir(dir);
+        std::sort(names.begin(), names.end());
+        std::map<std::string, std::string> in_this_dir; // qualified name -> file
+        for (const auto& n : names) {
+            const std::string p = dirs[d] + (dirs[d].ends_with("/") ? "" : "/") + n;
+            struct stat st {};
+            if (::stat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+                continue; // a dangling link, a folder named x.json
+            }
+            Spec spec;
+            try {
+                spec = parse_spec(file::read(p, kMaxSpecBytes), p);
+            } catch (const Error& e) {
+                trouble(e.what());
+                continue;
+            }
+            spec.priority = static_cast<int>(d);
+            std::erase_if(spec.devices, [&](const SpecDevice& dev) {
+                const std::string q = spec.kind + "=" + dev.name;
+                const auto [it, fresh] = in_this_dir.emplace(q, p);
+                if (!fresh) {
+                    trouble(p + ": device " + q + " is also in " + it->second +
+                            ", in the same folder; ignored here");
+                }
+                return !fresh;
+            });
+            if (!spec.devices.empty()) {
+                r.specs.push_back(std::move(spec));
+            }
+        }
+    }
+    return r;
+}
+
+std::vector<std::string> Registry::device_names() const {
+    std::set<std::string> names;
+    for (const auto& s : specs) {
+        for (const auto& d : s.devices) {
+            names.insert(s.kind + "=" + d.name);
+        }
+    }
+    return {names.begin(), names.end()};
+}
+
+QualifiedName parse_qualified_name(std::string_view text) {
+    const std::string head = "--device " + shown(text) + ": ";
+    const size_t eq = text.find('=');
+    const size_t slash = text.substr(0, eq).find('/');
+    if (eq == std::string_view::npos || slash == std::string_view::npos || slash == 0 ||
+        slash + 1 == eq || eq + 1 == text.size()) {
+        throw line_error(head + "not a fully qualified CDI device name (vendor.com/class=name)");
+    }
+    QualifiedName q{std::string(text.substr(0, slash)),
+                    std::string(text.substr(slash + 1, eq - slash - 1)),
+                    std::string(text.substr(eq + 1))};
+    if (const std::string p = vendor_or_class_problem(q.vendor); !p.empty()) {
+        throw line_error(head + "vendor: " + p);
+    }
+    if (const std::string p = vendor_or_class_problem(q.clazz); !p.empty()) {
+        throw line_error(head + "class: " + p);
+    }
+    if (const std::string p = device_name_problem(q.name); !p.empty()) {
+        throw line_error(head + "device name: " + p);
+    }
+    return q;
+}
+
+ContainerEdits device_edits(const Registry& registry, const std::vector<std::string>& names,
+                            const HookContext& ctx) {
+    const Index index(registry);
+    std::vector<Index::Ref> selected;
+    std::vector<std::string> kinds_used;
+    const auto select = [&](const Index::Ref& r) {
+        if (std::find(selected.begin(), selected.end(), r) == selected.end()) {
+            selected.push_back(r);
+        }
+    };
+    for (const auto& text : names) {
+        const QualifiedName q = parse_qualified_name(text);
+        const std::string kind = q.kind();
+        const auto k = index.by_kind.find(kind);
+        if (k == index.by_kind.end()) {
+            std::string from;
+            if (!registry.dirs.empty()) {
+                from = "specs read from " + joined(registry.dirs, ", ") + "; ";
+            }
+            throw line_error("--device " + text + ": no CDI spec of the node offers kind " + kind +
+                             " (" + from + "kinds offered: " +
+                             (index.kind_order.empty() ? "none" : joined(index.kind_order, ", ")) +
+                             ")");
+        }
+        if (std::find(kinds_used.begin(), kinds_used.end(), kind) == kinds_used.end()) {
+            kinds_used.push_back(kind);
+        }
+        const auto it = index.by_name.find(kind + "=" + q.name);
+        if (it != index.by_name.end()) {
+            select(it->second);
+        } else if (q.name == "all") {
+            for (const auto& r : k->second) {
+                select(r);
+            }
+        } else {
+            std::vector<std::string> offered;
+            for (const auto& r : k->second) {
+                offered.push_back(registry.specs[r.spec].devices[r.device].name);
+            }
+            throw line_error("--device " + text + ": no such device; " + kind +
+                             " offers: " + joined(offered, ", "));
+        }
+    }
+    Builder b(ctx);
+    std::set<size_t> specs_applied;
+    for (const auto& r : selected) {
+        const Spec& spec = registry.specs[r.spec];
+        if (specs_applied.insert(r.spec).second) {
+            b.apply(spec.edits, spec, spec.kind);
+        }
+        b.apply(spec.devices[r.device].edits, spec, spec.kind + "=" + spec.devices[r.device].name);
+    }
+    ContainerEdits out = b.finish();
+    std::set<std::string> present;
+    for (const auto& n : out.device_nodes) {
+        present.insert(n.path);
+    }
+    for (const auto& kind : kinds_used) {
+        for (const auto& r : index.by_kind.at(kind)) {
+            if (std::find(selected.begin(), selected.end(), r) != selected.end()) {
+                continue;
+            }
+            for (const auto& n : registry.specs[r.spec].devices[r.device].edits.device_nodes) {
+                if (present.insert(n.path).second) {
+                    out.hidden_device_nodes.push_back(n.path);
+                }
+            }
+        }
+    }
+    return out;
+}
+
+} // namespace husk::host::cdi

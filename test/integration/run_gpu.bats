@@ -1,0 +1,287 @@
+#!/usr/bin/env bats
+# The host stage's devices: --gpu on fake NVIDIA and AMD driver trees
+# (test/fixtures/make-fake-gpu-tree.sh, made as root by run-as-user.sh:
+# device nodes with /dev/null's major and minor, driver libraries with the
+# right sonames, a linker cache from ldconfig -r), pointed at with the test
+# hook HUSK_HOST_ROOT; CDI specs in JSON and YAML (--device); --dev=minimal;
+# hostile images whose paths are symlinks out of the image.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+setup() {
+    : "${FAKE_NVIDIA:?}" "${FAKE_AMD:?}" "${IMG_DEBIAN_SQFS:?}"
+    export HUSK_RUNTIME_DIR=$BATS_TEST_TMPDIR/run
+    export HUSK_CDI_SPEC_DIRS=$BATS_TEST_TMPDIR/cdi
+    mkdir -p "$HUSK_CDI_SPEC_DIRS"
+    unset CUDA_VISIBLE_DEVICES NVIDIA_VISIBLE_DEVICES NVIDIA_DRIVER_CAPABILITIES
+    unset ROCR_VISIBLE_DEVICES HIP_VISIBLE_DEVICES
+}
+
+# gpu ARGS...: husk run --gpu on the fake NVIDIA tree.
+gpu() { HUSK_HOST_ROOT=$FAKE_NVIDIA husk run --gpu "$@"; }
+
+# A program that links against the injected libcuda.so.1, built against the
+# fake driver's library (the image has no libcuda).
+cuda_app() {
+    local app=$BATS_TEST_TMPDIR/cuda-app
+    [ -x "$app" ] || {
+        cat >"$BATS_TEST_TMPDIR/cuda-app.c" <<'EOF'
+#include <stdio.h>
+int cuInit(unsigned flags);
+const char *husk_fake_driver(void);
+int main(void) {
+    printf("cuInit: %d\n", cuInit(0));
+    printf("driver: %s\n", husk_fake_driver());
+    return 0;
+}
+EOF
+        cc -o "$app" "$BATS_TEST_TMPDIR/cuda-app.c" \
+            -L"$FAKE_NVIDIA/usr/lib/x86_64-linux-gnu" -l:libcuda.so.1 \
+            -Wl,--allow-shlib-undefined
+    }
+    echo "$app"
+}
+
+@test "--gpu: libraries, tools and device nodes in a directory image; a program links against the injected libcuda" {
+    local app before
+    app=$(cuda_app)
+    before=$(tree_state "$IMG_DEBIAN" | sha256sum)
+    run -0 gpu --dev=minimal -b "$app:/cuda-app" "$IMG_DEBIAN" -- sh -c '
+        ls /usr/lib/husk-gpu; ls /dev | grep nvidia; /usr/bin/nvidia-smi; /cuda-app;
+        echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"'
+    echo "$output"
+    assert_output_has libcuda.so.1
+    assert_output_has libnvidia-ml.so.1
+    assert_output_has nvidia0
+    assert_output_has nvidia1
+    assert_output_has nvidiactl
+    assert_output_has "fake nvidia-smi"
+    assert_output_has "cuInit: 0"
+    assert_output_has "driver: fake 550.54.15"
+    [[ $output == *"LD_LIBRARY_PATH=/usr/lib/husk-gpu"* ]]
+    # the image is unchanged: new mount points live in an overlay
+    [ "$(tree_state "$IMG_DEBIAN" | sha256sum)" = "$before" ]
+}
+
+@test "--gpu: the same in a SquashFS image" {
+    local app
+    app=$(cuda_app)
+    run -0 gpu --dev=minimal -b "$app:/cuda-app" "$IMG_DEBIAN_SQFS" -- sh -c '
+        ls /usr/lib/husk-gpu; /usr/bin/nvidia-smi; /cuda-app'
+    echo "$output"
+    assert_output_has libcuda.so.1
+    assert_output_has "fake nvidia-smi"
+    assert_output_has "driver: fake 550.54.15"
+}
+
+@test "--gpu: CUDA_VISIBLE_DEVICES and NVIDIA_VISIBLE_DEVICES select the GPU nodes" {
+    CUDA_VISIBLE_DEVICES=1 run -0 gpu --dev=minimal "$IMG_BUSYBOX" -- ls /dev
+    echo "$output"
+    assert_output_has nvidia1
+    assert_output_lacks nvidia0
+    assert_output_has nvidiactl
+    NVIDIA_VISIBLE_DEVICES=none run -0 gpu --dev=minimal "$IMG_BUSYBOX" -- ls /dev
+    assert_output_lacks nvidia0
+    assert_output_lacks nvidia1
+    assert_output_has nvidiactl
+    CUDA_VISIBLE_DEVICES=7 run -125 gpu --dev=minimal "$IMG_BUSYBOX" -- true
+    assert_husk_error CUDA_VISIBLE_DEVICES 7
+}
+
+@test "--gpu: NVIDIA_DRIVER_CAPABILITIES selects library groups" {
+    NVIDIA_DRIVER_CAPABILITIES=compute run -0 gpu "$IMG_BUSYBOX" -- ls /usr/lib/husk-gpu
+    echo "$output"
+    assert_output_has libcuda.so.1
+    assert_output_lacks libnvidia-ml.so.1
+    NVIDIA_DRIVER_CAPABILITIES=bogus run -125 gpu "$IMG_BUSYBOX" -- true
+    assert_husk_error NVIDIA_DRIVER_CAPABILITIES
+}
+
+@test "--gpu on a node without a GPU: one line, exit 125" {
+    HUSK_HOST_ROOT=$BATS_TEST_TMPDIR run -125 husk run --gpu "$IMG_BUSYBOX" -- true
+    assert_husk_error "--gpu" "no NVIDIA GPU"
+}
+
+@test "--gpu=amd: /dev/kfd, the render nodes ROCR_VISIBLE_DEVICES selects, /opt/rocm" {
+    ROCR_VISIBLE_DEVICES=1 HUSK_HOST_ROOT=$FAKE_AMD run -0 husk run --gpu=amd --dev=minimal \
+        "$IMG_BUSYBOX" -- sh -c 'ls /dev /dev/dri; ls /opt/rocm'
+    echo "$output"
+    assert_output_has kfd
+    assert_output_has renderD129
+    assert_output_lacks renderD128
+    [ -n "$(ls "$FAKE_AMD/opt/rocm")" ]
+    assert_output_has "$(ls "$FAKE_AMD/opt/rocm" | head -1)"
+}
+
+@test "--dev=minimal: only the standard nodes, pts and shm; they work" {
+    run -0 husk run --dev=minimal "$IMG_BUSYBOX" -- sh -c '
+        ls /dev; echo x >/dev/null && echo null-ok; head -c 4 /dev/zero | wc -c;
+        ls -d /dev/pts; readlink /dev/ptmx; readlink /dev/fd'
+    echo "$output"
+    for n in null zero full random urandom tty pts shm ptmx fd stdin stdout stderr; do
+        assert_output_has "$n"
+    done
+    assert_output_has null-ok
+    assert_output_has 4
+    assert_output_has pts/ptmx
+    assert_output_has /proc/self/fd
+    # nothing else of the host's /dev
+    assert_output_lacks fuse
+    assert_output_lacks kmsg
+}
+
+# spec FILE TEXT: a CDI spec in the test's spec folder.
+spec() { printf '%s\n' "$2" >"$HUSK_CDI_SPEC_DIRS/$1"; }
+
+@test "--device: a JSON spec's env, device nodes, mounts and hooks" {
+    mkdir -p "$BATS_TEST_TMPDIR/data" && echo hello >"$BATS_TEST_TMPDIR/data/file"
+    spec vendor.json "{
+  \"cdiVersion\": \"0.6.0\", \"kind\": \"example.com/card\",
+  \"devices\": [
+    {\"name\": \"a\", \"containerEdits\": {
+       \"env\": [\"CARD=a\"],
+       \"deviceNodes\": [{\"path\": \"/dev/card-a\", \"hostPath\": \"$FAKE_NVIDIA/dev/nvidia0\",
+                          \"type\": \"c\", \"major\": 1, \"minor\": 3}]}},
+    {\"name\": \"b\", \"containerEdits\": {
+       \"deviceNodes\": [{\"path\": \"/dev/card-b\", \"hostPath\": \"$FAKE_NVIDIA/dev/nvidia1\"}]}}
+  ],
+  \"containerEdits\": {
+    \"env\": [\"CARD_SPEC=1\"],
+    \"mounts\": [{\"hostPath\": \"$BATS_TEST_TMPDIR/data\", \"containerPath\": \"/opt/card\",
+                  \"options\": [\"ro\", \"nosuid\", \"nodev\", \"bind\"]}],
+    \"hooks\": [{\"hookName\": \"createContainer\", \"path\": \"/usr/bin/nvidia-cdi-hook\",
+                 \"args\": [\"nvidia-cdi-hook\", \"create-symlinks\", \"--link\", \"/opt/card/file::/opt/card-link\"]},
+                {\"hookName\": \"createContainer\", \"path\": \"/usr/bin/nvidia-ctk\",
+                 \"args\": [\"nvidia-ctk\", \"hook\", \"update-ldcache\", \"--folder\", \"/opt/card\"]}]
+  }
+}"
+    run -0 husk run --dev=minimal --device example.com/card=a "$IMG_BUSYBOX" -- sh -c '
+        echo "CARD=$CARD CARD_SPEC=$CARD_SPEC"; ls /dev; cat /opt/card/file /opt/card-link;
+        echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; echo w >/opt/card/new || echo read-only'
+    echo "$output"
+    assert_output_has "CARD=a CARD_SPEC=1"
+    assert_output_has card-a
+    assert_output_lacks card-b
+    [ "$(grep -c '^hello$' <<<"$output")" = 2 ]
+    assert_output_has "LD_LIBRARY_PATH=/opt/card"
+    assert_output_has read-only
+    # =all: both
+    run -0 husk run --dev=minimal --device example.com/card=all "$IMG_BUSYBOX" -- ls /dev
+    assert_output_has card-a
+    assert_output_has card-b
+}
+
+@test "--device: a YAML spec (nvidia-ctk's format) works the same" {
+    spec nvidia.yaml "---
+cdiVersion: 0.5.0
+kind: nvidia.com/gpu
+devices:
+- name: \"0\"
+  containerEdits:
+    deviceNodes:
+    - path: /dev/nvidia0
+      hostPath: $FAKE_NVIDIA/dev/nvidia0
+- name: \"1\"
+  containerEdits:
+    deviceNodes:
+    - path: /dev/nvidia1
+      hostPath: $FAKE_NVIDIA/dev/nvidia1
+containerEdits:
+  env:
+  - NVIDIA_VISIBLE_DEVICES=void
+  deviceNodes:
+  - path: /dev/nvidiactl
+    hostPath: $FAKE_NVIDIA/dev/nvidiactl
+  hooks:
+  - hookName: createContainer
+    path: /usr/bin/nvidia-cdi-hook
+    args: [nvidia-cdi-hook, enable-cuda-compat, --host-driver-version=550.54.15]
+  - hookName: createContainer
+    path: /usr/bin/nvidia-cdi-hook
+    args: [nvidia-cdi-hook, disable-device-node-modification]"
+    run -0 husk run --dev=minimal --device nvidia.com/gpu=1 "$IMG_BUSYBOX" -- sh -c 'ls /dev; env'
+    echo "$output"
+    assert_output_has nvidia1
+    assert_output_lacks nvidia0
+    assert_output_has nvidiactl
+    assert_output_has NVIDIA_VISIBLE_DEVICES=void
+    run -0 husk cdi list
+    assert_output_has "nvidia.com/gpu=0  $HUSK_CDI_SPEC_DIRS/nvidia.yaml"
+}
+
+@test "--device: unknown names, mismatched nodes and unknown hooks are one line, exit 125" {
+    spec a.json "{\"cdiVersion\": \"0.5.0\", \"kind\": \"example.com/x\", \"devices\": [
+        {\"name\": \"one\", \"containerEdits\": {\"deviceNodes\": [{\"path\": \"/dev/x\",
+          \"hostPath\": \"$FAKE_NVIDIA/dev/nvidia0\", \"type\": \"c\", \"major\": 195, \"minor\": 0}]}},
+        {\"name\": \"two\", \"containerEdits\": {\"hooks\": [{\"hookName\": \"createContainer\",
+          \"path\": \"/usr/local/bin/evil\", \"args\": [\"evil\"]}]}}]}"
+    run -125 husk run --device example.com/x=three "$IMG_BUSYBOX" -- true
+    assert_husk_error "example.com/x=three" one two
+    run -125 husk run --device example.com/x=one "$IMG_BUSYBOX" -- true
+    assert_husk_error "$HUSK_CDI_SPEC_DIRS/a.json" 195
+    run -125 husk run --device example.com/x=two "$IMG_BUSYBOX" -- true
+    assert_husk_error "$HUSK_CDI_SPEC_DIRS/a.json" /usr/local/bin/evil
+    run -125 husk run --device not-qualified "$IMG_BUSYBOX" -- true
+    assert_husk_error "--device not-qualified"
+    spec bad.yaml "cdiVersion: 9.9.9
+kind: example.com/y"
+    run -125 husk run --device example.com/x=one "$IMG_BUSYBOX" -- true
+    assert_husk_error "$HUSK_CDI_SPEC_DIRS/bad.yaml" 9.9.9
+}
+
+@test "--dev=host: a device not assigned is hidden, the assigned one works" {
+    spec dev.json '{"cdiVersion": "0.3.0", "kind": "example.com/dev", "devices": [
+        {"name": "full", "containerEdits": {"deviceNodes": [{"path": "/dev/full"}]}},
+        {"name": "zero", "containerEdits": {"deviceNodes": [{"path": "/dev/zero"}]}}]}'
+    run -0 husk run --device example.com/dev=full "$IMG_BUSYBOX" -- sh -c '
+        head -c 1 /dev/zero >/dev/null 2>&1 && echo zero-open || echo zero-hidden;
+        echo x 2>/dev/null >/dev/full || echo full-is-full'
+    echo "$output"
+    assert_output_has zero-hidden
+    assert_output_has full-is-full
+}
+
+@test "husk cdi generate --gpu: a spec that husk run --device applies the same" {
+    HUSK_HOST_ROOT=$FAKE_NVIDIA run -0 husk cdi generate --gpu
+    printf '%s\n' "$output" >"$HUSK_CDI_SPEC_DIRS/nvidia.yaml"
+    [[ $output == *"kind: nvidia.com/gpu"* ]]
+    HUSK_HOST_ROOT=$FAKE_NVIDIA run -0 husk cdi generate --gpu --format json
+    jq -e '.kind == "nvidia.com/gpu" and (.devices | length) == 2' <<<"$output"
+    run -0 husk cdi list --json
+    jq -e 'map(.name) | index("nvidia.com/gpu=1") != null' <<<"$output"
+    run -0 husk run --dev=minimal --device nvidia.com/gpu=0 "$IMG_BUSYBOX" -- sh -c '
+        ls /dev /usr/lib/husk-gpu; /usr/bin/nvidia-smi'
+    echo "$output"
+    assert_output_has nvidia0
+    assert_output_lacks nvidia1
+    assert_output_has libcuda.so.1
+    assert_output_has "fake nvidia-smi"
+}
+
+@test "hostile images: /usr/lib/husk-gpu, /usr/bin, /lib/firmware and /dev symlinked out change nothing outside" {
+    local img=$BATS_TEST_TMPDIR/hostile out=$BATS_TEST_TMPDIR/outside before
+    copy_busybox "$img"
+    mkdir -p "$out/lib" "$out/fw" "$out/dev" "$img/usr/lib" "$img/lib" "$img/etc"
+    rm -rf "$img/dev" "$img/usr/lib/husk-gpu" "$img/lib/firmware"
+    ln -s "$out/lib" "$img/usr/lib/husk-gpu"
+    ln -s "$out/fw" "$img/lib/firmware"
+    ln -s "$out/dev" "$img/dev"
+    ln -sf "$out/ld.so.cache" "$img/etc/ld.so.cache"
+    before=$(tree_state "$out" | sha256sum)
+    for dev in minimal host; do
+        run gpu --dev=$dev "$img" -- sh -c 'ls /usr/lib/husk-gpu /dev; /usr/bin/nvidia-smi'
+        echo "$output"
+        [ "$status" -eq 0 ] || [ "$status" -eq 125 ]
+        [ "$(tree_state "$out" | sha256sum)" = "$before" ]
+    done
+    # The links resolve inside the container, where $out is under the host's
+    # /tmp (a bind: husk creates nothing there, and says so); over a
+    # private /tmp they lead into husk's own tmpfs, and the libraries are there.
+    run -125 gpu --dev=minimal "$img" -- true
+    assert_husk_error "not part of the image"
+    run -0 gpu --dev=minimal --private-tmp "$img" -- ls /usr/lib/husk-gpu
+    assert_output_has libcuda.so.1
+    [ -z "$(ls -A "$out/lib")" ]
+    [ "$(tree_state "$out" | sha256sum)" = "$before" ]
+}
