@@ -80,7 +80,9 @@ host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& i
         log::Phase ph("host stage: --device");
         const auto registry =
             host::cdi::Registry::load(settings.cdi_spec_dirs.value, /*strict=*/true);
-        edits.append(host::cdi::device_edits(registry, opts.devices, {root}));
+        // A spec names real host paths (husk cdi generate writes them with
+        // the host root included): HUSK_HOST_ROOT is not applied to them.
+        edits.append(host::cdi::device_edits(registry, opts.devices, {"/"}));
     }
     if (opts.gpu) {
         log::Phase ph("host stage: --gpu");

@@ -23,9 +23,10 @@ int launch(const LaunchPlan& p, const NodeContext& node);
 /// @throws husk::Error for a bad mpi_abi_policy.
 host::HostMpiOptions host_mpi_options(const config::Settings& settings);
 
-/// The host's root for the host stage's discovery: $HUSK_HOST_ROOT in
-/// `environ` (a test hook, so that tests can point --gpu at a fake driver
-/// tree; documented as such in husk-run(1)), else "/".
+/// The host's root for --gpu's discovery: $HUSK_HOST_ROOT in `environ` (a
+/// test hook, so that tests can point --gpu at a fake driver tree;
+/// documented as such in husk-run(1)), else "/". CDI specs' host paths are
+/// taken as written.
 std::string host_root(const std::vector<std::string>& environ);
 
 /// The host stage: the container edits of every host injection `opts` and

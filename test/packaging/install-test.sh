@@ -136,7 +136,7 @@ expect run husk ru
 expect "images import inspect" husk i
 expect "dir squashfs" husk import --format ''
 expect "dir squashfs tar" husk convert --format ''
-expect "list generate" husk cdi ''
+expect "generate list" husk cdi ''
 expect "host minimal" husk run --dev ''
 expect bb-installed husk rm bb
 complete husk run bb | grep -qx bb-installed || die "husk run bb does not complete the stored image"
