@@ -345,10 +345,15 @@ struct Selection {
 };
 
 Selection select(const cdi::Spec& spec, const std::vector<std::string>& environ, Vendor vendor) {
+    // Slurm's SLURM_STEP_GPUS / SLURM_JOB_GPUS name the step's GPUs by
+    // their index on the node; its CUDA_VISIBLE_DEVICES counts from 0 where
+    // cgroup.conf has ConstrainDevices=yes, so it comes after them.
     const std::vector<std::string> vars =
         vendor == Vendor::Nvidia
-            ? std::vector<std::string>{"NVIDIA_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES"}
-            : std::vector<std::string>{"ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES"};
+            ? std::vector<std::string>{"NVIDIA_VISIBLE_DEVICES", "SLURM_STEP_GPUS",
+                                       "SLURM_JOB_GPUS", "CUDA_VISIBLE_DEVICES"}
+            : std::vector<std::string>{"ROCR_VISIBLE_DEVICES", "SLURM_STEP_GPUS", "SLURM_JOB_GPUS",
+                                       "HIP_VISIBLE_DEVICES"};
     Selection s;
     std::optional<std::string> value;
     for (const auto& var : vars) {
@@ -743,8 +748,12 @@ ContainerEdits gpu_edits(Vendor vendor, const DiscoverOptions& o,
             value += (k == 0 ? "" : ",") +
                      (sel.by_uuid[k].empty() ? std::to_string(rank) : sel.by_uuid[k]);
         }
-        e.env.push_back(sel.variable + "=" + value);
-        notes.push_back("--gpu: " + sel.variable + " is " + value +
+        // Slurm's selection is said to the runtime in its own variable.
+        const std::string var = sel.variable.rfind("SLURM_", 0) != 0 ? sel.variable
+                                : nvidia                             ? "CUDA_VISIBLE_DEVICES"
+                                                                     : "ROCR_VISIBLE_DEVICES";
+        e.env.push_back(var + "=" + value);
+        notes.push_back("--gpu: " + var + " is " + value +
                         " in the container: its GPUs are numbered from 0 there");
     }
     std::string shown;

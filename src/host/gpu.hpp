@@ -74,9 +74,12 @@ std::optional<cdi::Spec> discover_nvidia(const DiscoverOptions& o);
 /// @returns nullopt without /dev/kfd.
 std::optional<cdi::Spec> discover_amd(const DiscoverOptions& o);
 
-/// The device names that the environment selects, for `spec` (nvidia:
-/// NVIDIA_VISIBLE_DEVICES, else CUDA_VISIBLE_DEVICES; amd:
-/// ROCR_VISIBLE_DEVICES, else HIP_VISIBLE_DEVICES): a list of indices or
+/// The device names that the environment selects, for `spec`, by the first
+/// variable set of (nvidia) NVIDIA_VISIBLE_DEVICES, SLURM_STEP_GPUS,
+/// SLURM_JOB_GPUS, CUDA_VISIBLE_DEVICES or (amd) ROCR_VISIBLE_DEVICES,
+/// SLURM_STEP_GPUS, SLURM_JOB_GPUS, HIP_VISIBLE_DEVICES (Slurm's name the
+/// node's GPUs; its CUDA_VISIBLE_DEVICES counts from 0 under
+/// ConstrainDevices=yes): a list of indices or
 /// GPU UUIDs (matched against the devices' "uuid=" annotations; a unique
 /// beginning of one, as CUDA takes, too); "all" or
 /// unset: every device; "none", "void" or "": none (only the spec's own

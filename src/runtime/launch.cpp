@@ -76,13 +76,23 @@ host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& i
         return *files;
     };
     const std::string root = host_root(environ);
-    if (!opts.devices.empty()) {
+    // The site's devices, then the command line's.
+    std::vector<std::string> devices = settings.devices.value;
+    devices.insert(devices.end(), opts.devices.begin(), opts.devices.end());
+    if (!devices.empty()) {
         log::Phase ph("host stage: --device");
         const auto registry =
             host::cdi::Registry::load(settings.cdi_spec_dirs.value, /*strict=*/true);
         // A spec names real host paths (husk cdi generate writes them with
         // the host root included): HUSK_HOST_ROOT is not applied to them.
-        edits.append(host::cdi::device_edits(registry, opts.devices, {"/"}));
+        try {
+            edits.append(host::cdi::device_edits(registry, devices, {"/"}));
+        } catch (Error& e) {
+            if (!settings.devices.value.empty()) {
+                throw e.add_context("the site config's devices (" + settings.devices.from + ")");
+            }
+            throw;
+        }
     }
     if (opts.gpu) {
         log::Phase ph("host stage: --gpu");

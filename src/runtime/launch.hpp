@@ -30,8 +30,8 @@ host::HostMpiOptions host_mpi_options(const config::Settings& settings);
 std::string host_root(const std::vector<std::string>& environ);
 
 /// The host stage: the container edits of every host injection `opts` and
-/// `settings` ask for, in this order: --device (CDI specs of
-/// settings.cdi_spec_dirs), --gpu (discovered, selected by `environ`'s
+/// `settings` ask for, in this order: the site's devices and --device
+/// (CDI specs of settings.cdi_spec_dirs), --gpu (discovered, selected by `environ`'s
 /// CUDA_VISIBLE_DEVICES and the like), --mpi=host; for plan().
 /// @throws husk::Error from a generator (an unknown device, no GPU, an ABI
 ///         mismatch, a missing MPI).

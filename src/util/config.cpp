@@ -15,7 +15,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kKeys = "storage, binds, cdi_spec_dirs, max_unpack_bytes, "
+constexpr const char* kKeys = "storage, binds, cdi_spec_dirs, devices, max_unpack_bytes, "
                               "max_unpack_entries, runtime_dir, linger, mpi, mpi_abi_policy, "
                               "mpi_libraries, legacy_mounts";
 constexpr uint32_t kMaxLinger = 7 * 24 * 3600; // a week: longer is surely a typo
@@ -51,6 +51,31 @@ std::vector<std::string> absolute_paths(const json& v, const std::string& path,
     std::vector<std::string> out;
     for (size_t i = 0; i < v.size(); ++i) {
         out.push_back(absolute_path(v[i], path, key + "[" + std::to_string(i) + "]"));
+    }
+    return out;
+}
+
+/// An array of CDI device names at `key`: "vendor.com/class=name" in shape
+/// (host::cdi checks the parts when the devices are applied).
+std::vector<std::string> device_names(const json& v, const std::string& path,
+                                      const std::string& key) {
+    if (!v.is_array()) {
+        bad(path, key, "not an array of CDI device names");
+    }
+    std::vector<std::string> out;
+    for (size_t i = 0; i < v.size(); ++i) {
+        const std::string at = key + "[" + std::to_string(i) + "]";
+        if (!v[i].is_string()) {
+            bad(path, at, "not a string");
+        }
+        const std::string name = v[i].get<std::string>();
+        const size_t slash = name.find('/');
+        const size_t eq = name.find('=');
+        if (slash == std::string::npos || eq == std::string::npos || slash == 0 || eq < slash + 2 ||
+            eq + 1 == name.size()) {
+            bad(path, at, "\"" + name + "\" is not a CDI device name (vendor.com/class=name)");
+        }
+        out.push_back(name);
     }
     return out;
 }
@@ -220,6 +245,8 @@ void apply_site_config(Settings& s, std::string_view text, const std::string& pa
             set(s.binds, std::move(binds), o, path);
         } else if (key == "cdi_spec_dirs") {
             set(s.cdi_spec_dirs, absolute_paths(v, path, key), o, path);
+        } else if (key == "devices") {
+            set(s.devices, device_names(v, path, key), o, path);
         } else if (key == "max_unpack_bytes") {
             set(s.max_unpack_bytes, positive(v, path, key), o, path);
         } else if (key == "max_unpack_entries") {
@@ -354,6 +381,8 @@ std::vector<Shown> describe(const Settings& s) {
         {"storage", s.storage.value, s.storage.from},
         {"binds", binds.empty() ? "(none)" : joined(binds, ", "), s.binds.from},
         {"cdi_spec_dirs", joined(s.cdi_spec_dirs.value, ":"), s.cdi_spec_dirs.from},
+        {"devices", s.devices.value.empty() ? "(none)" : joined(s.devices.value, ", "),
+         s.devices.from},
         {"max_unpack_bytes", std::to_string(s.max_unpack_bytes.value), s.max_unpack_bytes.from},
         {"max_unpack_entries", std::to_string(s.max_unpack_entries.value),
          s.max_unpack_entries.from},

@@ -55,6 +55,10 @@ struct Settings {
     /// /var/run/cdi; site key `cdi_spec_dirs`; HUSK_CDI_SPEC_DIRS (colon
     /// separated).
     Setting<std::vector<std::string>> cdi_spec_dirs;
+    /// CDI devices every container of this node gets, before the command
+    /// line's --device: site key `devices`, fully qualified names
+    /// ("vendor.com/class=name"; checked against the specs when applied).
+    Setting<std::vector<std::string>> devices;
     /// Unpack limits per layer: site keys `max_unpack_bytes`,
     /// `max_unpack_entries`; HUSK_MAX_UNPACK_BYTES, HUSK_MAX_UNPACK_ENTRIES.
     Setting<uint64_t> max_unpack_bytes;
@@ -112,7 +116,7 @@ Environment husk_environment(char** envp);
 Settings defaults(const Identity& who, const Environment& env = {});
 
 /// Applies the site config document `json`, read from `path`: an object
-/// whose keys are storage, binds, cdi_spec_dirs, max_unpack_bytes,
+/// whose keys are storage, binds, cdi_spec_dirs, devices, max_unpack_bytes,
 /// max_unpack_entries, runtime_dir, linger, mpi, mpi_abi_policy,
 /// mpi_libraries, legacy_mounts. Pure (no I/O).
 /// @throws husk::Error as one line naming `path`, the key and the reason:

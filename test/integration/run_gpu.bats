@@ -285,3 +285,27 @@ kind: example.com/y"
     [ -z "$(ls -A "$out/lib")" ]
     [ "$(tree_state "$out" | sha256sum)" = "$before" ]
 }
+
+@test "the site config's devices: every container gets them, before --device" {
+    spec dev.json "{\"cdiVersion\": \"0.5.0\", \"kind\": \"example.com/fake\", \"devices\": [
+        {\"name\": \"0\", \"containerEdits\": {\"env\": [\"SITE_DEVICE=yes\"],
+          \"deviceNodes\": [{\"path\": \"/dev/fake0\", \"hostPath\": \"$FAKE_NVIDIA/dev/nvidia0\"}]}},
+        {\"name\": \"1\", \"containerEdits\": {
+          \"deviceNodes\": [{\"path\": \"/dev/fake1\", \"hostPath\": \"$FAKE_NVIDIA/dev/nvidia1\"}]}}]}"
+    printf '{"devices": ["example.com/fake=0"]}\n' >"$BATS_TEST_TMPDIR/site.json"
+    HUSK_CONFIG=$BATS_TEST_TMPDIR/site.json run -0 husk run --dev=minimal "$IMG_BUSYBOX" -- \
+        sh -c 'ls /dev; echo "SITE_DEVICE=$SITE_DEVICE"'
+    echo "$output"
+    assert_output_has fake0
+    assert_output_lacks fake1
+    assert_output_has SITE_DEVICE=yes
+    HUSK_CONFIG=$BATS_TEST_TMPDIR/site.json run -0 husk run --dev=minimal \
+        --device example.com/fake=1 "$IMG_BUSYBOX" -- ls /dev
+    assert_output_has fake0
+    assert_output_has fake1
+    HUSK_CONFIG=$BATS_TEST_TMPDIR/site.json run -0 husk check
+    [[ $output == *"devices             example.com/fake=0  ($BATS_TEST_TMPDIR/site.json)"* ]]
+    printf '{"devices": ["example.com/fake=9"]}\n' >"$BATS_TEST_TMPDIR/site.json"
+    HUSK_CONFIG=$BATS_TEST_TMPDIR/site.json run -125 husk run "$IMG_BUSYBOX" -- true
+    assert_husk_error "example.com/fake=9"
+}

@@ -411,6 +411,11 @@ TEST_F(GpuNvidiaTree, EditsOfTheSelectedGpuTheOthersHidden) {
     }
     // CUDA numbers from 0 the GPUs it can open.
     EXPECT_EQ(e.env, std::vector<std::string>{"CUDA_VISIBLE_DEVICES=0"});
+    // Slurm's selection, told to CUDA in its own variable.
+    const ContainerEdits slurm =
+        gpu_edits(Vendor::Nvidia, o, {"SLURM_STEP_GPUS=1", "CUDA_VISIBLE_DEVICES=0"}, nullptr);
+    EXPECT_EQ(slurm.hidden_device_nodes, std::vector<std::string>{"/dev/nvidia1"});
+    EXPECT_EQ(slurm.env, std::vector<std::string>{"CUDA_VISIBLE_DEVICES=0"});
     EXPECT_EQ(e.ld_library_path, std::vector<std::string>{kNvidiaLibDir});
     const Mount* cuda = mount_to(e, std::string(kNvidiaLibDir) + "/libcuda.so.1");
     ASSERT_NE(cuda, nullptr);
@@ -518,6 +523,22 @@ TEST(GpuSelect, AllNoneAndLists) {
     EXPECT_EQ(selected_devices(s, {"CUDA_VISIBLE_DEVICES=0", "NVIDIA_VISIBLE_DEVICES=1"}, nv),
               fq({"1"}));
     EXPECT_EQ(selected_devices(s, {"PATH=/bin", "CUDA_VISIBLE_DEVICES=0"}, nv), fq({"0"}));
+}
+
+TEST(GpuSelect, SlurmsGpusComeBeforeItsZeroBasedCudaVisibleDevices) {
+    const cdi::Spec s = three_gpus();
+    const Vendor nv = Vendor::Nvidia;
+    // ConstrainDevices=yes: Slurm gives GPU 2 and says CUDA_VISIBLE_DEVICES=0.
+    EXPECT_EQ(selected_devices(s, {"CUDA_VISIBLE_DEVICES=0", "SLURM_STEP_GPUS=2"}, nv), fq({"2"}));
+    EXPECT_EQ(selected_devices(s, {"CUDA_VISIBLE_DEVICES=0", "SLURM_JOB_GPUS=1,2"}, nv),
+              fq({"1", "2"}));
+    EXPECT_EQ(selected_devices(s, {"SLURM_JOB_GPUS=1,2", "SLURM_STEP_GPUS=0"}, nv), fq({"0"}));
+    EXPECT_EQ(selected_devices(s, {"SLURM_STEP_GPUS=2", "NVIDIA_VISIBLE_DEVICES=1"}, nv),
+              fq({"1"}));
+    cdi::Spec amd = three_gpus();
+    amd.kind = "amd.com/gpu";
+    EXPECT_EQ(selected_devices(amd, {"HIP_VISIBLE_DEVICES=0", "SLURM_STEP_GPUS=1"}, Vendor::Amd),
+              fq({"1"}, "amd.com/gpu"));
 }
 
 TEST(GpuSelect, ByUuidAndItsBeginning) {

@@ -69,6 +69,7 @@ TEST(Settings, SiteConfigSetsEveryKey) {
         "storage": "/local/${USER}-${UID}/husk",
         "binds": ["/scratch", "/projects:/p:ro"],
         "cdi_spec_dirs": ["/opt/cdi"],
+        "devices": ["nvidia.com/gpu=all"],
         "max_unpack_bytes": 1000,
         "max_unpack_entries": 20,
         "legacy_mounts": true
@@ -79,6 +80,7 @@ TEST(Settings, SiteConfigSetsEveryKey) {
     EXPECT_EQ(s.binds.value,
               (std::vector<BindSpec>{{"/scratch", "/scratch", false}, {"/projects", "/p", true}}));
     EXPECT_EQ(s.cdi_spec_dirs.value, std::vector<std::string>{"/opt/cdi"});
+    EXPECT_EQ(s.devices.value, std::vector<std::string>{"nvidia.com/gpu=all"});
     EXPECT_EQ(s.max_unpack_bytes.value, 1000u);
     EXPECT_EQ(s.max_unpack_entries.value, 20u);
     EXPECT_TRUE(s.legacy_mounts.value);
@@ -97,7 +99,8 @@ TEST(Settings, BadSiteConfigsNameFileKeyAndReason) {
                                   "'{', or a literal)");
     EXPECT_EQ(site_error("[]"), f + "not a JSON object");
     EXPECT_EQ(site_error(R"({"bind": []})"),
-              f + "unknown key \"bind\" (known: storage, binds, cdi_spec_dirs, max_unpack_bytes, "
+              f + "unknown key \"bind\" (known: storage, binds, cdi_spec_dirs, devices, "
+                  "max_unpack_bytes, "
                   "max_unpack_entries, runtime_dir, linger, mpi, mpi_abi_policy, mpi_libraries, "
                   "legacy_mounts)");
     EXPECT_EQ(site_error(R"({"mpi": "yes"})"), f + "mpi: not \"none\" or \"host\"");
@@ -125,6 +128,10 @@ TEST(Settings, BadSiteConfigsNameFileKeyAndReason) {
               f + "storage: \"var/tmp\" is not an absolute path");
     EXPECT_EQ(site_error(R"({"storage": "/x/${HOME}"})"),
               f + "storage: \"/x/${HOME}\": only ${USER} and ${UID} are replaced");
+    EXPECT_EQ(site_error(R"({"devices": ["gpu"]})"),
+              f + "devices[0]: \"gpu\" is not a CDI device name (vendor.com/class=name)");
+    EXPECT_EQ(site_error(R"({"devices": "nvidia.com/gpu=0"})"),
+              f + "devices: not an array of CDI device names");
     EXPECT_EQ(site_error(R"({"cdi_spec_dirs": ["cdi"]})"),
               f + "cdi_spec_dirs[0]: \"cdi\" is not an absolute path");
     EXPECT_EQ(site_error(R"({"max_unpack_bytes": -1})"),
