@@ -75,7 +75,6 @@ host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& i
         }
         return *files;
     };
-    const std::string root = host_root(environ);
     // The site's devices, then the command line's.
     std::vector<std::string> devices = settings.devices.value;
     devices.insert(devices.end(), opts.devices.begin(), opts.devices.end());
@@ -97,7 +96,7 @@ host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& i
     if (opts.gpu) {
         log::Phase ph("host stage: --gpu");
         host::gpu::DiscoverOptions o;
-        o.host_root = root;
+        o.host_root = host_root(environ);
         if (auto caps = Environment(environ).get("NVIDIA_DRIVER_CAPABILITIES");
             caps && !caps->empty()) {
             o.capabilities = *caps;

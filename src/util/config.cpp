@@ -42,42 +42,46 @@ std::string absolute_path(const json& v, const std::string& path, const std::str
     return s;
 }
 
-/// An array of absolute paths at `key`, each checked by absolute_path().
-std::vector<std::string> absolute_paths(const json& v, const std::string& path,
-                                        const std::string& key) {
+/// The array at `key` ("not an array of `what`" otherwise), each element
+/// checked and converted by `element(value, "key[i]")`.
+template <typename Element>
+std::vector<std::string> array_of(const json& v, const std::string& path, const std::string& key,
+                                  const char* what, Element element) {
     if (!v.is_array()) {
-        bad(path, key, "not an array of absolute paths");
+        bad(path, key, std::string("not an array of ") + what);
     }
     std::vector<std::string> out;
     for (size_t i = 0; i < v.size(); ++i) {
-        out.push_back(absolute_path(v[i], path, key + "[" + std::to_string(i) + "]"));
+        out.push_back(element(v[i], key + "[" + std::to_string(i) + "]"));
     }
     return out;
+}
+
+/// An array of absolute paths at `key`, each checked by absolute_path().
+std::vector<std::string> absolute_paths(const json& v, const std::string& path,
+                                        const std::string& key) {
+    return array_of(v, path, key, "absolute paths", [&](const json& e, const std::string& at) {
+        return absolute_path(e, path, at);
+    });
 }
 
 /// An array of CDI device names at `key`: "vendor.com/class=name" in shape
 /// (host::cdi checks the parts when the devices are applied).
 std::vector<std::string> device_names(const json& v, const std::string& path,
                                       const std::string& key) {
-    if (!v.is_array()) {
-        bad(path, key, "not an array of CDI device names");
-    }
-    std::vector<std::string> out;
-    for (size_t i = 0; i < v.size(); ++i) {
-        const std::string at = key + "[" + std::to_string(i) + "]";
-        if (!v[i].is_string()) {
+    return array_of(v, path, key, "CDI device names", [&](const json& e, const std::string& at) {
+        if (!e.is_string()) {
             bad(path, at, "not a string");
         }
-        const std::string name = v[i].get<std::string>();
+        const std::string name = e.get<std::string>();
         const size_t slash = name.find('/');
         const size_t eq = name.find('=');
         if (slash == std::string::npos || eq == std::string::npos || slash == 0 || eq < slash + 2 ||
             eq + 1 == name.size()) {
             bad(path, at, "\"" + name + "\" is not a CDI device name (vendor.com/class=name)");
         }
-        out.push_back(name);
-    }
-    return out;
+        return name;
+    });
 }
 
 /// ${USER} and ${UID} in a site path (`key`); any other ${...} is an error.
