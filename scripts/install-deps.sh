@@ -36,7 +36,7 @@ PACKAGES=(
     # --mpi=host: ELF dependencies (static libelf); a host MPICH for its tests
     libelf-dev libmpich12
     # CDI specs in YAML (nvidia-ctk's default format), linked statically
-    libyaml-cpp-dev
+    libyaml-dev
     # benchmarks: the peers, measured in the same run
     hyperfine charliecloud bubblewrap jq
 )

@@ -385,7 +385,7 @@ TEST(CdiSpec, HostileDocumentsAreOneLineErrors) {
     one_line("key: [unclosed\n", "line ");
     one_line("? [a, b]\n: c\n", "a mapping key that is not text");
     one_line("a: \"\\x00\"\n", "a NUL byte");
-    one_line(std::string("a: \"\xff\xfe\"\n"), "not UTF-8");
+    one_line(std::string("a: \"\xff\xfe\"\n"), "byte 4: invalid leading UTF-8 octet");
     one_line(std::string("a\0b", 3), "a NUL byte");
     one_line(std::string(kMaxSpecBytes + 1, ' '), "larger than 4 MiB");
     one_line(std::string(100000, '[') + std::string(100000, ']'), "nested deeper than 16 levels");
@@ -532,8 +532,9 @@ TEST(CdiSpec, WrittenJsonIsIndentedInTheSpecsOrderWithOnlyTheFieldsSet) {
   ]
 }
 )");
+    // libyaml writes a sequence in a mapping at the key's indentation.
     EXPECT_EQ(write_spec(s, true), "---\ncdiVersion: \"0.3.0\"\nkind: a.com/b\ndevices:\n"
-                                   "  - name: d\n    containerEdits:\n      env:\n        - A=1\n");
+                                   "- name: d\n  containerEdits:\n    env:\n    - A=1\n");
 }
 
 TEST(CdiSpec, WritingRaisesTheVersionToWhatTheFieldsNeed) {
