@@ -150,7 +150,18 @@ class HostTree {
     std::optional<Found> find(const std::string& p, mode_t type,
                               path::Last last = path::Last::Follow) const {
         try {
-            const path::Resolved r = path::resolve_in_root(fd_.get(), p, last);
+            // Most driver files are reached without a symlink: one openat2,
+            // and the real path is the one asked for.
+            path::Probed probed = path::probe_exact(fd_.get(), p, last);
+            if (probed.state == path::Probe::Missing) {
+                return std::nullopt;
+            }
+            path::Resolved r;
+            if (probed.state == path::Probe::Exact) {
+                r.fd = std::move(probed.fd);
+            } else {
+                r = path::resolve_in_root(fd_.get(), p, last);
+            }
             if (!r.missing.empty()) {
                 return std::nullopt;
             }
@@ -162,6 +173,10 @@ class HostTree {
             if ((f.st.st_mode & S_IFMT) != type) {
                 log::info("--gpu: skipping " + host(p) + ": not a " + type_name(type));
                 return std::nullopt;
+            }
+            if (probed.state == path::Probe::Exact) {
+                f.real = host(path::join(path::split(p)));
+                return f;
             }
             char buf[PATH_MAX];
             const std::string link = path::fd_path(r.fd.get());

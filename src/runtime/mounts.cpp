@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <linux/mount.h>
 #include <optional>
+#include <set>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -270,9 +271,25 @@ class RootBuilder {
     /// written; targets are resolved inside the image.
     void prepare_upper(int image_fd) {
         const std::string upper = std::string(kOverlay) + "/upper";
+        std::set<std::string> made;             // folders of the upper layer made so far
+        std::vector<std::string_view> covering; // targets of earlier mounts
         for (const auto& op : p_.mounts) {
             if (op.kind == MountKind::Mask || op.kind == MountKind::Devpts ||
                 op.kind == MountKind::Proc) {
+                covering.push_back(op.target);
+                continue;
+            }
+            // Below an earlier mount (/dev/nvidia0 below the /dev bind) the
+            // mount point is made in that mount, if anywhere, never here:
+            // the path resolves through the same folder either way.
+            const bool below = std::any_of(covering.begin(), covering.end(), [&](auto t) {
+                return t != "/" && op.target.size() > t.size() && op.target.starts_with(t) &&
+                       op.target[t.size()] == '/';
+            });
+            if (op.kind != MountKind::Symlink) {
+                covering.push_back(op.target);
+            }
+            if (below) {
                 continue;
             }
             path::Resolved r;
@@ -286,8 +303,9 @@ class RootBuilder {
             if (r.missing.empty()) {
                 continue;
             }
-            bool file = op.kind == MountKind::Passwd || op.kind == MountKind::Group;
-            if (op.kind == MountKind::Bind) {
+            bool file = op.kind == MountKind::Passwd || op.kind == MountKind::Group ||
+                        (op.kind == MountKind::Bind && op.exact_source); // a file, checked later
+            if (op.kind == MountKind::Bind && !op.exact_source) {
                 try {
                     path::Resolved src = path::resolve_in_root(old_root_.get(), op.source);
                     struct stat st {};
@@ -298,9 +316,14 @@ class RootBuilder {
                 }
             }
             std::string at = upper;
+            const auto folder = [&] {
+                if (made.insert(at).second) {
+                    ::mkdir(at.c_str(), 0755);
+                }
+            };
             for (const auto& part : path::split(r.path)) {
                 at += "/" + part;
-                ::mkdir(at.c_str(), 0755);
+                folder();
             }
             for (size_t i = 0; i < r.missing.size(); ++i) {
                 at += "/" + r.missing[i];
@@ -309,7 +332,7 @@ class RootBuilder {
                         throw_errno("cannot create symlink " + op.target + " in the overlay");
                     }
                 } else if (i + 1 < r.missing.size() || !file) {
-                    ::mkdir(at.c_str(), 0755);
+                    folder();
                 } else {
                     Fd f(::open(at.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
                 }

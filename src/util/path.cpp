@@ -3,7 +3,9 @@
 #include "util/error.hpp"
 #include "util/text.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdlib>
 #include <deque>
 #include <fcntl.h>
@@ -103,6 +105,29 @@ Resolved resolve_in_root(int root_fd, std::string_view path, Last last) {
             r.path = join(parts);
             return r;
         }
+        // Missing: when no symlink is on the way, the deepest existing
+        // folder is the longest prefix that one openat2 with
+        // RESOLVE_NO_SYMLINKS finds; each longer probe, the whole path
+        // first, must fail with ENOENT (ELOOP: a symlink, dangling ones
+        // included, which the walk follows).
+        if (errno == ENOENT && !parts.empty() &&
+            std::find(parts.begin(), parts.end(), "..") == parts.end()) {
+            for (size_t n = parts.size() + 1; n-- > 0;) {
+                const std::vector<std::string> head(parts.begin(),
+                                                    parts.begin() + static_cast<std::ptrdiff_t>(n));
+                Probed p = probe_exact(root_fd, join(head), Last::Follow);
+                if (p.state == Probe::Exact && n < parts.size()) {
+                    Resolved r;
+                    r.fd = std::move(p.fd);
+                    r.path = join(head);
+                    r.missing.assign(parts.begin() + static_cast<std::ptrdiff_t>(n), parts.end());
+                    return r;
+                }
+                if (p.state != Probe::Missing) {
+                    break; // a symlink on the way: walk
+                }
+            }
+        }
     }
     std::deque<std::string> todo;
     for (auto& p : split(path)) {
@@ -183,6 +208,26 @@ Resolved resolve_in_root(int root_fd, std::string_view path, Last last) {
     r.path = join(names);
     r.fd = std::move(dirs.back());
     return r;
+}
+
+Probed probe_exact(int root_fd, std::string_view path, Last last) {
+    Probed out;
+    const auto parts = split(path);
+    if (std::find(parts.begin(), parts.end(), "..") != parts.end()) {
+        return out;
+    }
+    struct open_how how {};
+    how.flags = O_PATH | O_CLOEXEC | (last == Last::NoFollow ? O_NOFOLLOW : 0);
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    const std::string rel = parts.empty() ? "." : join(parts).substr(1);
+    const int fd = static_cast<int>(::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how));
+    if (fd >= 0) {
+        out.state = Probe::Exact;
+        out.fd = Fd(fd);
+    } else if (errno == ENOENT) {
+        out.state = Probe::Missing;
+    }
+    return out;
 }
 
 Fd create_missing(const Resolved& r, Kind last) {

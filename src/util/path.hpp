@@ -59,6 +59,25 @@ enum class Last { Follow, NoFollow };
 ///         middle (ENOTDIR), or a failed openat/readlinkat/fstat.
 Resolved resolve_in_root(int root_fd, std::string_view path, Last last = Last::Follow);
 
+/// What probe_exact() found.
+enum class Probe {
+    Exact,   ///< the path exists, and no component of it is a symlink
+    Missing, ///< a component does not exist (and none before it is a symlink)
+    Unsure,  ///< a symlink, a "..", an error or a kernel before 5.6: ask resolve_in_root()
+};
+
+/// The result of probe_exact(): `fd` is set for Probe::Exact only.
+struct Probed {
+    Probe state = Probe::Unsure;
+    Fd fd; ///< O_PATH descriptor of the path, owned
+};
+
+/// The cheap question before resolve_in_root(): one openat2(2) with
+/// RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS (O_NOFOLLOW
+/// too for Last::NoFollow). For Probe::Exact the real path of the file is
+/// the root's followed by `path` as written. Never throws.
+Probed probe_exact(int root_fd, std::string_view path, Last last = Last::Follow);
+
 /// What create_missing() makes for the last missing component.
 enum class Kind { Directory, File };
 

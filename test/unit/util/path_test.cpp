@@ -136,6 +136,35 @@ TEST_F(ResolveTest, MissingThroughDanglingSymlinkResolvesItsTarget) {
     EXPECT_EQ(r.missing, (std::vector<std::string>{"new", "file"}));
 }
 
+TEST_F(ResolveTest, MissingBelowASymlinkedFolderIsResolvedThroughIt) {
+    // The quick answer for a missing path holds only without symlinks on
+    // the way; through one, the walk answers.
+    auto r = resolve_in_root(root.get(), "/lib/a/b");
+    EXPECT_EQ(r.path, "/usr/lib");
+    EXPECT_EQ(r.missing, (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(inode_of_fd(r.fd), inode_of("usr/lib"));
+    auto top = resolve_in_root(root.get(), "/new");
+    EXPECT_EQ(top.path, "/");
+    EXPECT_EQ(top.missing, (std::vector<std::string>{"new"}));
+}
+
+TEST_F(ResolveTest, ProbeExactAnswersOnlyWithoutSymlinks) {
+    Probed p = probe_exact(root.get(), "/usr/lib");
+    ASSERT_EQ(p.state, Probe::Exact);
+    EXPECT_EQ(inode_of_fd(p.fd), inode_of("usr/lib"));
+    EXPECT_EQ(probe_exact(root.get(), "/usr/lib/none/x").state, Probe::Missing);
+    EXPECT_EQ(probe_exact(root.get(), "/lib").state, Probe::Unsure);          // a symlink
+    EXPECT_EQ(probe_exact(root.get(), "/lib/none").state, Probe::Unsure);     // through one
+    EXPECT_EQ(probe_exact(root.get(), "/usr/../etc").state, Probe::Unsure);   // ".."
+    EXPECT_EQ(probe_exact(root.get(), "/etc/passwd/x").state, Probe::Unsure); // ENOTDIR
+    tree.symlink("gone", "etc/dangling");
+    EXPECT_EQ(probe_exact(root.get(), "/etc/dangling").state, Probe::Unsure);
+    // Not followed: the symlink itself, where it is.
+    Probed link = probe_exact(root.get(), "/lib", Last::NoFollow);
+    ASSERT_EQ(link.state, Probe::Exact);
+    EXPECT_EQ(inode_of_fd(link.fd), inode_of("lib"));
+}
+
 TEST_F(ResolveTest, CreateMissingMakesDirectoriesAndFile) {
     auto r = resolve_in_root(root.get(), "/opt/x/y");
     Fd made = create_missing(r, Kind::File);
