@@ -117,6 +117,9 @@ class Squashfs {
     /// the shared cache. Null on a read or decompression error.
     std::shared_ptr<const std::string> block(uint64_t pos, uint32_t header);
     int read_cached(const Inode& ino, uint64_t offset, size_t size, char* buf, size_t& got);
+    /// Whether libsquashfuse may read directory `dir`: its first block and
+    /// every place its index points to (checked once per directory).
+    bool dir_readable(const Inode& dir);
 
     struct Impl;
     std::unique_ptr<Impl> impl_;

@@ -5,11 +5,16 @@
 
 #include "../support/temp_tree.hpp"
 
+#include <algorithm>
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <fstream>
 #include <gtest/gtest.h>
 #include <map>
+#include <memory>
 #include <unistd.h>
 
 namespace husk::image {
@@ -204,6 +209,93 @@ TEST_F(SquashfsTest, TruncatedAndForeignFilesAreClearErrors) {
     tree.write("text.sqfs", "hello, this is not an image at all, just text.");
     EXPECT_NE(message((tree / "text.sqfs").string()).find("not a SquashFS image"),
               std::string::npos);
+}
+
+/// Images with crafted metadata, of the shapes that crash libsquashfuse
+/// 0.1.105 itself (squashfs.cpp says how): each is an error, never a crash.
+class CraftedSquashfsTest : public SquashfsTest {
+  protected:
+    void SetUp() override {
+        SquashfsTest::SetUp();
+        if (IsSkipped()) {
+            return;
+        }
+        // Uncompressed metadata, so that its bytes can be patched in place.
+        plain = (tree / "plain.sqfs").string();
+        std::string cmd =
+            "mksquashfs '" + (tree / "root").string() + "' '" + plain +
+            "' -noappend -all-root -no-progress -quiet -noI -noD -noF -noX >/dev/null";
+        ASSERT_EQ(std::system(cmd.c_str()), 0);
+        std::ifstream in(plain, std::ios::binary);
+        bytes.assign(std::istreambuf_iterator<char>(in), {});
+        ASSERT_GT(bytes.size(), 96u);
+    }
+
+    uint64_t u64(size_t at) const {
+        uint64_t v = 0;
+        std::memcpy(&v, bytes.data() + at, sizeof v);
+        return v;
+    }
+    void put(size_t at, const void* v, size_t n) { std::memcpy(bytes.data() + at, v, n); }
+
+    /// The patched image, opened.
+    std::unique_ptr<Squashfs> open_patched() {
+        const std::string path = (tree / "patched.sqfs").string();
+        std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<long>(bytes.size()));
+        patched = Fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+        return std::make_unique<Squashfs>(patched.get(), path);
+    }
+
+    std::string plain;
+    std::vector<char> bytes;
+    Fd patched;
+};
+
+TEST_F(CraftedSquashfsTest, ATableBlockAtTheSuperblockIsRefusedOnOpening) {
+    // The id table's first block "at 0": the library's metadata cache
+    // answers with a null block, which it then reads.
+    const uint64_t zero = 0;
+    put(u64(48), &zero, sizeof zero); // id_table_start: the list of its blocks
+    try {
+        open_patched();
+        FAIL() << "opened";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("corrupt SquashFS image (a table block outside"),
+                  std::string::npos)
+            << e.what();
+    }
+}
+
+TEST_F(CraftedSquashfsTest, AnInodeOffsetPastItsBlockIsEio) {
+    // squashfuse #158's shape: the root inode's offset past the end of its
+    // (short) metadata block.
+    const uint64_t root = (u64(32) & ~uint64_t{0xffff}) | 0xfff0;
+    put(32, &root, sizeof root);
+    auto fs = open_patched();
+    Squashfs::Inode ino;
+    EXPECT_EQ(fs->inode(fs->root(), ino), EIO);
+    EXPECT_THROW(fs->read_file("/etc/os-release", 1024), Error);
+}
+
+TEST_F(CraftedSquashfsTest, ADirectoryEntryNameOver256BytesIsEio) {
+    // squashfuse #153's shape: an entry whose 16-bit name length says 4096;
+    // the library reads that many bytes into the name buffer it is given.
+    const std::string name = "os-release";
+    auto at = std::search(bytes.begin() + static_cast<long>(u64(72)), bytes.end(), name.begin(),
+                          name.end());
+    ASSERT_NE(at, bytes.end());
+    const uint16_t size = 4095; // stored as length - 1
+    put(static_cast<size_t>(at - bytes.begin()) - 2, &size, sizeof size);
+    auto fs = open_patched();
+    Squashfs::Inode root;
+    ASSERT_EQ(fs->inode(fs->root(), root), 0);
+    Squashfs::InodeId etc = 0;
+    ASSERT_EQ(fs->lookup(root, "etc", etc), 0);
+    Squashfs::Inode dir;
+    ASSERT_EQ(fs->inode(etc, dir), 0);
+    EXPECT_EQ(fs->list(dir, 0, [](const Squashfs::Entry&) { return true; }), EIO);
+    Squashfs::InodeId child = 0;
+    EXPECT_NE(fs->lookup(dir, "os-release", child), 0);
 }
 
 } // namespace
