@@ -6,7 +6,6 @@
 #include "../support/temp_tree.hpp"
 
 #include <algorithm>
-#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
