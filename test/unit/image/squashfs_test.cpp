@@ -219,6 +219,11 @@ class CraftedSquashfsTest : public SquashfsTest {
         if (IsSkipped()) {
             return;
         }
+        // Entries after /etc/os-release, so that a name read past it finds
+        // bytes to read.
+        for (int i = 0; i < 100; ++i) {
+            tree.write("root/etc/z" + std::to_string(1000 + i), "");
+        }
         // Uncompressed metadata, so that its bytes can be patched in place.
         plain = (tree / "plain.sqfs").string();
         std::string cmd =
@@ -277,13 +282,14 @@ TEST_F(CraftedSquashfsTest, AnInodeOffsetPastItsBlockIsEio) {
 }
 
 TEST_F(CraftedSquashfsTest, ADirectoryEntryNameOver256BytesIsEio) {
-    // squashfuse #153's shape: an entry whose 16-bit name length says 4096;
-    // the library reads that many bytes into the name buffer it is given.
+    // squashfuse #153's shape: an entry whose 16-bit name length says 1024;
+    // the library reads that many bytes into the name buffer it is given
+    // (before the fix, a 257-byte buffer on husk's stack).
     const std::string name = "os-release";
     auto at = std::search(bytes.begin() + static_cast<long>(u64(72)), bytes.end(), name.begin(),
                           name.end());
     ASSERT_NE(at, bytes.end());
-    const uint16_t size = 4095; // stored as length - 1
+    const uint16_t size = 1023; // stored as length - 1
     put(static_cast<size_t>(at - bytes.begin()) - 2, &size, sizeof size);
     auto fs = open_patched();
     Squashfs::Inode root;
