@@ -286,7 +286,7 @@ Container Container::create(const LaunchPlan& plan, const NodeContext& node) {
     if (plan.image_kind == image::Kind::Squashfs) {
         log::Phase ph("SquashFS server");
         c.lease_ = attach_image_server(plan.image_path, RuntimeDir(node.runtime_dir), node.linger,
-                                       node.held_lock);
+                                       node.fuse_cpu_limit, node.held_lock);
         if (::setns(c.lease_->userns.get(), CLONE_NEWUSER) != 0 ||
             ::setns(c.lease_->mntns.get(), CLONE_NEWNS) != 0) {
             throw_errno("cannot enter the namespaces of the SquashFS server of " + plan.image_path);

@@ -18,6 +18,8 @@ namespace husk::runtime {
 struct NodeContext {
     std::string runtime_dir;
     uint32_t linger = 0;
+    /// The SquashFS server's fuse_cpu_limit (config::Settings), seconds.
+    uint32_t fuse_cpu_limit = 0;
     /// A descriptor of the runtime folder whose lock this process already
     /// holds (see RuntimeDir::Lock), or -1.
     int held_lock = -1;

@@ -6,13 +6,18 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <limits>
+#include <map>
+#include <mutex>
+#include <pthread.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <thread>
+#include <time.h>
 #include <unistd.h>
 #include <vector>
 
@@ -29,8 +34,14 @@ using image::Squashfs;
 // for as long as the mount lives (fuse(4): entry and attribute timeouts).
 constexpr double kForever = 365.0 * 24 * 3600;
 
+/// A request being served, for the watchdog (FuseServer::watch()).
+struct InFlight {
+    const char* op;     ///< "lookup", "read", ...
+    timespec cpu_start; ///< its thread's CPU clock when it began
+};
+
 /// What every worker thread shares: read-only once FUSE_INIT is answered
-/// (the kernel sends nothing else before).
+/// (the kernel sends nothing else before), but for the requests in flight.
 struct Shared {
     int image_fd = -1;
     std::string name;
@@ -39,7 +50,54 @@ struct Shared {
     bool no_opendir = false; ///< the same for opendir/releasedir
     /// Decompressed blocks, shared by every thread's reader.
     image::BlockCache* blocks = nullptr;
+    /// Test hook HUSK_TEST_FUSE_SPIN (doc/squashfs.md): a lookup of this
+    /// name spins for ever, as a wedged reader would.
+    std::string spin_name;
+    std::mutex busy_mu;
+    std::map<pthread_t, InFlight> busy; ///< by worker thread
 };
+
+/// Marks this worker thread busy with one request while it lives.
+class Busy {
+  public:
+    Busy(fuse_req_t req, const char* op) : s_(*static_cast<Shared*>(fuse_req_userdata(req))) {
+        InFlight f{op, {}};
+        ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &f.cpu_start);
+        std::lock_guard<std::mutex> lock(s_.busy_mu);
+        s_.busy[::pthread_self()] = f;
+    }
+    ~Busy() {
+        std::lock_guard<std::mutex> lock(s_.busy_mu);
+        s_.busy.erase(::pthread_self());
+    }
+    Busy(const Busy&) = delete;
+    Busy& operator=(const Busy&) = delete;
+
+  private:
+    Shared& s_;
+};
+
+/// The first request that has used more than `limit` seconds of CPU, as a
+/// line for the user; "" when none has. A worker removes its entry before
+/// its thread can end, under the same lock, so each thread named is alive.
+std::string overdue(Shared& s, uint32_t limit) {
+    std::lock_guard<std::mutex> lock(s.busy_mu);
+    for (const auto& [thread, f] : s.busy) {
+        clockid_t clock;
+        timespec now{};
+        if (::pthread_getcpuclockid(thread, &clock) != 0 || ::clock_gettime(clock, &now) != 0) {
+            continue;
+        }
+        const double used = static_cast<double>(now.tv_sec - f.cpu_start.tv_sec) +
+                            static_cast<double>(now.tv_nsec - f.cpu_start.tv_nsec) / 1e9;
+        if (used > limit) {
+            return std::string("a FUSE ") + f.op + " request used more than " +
+                   std::to_string(limit) +
+                   " s of CPU, the fuse_cpu_limit: a corrupt or crafted image?";
+        }
+    }
+    return "";
+}
 
 // Bytes of decompressed blocks kept for all threads: enough for a few
 // hundred 64-128 KiB blocks, small next to a compute node's memory.
@@ -109,6 +167,13 @@ void op_init(void* userdata, struct fuse_conn_info* conn) {
 }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    Busy busy(req, "lookup");
+    if (!shared(req).spin_name.empty() && shared(req).spin_name == name) {
+        volatile unsigned long spins = 0;
+        for (;;) {
+            spins = spins + 1U; // a side effect: the loop may not be optimised away
+        }
+    }
     Squashfs* fs = nullptr;
     Squashfs::Inode dir, child;
     if (!get_inode(req, parent, fs, dir)) {
@@ -141,6 +206,7 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 }
 
 void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info*) {
+    Busy busy(req, "getattr");
     Squashfs* fs = nullptr;
     Squashfs::Inode in;
     if (!get_inode(req, ino, fs, in)) {
@@ -156,6 +222,7 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info*) {
 }
 
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+    Busy busy(req, "readlink");
     Squashfs* fs = nullptr;
     Squashfs::Inode in;
     if (!get_inode(req, ino, fs, in)) {
@@ -198,6 +265,7 @@ void op_opendir(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
 }
 
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info*) {
+    Busy busy(req, "read");
     Squashfs* fs = nullptr;
     Squashfs::Inode in;
     if (!get_inode(req, ino, fs, in)) {
@@ -219,6 +287,7 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 /// readdir and readdirplus: the entries of `ino` from `off`, as many as fit
 /// in `size` bytes; with `plus`, each with its attributes.
 void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
+    Busy busy(req, "readdir");
     Squashfs* fs = nullptr;
     Squashfs::Inode in;
     if (!get_inode(req, ino, fs, in)) {
@@ -276,6 +345,7 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 }
 
 void op_statfs(fuse_req_t req, fuse_ino_t) {
+    Busy busy(req, "statfs");
     Squashfs* fs = reader(req);
     if (fs == nullptr) {
         fuse_reply_err(req, EIO);
@@ -322,6 +392,9 @@ struct FuseServer::Impl {
     Shared shared;
     struct fuse_session* session = nullptr;
     std::thread loop;
+    uint32_t cpu_limit = 0; ///< watch()'s
+    Fd report;              ///< watch()'s
+    void start_watchdog();
 };
 
 FuseServer::FuseServer(Fd image, std::string name) : impl_(std::make_unique<Impl>()) {
@@ -329,6 +402,9 @@ FuseServer::FuseServer(Fd image, std::string name) : impl_(std::make_unique<Impl
     impl_->shared.blocks = &impl_->blocks;
     impl_->shared.name = std::move(name);
     impl_->image = std::move(image);
+    if (const char* spin = std::getenv("HUSK_TEST_FUSE_SPIN"); spin != nullptr) {
+        impl_->shared.spin_name = spin;
+    }
     // Check the image here, where an error still reaches the user as such,
     // rather than as EIO in the container.
     Squashfs probe(impl_->shared.image_fd, impl_->shared.name);
@@ -384,6 +460,35 @@ void FuseServer::mount_and_serve(Fd dev, const std::string& target, uint32_t uid
         fuse_session_loop_mt(session, cfg);
         fuse_loop_cfg_destroy(cfg);
     });
+    impl_->start_watchdog();
+}
+
+void FuseServer::watch(uint32_t cpu_limit_s, int report_fd) {
+    impl_->cpu_limit = cpu_limit_s;
+    impl_->report.reset(report_fd);
+}
+
+void FuseServer::Impl::start_watchdog() {
+    if (cpu_limit == 0 || !report) {
+        return;
+    }
+    // Detached: it runs until the process ends, like the session's threads
+    // (see the destructor), and only reads the shared table under its lock.
+    // Started after the namespaces: unshare(CLONE_NEWUSER) refuses a
+    // process with more than one thread.
+    std::thread([s = &shared, limit = cpu_limit, fd = report.release()] {
+        for (;;) {
+            ::usleep(250 * 1000);
+            std::string why = overdue(*s, limit);
+            if (why.empty()) {
+                continue;
+            }
+            why += "\n";
+            (void)::write(fd, why.data(), why.size());
+            ::sleep(2);
+            ::_exit(1);
+        }
+    }).detach();
 }
 
 std::string fuse_library_version() {

@@ -15,6 +15,7 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -51,13 +52,22 @@ void enter_served_root() {
 }
 
 [[noreturn]] void serve_image(const std::string& image_path, const std::string& dir_path,
-                              const std::string& name, uint32_t linger, int ready, int lock_fd) {
+                              const std::string& name, uint32_t linger, uint32_t cpu_limit,
+                              int ready, int lock_fd) {
     ::prctl(PR_SET_NAME, "husk-sqfs");
     Fd image(::open(image_path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!image) {
         throw_errno("image " + image_path + ": cannot open");
     }
     FuseServer server(std::move(image), image_path); // checks the image
+    // The watchdog says on this pipe why the server must stop (a wedged
+    // request); the loop below tells every client, then leaves.
+    int wedge[2];
+    if (::pipe2(wedge, O_CLOEXEC) != 0) {
+        throw_errno("cannot make the SquashFS server's watchdog pipe");
+    }
+    const Fd wedged(wedge[0]);
+    server.watch(cpu_limit, wedge[1]);
     Fd dir(::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir) {
         throw_errno("cannot open the runtime folder " + dir_path);
@@ -90,7 +100,7 @@ void enter_served_root() {
     int linger_ms = static_cast<int>(linger) * 1000;
     int wait_ms = linger_ms;
     for (;;) {
-        std::vector<pollfd> fds{{listener.get(), POLLIN, 0}};
+        std::vector<pollfd> fds{{listener.get(), POLLIN, 0}, {wedged.get(), POLLIN, 0}};
         for (const auto& c : clients) {
             fds.push_back({c.get(), POLLIN, 0});
         }
@@ -110,11 +120,24 @@ void enter_served_root() {
             ::_exit(0);
         }
         wait_ms = linger_ms;
-        for (size_t i = fds.size(); i-- > 1;) {
+        if (fds[1].revents != 0) {
+            // A wedged request: each client hears why, then the exit ends
+            // the FUSE connection (the kernel aborts it when /dev/fuse
+            // closes), so no reader waits on this server any longer.
+            char why[512];
+            const ssize_t got = ::read(wedged.get(), why, sizeof why);
+            for (const auto& c : clients) {
+                (void)::send(c.get(), why, got > 0 ? static_cast<size_t>(got) : 0,
+                             MSG_DONTWAIT | MSG_NOSIGNAL);
+            }
+            ::unlinkat(dir.get(), name.c_str(), 0);
+            ::_exit(1);
+        }
+        for (size_t i = fds.size(); i-- > 2;) {
             if (fds[i].revents != 0) {
                 // A lease ends with its connection (a client sends nothing
                 // after attaching).
-                clients.erase(clients.begin() + static_cast<long>(i - 1));
+                clients.erase(clients.begin() + static_cast<long>(i - 2));
             }
         }
         if ((fds[0].revents & POLLIN) != 0) {
@@ -148,7 +171,7 @@ void enter_served_root() {
 } // namespace
 
 ImageLease attach_image_server(const std::string& image_path, const RuntimeDir& dir,
-                               uint32_t linger, int held_lock) {
+                               uint32_t linger, uint32_t fuse_cpu_limit, int held_lock) {
     struct stat st {};
     if (::stat(image_path.c_str(), &st) != 0) {
         throw_errno("image " + image_path);
@@ -170,7 +193,7 @@ ImageLease attach_image_server(const std::string& image_path, const RuntimeDir& 
         ::unlink(path.c_str()); // a server that was killed left it
         const int lock_fd = lock ? lock->fd() : held_lock;
         spawn_server("the SquashFS server of " + image_path, {lock_fd}, [&](int ready) {
-            serve_image(image_path, dir.path(), name, linger, ready, lock_fd);
+            serve_image(image_path, dir.path(), name, linger, fuse_cpu_limit, ready, lock_fd);
         });
         c = unix_socket::connect_to(path);
         if (!c) {

@@ -40,10 +40,13 @@ struct ImageLease {
 /// A server is one image file as it is now: its path, device, inode, size
 /// and mtime; a replaced file gets a server of its own. `linger`: seconds
 /// the server stays after its last lease (the longest any client asked).
+/// `fuse_cpu_limit`: seconds of CPU one FUSE request may use before the
+/// server counts as wedged and stops (0: never; the starting client's
+/// value holds). A client whose server stopped reads why on its lease.
 /// @throws husk::Error: the image is not a valid SquashFS file (the
 ///         server's own check), /dev/fuse cannot be opened, the kernel
 ///         refuses the namespaces or the mount.
 ImageLease attach_image_server(const std::string& image_path, const RuntimeDir& dir,
-                               uint32_t linger, int held_lock = -1);
+                               uint32_t linger, uint32_t fuse_cpu_limit, int held_lock = -1);
 
 } // namespace husk::runtime

@@ -141,7 +141,8 @@ int run(const RunOptions& opts, const config::Settings& settings, const config::
         p = plan(opts, img, host, settings, collect_edits(opts, img, settings, host.environ));
         join = detect_join(opts, host.environ);
     }
-    const NodeContext node{settings.runtime_dir.value, opts.linger.value_or(settings.linger.value)};
+    NodeContext node{settings.runtime_dir.value, opts.linger.value_or(settings.linger.value)};
+    node.fuse_cpu_limit = settings.fuse_cpu_limit.value;
     if (join) {
         log::info("joining the container of " + join->shown +
                   (join->local_tasks > 0

@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -204,7 +205,13 @@ int run_command(const std::vector<std::string>& argv, const std::vector<std::str
             ::kill(child, SIGKILL);
             while (::waitpid(child, &st, 0) < 0 && errno == EINTR) {
             }
-            throw Error(options.watch_what + " ended while the command ran; it was killed");
+            // A server that stopped on purpose said why (one line).
+            char why[512];
+            const ssize_t n = ::recv(options.watch_fd, why, sizeof why, MSG_DONTWAIT);
+            std::string said = n > 0 ? std::string(why, static_cast<size_t>(n)) : "";
+            said = said.substr(0, said.find('\n'));
+            throw Error(options.watch_what + (said.empty() ? " ended" : " stopped (" + said + ")") +
+                        " while the command ran; it was killed");
         }
         signalfd_siginfo info{};
         while (::read(sfd.get(), &info, sizeof info) == sizeof info) {

@@ -15,10 +15,12 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kKeys = "storage, binds, cdi_spec_dirs, devices, max_unpack_bytes, "
-                              "max_unpack_entries, runtime_dir, linger, mpi, mpi_abi_policy, "
-                              "mpi_libraries, legacy_mounts";
+constexpr const char* kKeys =
+    "storage, binds, cdi_spec_dirs, devices, max_unpack_bytes, "
+    "max_unpack_entries, runtime_dir, linger, fuse_cpu_limit, mpi, mpi_abi_policy, "
+    "mpi_libraries, legacy_mounts";
 constexpr uint32_t kMaxLinger = 7 * 24 * 3600; // a week: longer is surely a typo
+constexpr uint32_t kMaxFuseCpuLimit = 3600;
 
 template <typename T> void set(Setting<T>& s, T value, Origin origin, std::string from) {
     s.value = std::move(value);
@@ -191,6 +193,7 @@ Settings defaults(const Identity& who, const Environment& env) {
     s.max_unpack_entries.value = kMaxUnpackEntries;
     s.mpi.value = "none";
     s.mpi_abi_policy.value = "full";
+    s.fuse_cpu_limit.value = kFuseCpuLimit;
 
     return s;
 }
@@ -221,6 +224,12 @@ void apply_site_config(Settings& s, std::string_view text, const std::string& pa
                 bad(path, key, "not a number of seconds from 0 to " + std::to_string(kMaxLinger));
             }
             set(s.linger, static_cast<uint32_t>(v.get<uint64_t>()), o, path);
+        } else if (key == "fuse_cpu_limit") {
+            if (!v.is_number_unsigned() || v.get<uint64_t>() > kMaxFuseCpuLimit) {
+                bad(path, key,
+                    "not a number of seconds from 0 to " + std::to_string(kMaxFuseCpuLimit));
+            }
+            set(s.fuse_cpu_limit, static_cast<uint32_t>(v.get<uint64_t>()), o, path);
         } else if (key == "binds") {
             if (!v.is_array()) {
                 bad(path, key, "not an array of \"SRC[:DST[:ro|rw]]\" strings");
@@ -324,6 +333,17 @@ void apply_environment(Settings& s, const Environment& env) {
         }
         set(s.linger, static_cast<uint32_t>(n), o, "HUSK_LINGER");
     }
+    if (const std::string* v = get("HUSK_FUSE_CPU_LIMIT")) {
+        const uint64_t n =
+            v->find_first_not_of("0123456789") == std::string::npos && !v->empty() && v->size() < 10
+                ? std::stoull(*v)
+                : kMaxFuseCpuLimit + 1ULL;
+        if (n > kMaxFuseCpuLimit) {
+            throw Error("HUSK_FUSE_CPU_LIMIT=" + *v + ": not a number of seconds from 0 to " +
+                        std::to_string(kMaxFuseCpuLimit));
+        }
+        set(s.fuse_cpu_limit, static_cast<uint32_t>(n), o, "HUSK_FUSE_CPU_LIMIT");
+    }
     if (const std::string* v = get("HUSK_MPI")) {
         if (*v != "none" && *v != "host") {
             throw Error("HUSK_MPI=" + *v + ": expected none or host");
@@ -392,6 +412,10 @@ std::vector<Shown> describe(const Settings& s) {
          s.max_unpack_entries.from},
         {"runtime_dir", s.runtime_dir.value, s.runtime_dir.from},
         {"linger", std::to_string(s.linger.value) + " s", s.linger.from},
+        {"fuse_cpu_limit",
+         s.fuse_cpu_limit.value == 0 ? std::string("off")
+                                     : std::to_string(s.fuse_cpu_limit.value) + " s",
+         s.fuse_cpu_limit.from},
         {"mpi", s.mpi.value, s.mpi.from},
         {"mpi_abi_policy", s.mpi_abi_policy.value, s.mpi_abi_policy.from},
         {"mpi_libraries",

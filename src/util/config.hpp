@@ -24,6 +24,9 @@ inline constexpr uint64_t kMaxUnpackBytes = 64ULL << 30;
 inline constexpr uint64_t kMaxUnpackEntries = 10'000'000;
 /// The built-in linger of a SquashFS server inside a Slurm job, seconds.
 inline constexpr uint32_t kSlurmLinger = 60;
+/// The built-in fuse_cpu_limit, seconds: no request of a sound image takes
+/// a thousandth of it; waiting on storage costs no CPU time.
+inline constexpr uint32_t kFuseCpuLimit = 30;
 
 /// Where a setting's value came from, in increasing precedence.
 enum class Origin { BuiltIn, SiteConfig, Environment, CommandLine };
@@ -73,6 +76,12 @@ struct Settings {
     /// Slurm job (SLURM_JOB_ID set); site key `linger`; HUSK_LINGER;
     /// --linger.
     Setting<uint32_t> linger;
+    /// Seconds of CPU time one FUSE request of a SquashFS server may use
+    /// before the server counts as wedged (libsquashfuse in a loop on a
+    /// crafted image) and stops, aborting its connection, so that no reader
+    /// waits on it forever; 0: never. Site key `fuse_cpu_limit`;
+    /// HUSK_FUSE_CPU_LIMIT. Built-in kFuseCpuLimit.
+    Setting<uint32_t> fuse_cpu_limit;
     /// The MPI of `husk run` without --mpi: "none" (the image's own) or
     /// "host" (--mpi=host). Site key `mpi`; HUSK_MPI.
     Setting<std::string> mpi;
@@ -117,7 +126,7 @@ Settings defaults(const Identity& who, const Environment& env = {});
 
 /// Applies the site config document `json`, read from `path`: an object
 /// whose keys are storage, binds, cdi_spec_dirs, devices, max_unpack_bytes,
-/// max_unpack_entries, runtime_dir, linger, mpi, mpi_abi_policy,
+/// max_unpack_entries, runtime_dir, linger, fuse_cpu_limit, mpi, mpi_abi_policy,
 /// mpi_libraries, legacy_mounts. Pure (no I/O).
 /// @throws husk::Error as one line naming `path`, the key and the reason:
 ///         not valid JSON (with line and column), not an object, an unknown

@@ -183,6 +183,26 @@ PY
     [[ $output == *"Input/output error"* ]]
 }
 
+@test "a server request that spins is stopped: one line, exit 125, nothing left waiting" {
+    # HUSK_TEST_FUSE_SPIN (a test hook) makes the server loop on a lookup of
+    # that name, as libsquashfuse would on a crafted image. Without the
+    # watchdog, cat would wait in the kernel for ever, even past SIGKILL.
+    local d=$BATS_TEST_TMPDIR
+    cp "$IMG_BUSYBOX_SQFS" "$d/spin.sqfs" # a server of its own
+    HUSK_TEST_FUSE_SPIN=spin-here HUSK_FUSE_CPU_LIMIT=1 \
+        run -125 timeout 60 "$HUSK" run "$d/spin.sqfs" -- cat /spin-here
+    assert_husk_error "the SquashFS server of $d/spin.sqfs stopped (a FUSE lookup request used more than 1 s of CPU"
+    [ "${#lines[@]}" -eq 1 ]
+    # neither the server (forked from husk, so its command line names the
+    # image) nor cat is left, in any state but a zombie's (whose command
+    # line is empty) under a pid 1 that does not reap; [.] keeps the
+    # pattern from matching this very command line
+    wait_until 10 bash -c "! pgrep -u $(id -u) -f 'spin[.]sqfs|^cat /spin-here' >/dev/null"
+    assert_no_container_mounts "$d/spin.sqfs" fuse.husk
+    # the same image serves again, and a sound request is never stopped
+    run -0 "$HUSK" run "$d/spin.sqfs" -- cat /etc/passwd
+}
+
 @test "husk check reports whether unprivileged FUSE mounts work" {
     run -0 husk check
     grep -E '^ +ok +FUSE mount in a user namespace' <<<"$output"

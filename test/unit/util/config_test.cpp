@@ -64,6 +64,20 @@ TEST(Settings, RuntimeFolderAndLingerDependOnTheEnvironment) {
               "HUSK_LINGER=soon: not a number of seconds from 0 to 604800");
 }
 
+TEST(Settings, FuseCpuLimitFromSiteAndEnvironment) {
+    EXPECT_EQ(defaults(kAlice).fuse_cpu_limit.value, kFuseCpuLimit);
+    Settings s = site(R"({"fuse_cpu_limit": 0})");
+    EXPECT_EQ(s.fuse_cpu_limit.value, 0u); // never
+    apply_environment(s, {{"HUSK_FUSE_CPU_LIMIT", "5"}});
+    EXPECT_EQ(s.fuse_cpu_limit.value, 5u);
+    EXPECT_EQ(env_error({{"HUSK_FUSE_CPU_LIMIT", "3601"}}),
+              "HUSK_FUSE_CPU_LIMIT=3601: not a number of seconds from 0 to 3600");
+    EXPECT_EQ(env_error({{"HUSK_FUSE_CPU_LIMIT", "1s"}}),
+              "HUSK_FUSE_CPU_LIMIT=1s: not a number of seconds from 0 to 3600");
+    EXPECT_NE(site_error(R"({"fuse_cpu_limit": -1})").find("fuse_cpu_limit: not a number"),
+              std::string::npos);
+}
+
 TEST(Settings, SiteConfigSetsEveryKey) {
     Settings s = site(R"({
         "storage": "/local/${USER}-${UID}/husk",
@@ -101,7 +115,8 @@ TEST(Settings, BadSiteConfigsNameFileKeyAndReason) {
     EXPECT_EQ(site_error(R"({"bind": []})"),
               f + "unknown key \"bind\" (known: storage, binds, cdi_spec_dirs, devices, "
                   "max_unpack_bytes, "
-                  "max_unpack_entries, runtime_dir, linger, mpi, mpi_abi_policy, mpi_libraries, "
+                  "max_unpack_entries, runtime_dir, linger, fuse_cpu_limit, mpi, mpi_abi_policy, "
+                  "mpi_libraries, "
                   "legacy_mounts)");
     EXPECT_EQ(site_error(R"({"mpi": "yes"})"), f + "mpi: not \"none\" or \"host\"");
     EXPECT_EQ(site_error(R"({"mpi_abi_policy": "loose"})"),
