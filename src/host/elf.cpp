@@ -3,10 +3,13 @@
 #include "util/error.hpp"
 #include "util/fd.hpp"
 
+#include <cstring>
+#include <elf.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <memory>
+#include <unistd.h>
 
 namespace husk::host {
 
@@ -17,6 +20,33 @@ struct ElfEnd {
 };
 
 } // namespace
+
+std::string elf_header_problem(const std::string& path) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!fd) {
+        return "cannot open it";
+    }
+    Elf64_Ehdr h{};
+    if (::pread(fd.get(), &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h) ||
+        std::memcmp(h.e_ident, ELFMAG, SELFMAG) != 0) {
+        return "not an ELF file";
+    }
+#if defined(__x86_64__)
+    constexpr uint16_t kMachine = EM_X86_64;
+#elif defined(__aarch64__)
+    constexpr uint16_t kMachine = EM_AARCH64;
+#else
+    constexpr uint16_t kMachine = EM_NONE;
+#endif
+    if (h.e_ident[EI_CLASS] != ELFCLASS64 || h.e_ident[EI_DATA] != ELFDATA2LSB ||
+        h.e_machine != kMachine) {
+        return "an ELF file of another machine or class";
+    }
+    if (h.e_type != ET_DYN) {
+        return "not a shared object";
+    }
+    return "";
+}
 
 ElfDynamic read_elf_dynamic(const std::string& path) {
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));

@@ -19,4 +19,11 @@ struct ElfDynamic {
 ///         dynamic section, a malformed one.
 ElfDynamic read_elf_dynamic(const std::string& path);
 
+/// What is wrong with the ELF header of the file at `path` for this host's
+/// dynamic linker, or "": it must be a 64-bit, little-endian shared object
+/// (ET_DYN) of this machine (EM_X86_64 or EM_AARCH64, as built). One read
+/// of the header (elf(5)), no more: --gpu checks every driver library this
+/// way on every start.
+std::string elf_header_problem(const std::string& path);
+
 } // namespace husk::host

@@ -492,11 +492,9 @@ void add_libraries(const HostTree& tree, const std::vector<CachedLibrary>& cache
                           "): not of the running driver " + version);
                 continue;
             }
-            try {
-                (void)read_elf_dynamic(f->real);
-            } catch (const Error& e) {
-                throw Error("--gpu: the NVIDIA driver library " + soname +
-                            " is not a shared object of this machine: " + e.message());
+            if (const std::string problem = elf_header_problem(f->real); !problem.empty()) {
+                throw Error("--gpu: the NVIDIA driver library " + soname + " (" + f->real +
+                            ") is not a shared object of this machine: " + problem);
             }
             done.insert(soname);
             edits.mounts.push_back(
@@ -780,14 +778,12 @@ ContainerEdits gpu_edits(Vendor vendor, const DiscoverOptions& o,
                                     std::to_string(spec->devices.size()) +
                                     (sel.variable.empty() ? "" : " (by " + sel.variable + ")"));
     e.notes.insert(e.notes.end(), notes.begin(), notes.end());
-    // Every file discovery found is a real path, no symlink last: bound from
-    // a descriptor of that very file (edits.hpp, Mount::exact_source).
+    // Every file discovery found is a real path, no symlink last, a regular
+    // file or the persistenced socket (only /opt/rocm is a folder): bound
+    // from a descriptor of that very file (edits.hpp, Mount::exact_source),
+    // whose type the bind checks again.
     for (auto& m : e.mounts) {
-        struct stat st {};
-        if (m.kind == MountKind::Bind && ::lstat(m.source.c_str(), &st) == 0 &&
-            S_ISREG(st.st_mode)) {
-            m.exact_source = true;
-        }
+        m.exact_source = m.kind == MountKind::Bind && m.target != "/opt/rocm";
     }
     return e;
 }

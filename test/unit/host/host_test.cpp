@@ -1,8 +1,10 @@
+#include "host/elf.hpp"
 #include "host/ldcache.hpp"
 #include "host/mpi.hpp"
 #include "image/files.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
+#include "util/path.hpp"
 
 #include "../support/ld_cache.hpp"
 #include "../support/temp_tree.hpp"
@@ -55,6 +57,30 @@ TEST(LdCache, HostileCachesAreOneLineErrors) {
     EXPECT_THROW(parse_ld_cache(far, "c"), Error);
     std::string open_ended = good.substr(0, good.size() - 1); // last string unterminated
     EXPECT_THROW(parse_ld_cache(open_ended, "c"), Error);
+}
+
+TEST(ElfHeader, ASharedObjectOfThisMachineAndNothingElse) {
+    const std::string so = path::canonical("/lib/x86_64-linux-gnu/libc.so.6");
+    if (so.empty()) {
+        GTEST_SKIP() << "no x86-64 libc here";
+    }
+    EXPECT_EQ(elf_header_problem(so), "");
+    test::TempTree t;
+    std::string bytes = file::read(so, 64 << 20);
+    t.write("text", "not ELF\n");
+    EXPECT_EQ(elf_header_problem((t / "text").string()), "not an ELF file");
+    EXPECT_EQ(elf_header_problem((t / "none").string()), "cannot open it");
+    std::string arm = bytes;
+    arm[18] = static_cast<char>(183); // e_machine: EM_AARCH64
+    arm[19] = 0;
+    t.write("arm.so", arm);
+    EXPECT_EQ(elf_header_problem((t / "arm.so").string()),
+              "an ELF file of another machine or class");
+    std::string exec = bytes;
+    exec[16] = 2; // e_type: ET_EXEC
+    exec[17] = 0;
+    t.write("exec", exec);
+    EXPECT_EQ(elf_header_problem((t / "exec").string()), "not a shared object");
 }
 
 TEST(MpiVersions, FromNamesAndCompared) {
