@@ -30,7 +30,7 @@ template <typename T> void set(Setting<T>& s, T value, Origin origin, std::strin
 
 /// Reports a bad value of `key` in the site config at `path`.
 [[noreturn]] void bad(const std::string& path, const std::string& key, const std::string& why) {
-    throw Error(path + ": " + key + ": " + why);
+    throw Error(text::one_line(path + ": " + key + ": " + why));
 }
 
 std::string absolute_path(const json& v, const std::string& path, const std::string& key) {
@@ -203,12 +203,13 @@ void apply_site_config(Settings& s, std::string_view text, const std::string& pa
     json doc;
     try {
         doc = json::parse(text);
-    } catch (const json::parse_error& e) {
-        // "[json.exception.parse_error.101] parse error at line 2, column 3: ..."
+    } catch (const json::exception& e) {
+        // "[json.exception.parse_error.101] parse error at line 2, column 3: ...";
+        // a number too large for a double is out_of_range.406, not a parse_error
         std::string why = e.what();
         size_t at = why.find("] ");
-        throw Error(path + ": not valid JSON (" +
-                    (at == std::string::npos ? why : why.substr(at + 2)) + ")");
+        throw Error(text::one_line(path + ": not valid JSON (" +
+                                   (at == std::string::npos ? why : why.substr(at + 2)) + ")"));
     }
     if (!doc.is_object()) {
         throw Error(path + ": not a JSON object");
@@ -282,7 +283,8 @@ void apply_site_config(Settings& s, std::string_view text, const std::string& pa
             }
             set(s.legacy_mounts, v.get<bool>(), o, path);
         } else {
-            throw Error(path + ": unknown key \"" + key + "\" (known: " + kKeys + ")");
+            throw Error(
+                text::one_line(path + ": unknown key \"" + key + "\" (known: " + kKeys + ")"));
         }
     }
 }

@@ -19,6 +19,11 @@ std::vector<std::string_view> split(std::string_view text, char sep, Empty empty
 /// another line: lines("a\n\nb\n") -> {"a", "", "b"}, lines("") -> {}.
 std::vector<std::string_view> lines(std::string_view text);
 
+/// `text` fit for a one-line message: each control character (below 0x20,
+/// and 0x7f) escaped as \n, \t, \r or \xHH; everything else as it is.
+/// For text that comes from a file into an error: one error, one line.
+std::string one_line(std::string_view text);
+
 /// FNV-1a of `text`, 64 bits, as 16 hex digits: names cache entries and
 /// sockets in the user's own folders. Not a security boundary.
 std::string hash_hex(std::string_view text);

@@ -112,6 +112,14 @@ TEST(Settings, BadSiteConfigsNameFileKeyAndReason) {
                                   "while parsing value - unexpected end of input; expected '[', "
                                   "'{', or a literal)");
     EXPECT_EQ(site_error("[]"), f + "not a JSON object");
+    // found by the site_config fuzzer: not a parse_error, and it was not caught
+    // also found by it: a key with a newline made the error two lines
+    EXPECT_EQ(site_error("{\"a\\nb\": 1}"),
+              f + "unknown key \"a\\nb\" (known: storage, binds, cdi_spec_dirs, devices, "
+                  "max_unpack_bytes, max_unpack_entries, runtime_dir, linger, fuse_cpu_limit, "
+                  "mpi, mpi_abi_policy, mpi_libraries, legacy_mounts)");
+    EXPECT_EQ(site_error(R"({"linger": 5e999})"),
+              f + "not valid JSON (number overflow parsing '5e999')");
     EXPECT_EQ(site_error(R"({"bind": []})"),
               f + "unknown key \"bind\" (known: storage, binds, cdi_spec_dirs, devices, "
                   "max_unpack_bytes, "

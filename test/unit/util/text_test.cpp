@@ -49,5 +49,12 @@ TEST(ParseBind, ErrorsSayWhatIsWrong) {
     EXPECT_EQ(error_of("/a:/b:ro:x"), "expected SRC[:DST[:ro|rw]]");
 }
 
+TEST(Text, OneLineEscapesControlCharacters) {
+    EXPECT_EQ(text::one_line("plain: ok"), "plain: ok");
+    EXPECT_EQ(text::one_line(std::string("a\nb\tc\rd\x01\x7f\0e", 11)),
+              "a\\nb\\tc\\rd\\x01\\x7f\\x00e");
+    EXPECT_EQ(text::one_line("caf\xc3\xa9"), "caf\xc3\xa9"); // UTF-8 stays
+}
+
 } // namespace
 } // namespace husk
