@@ -22,6 +22,9 @@ fuzzer starts from what real images look like:
                      fields it added, in JSON and YAML by turns; nvidia-ctk's
                      (YAML, with its hooks) and the CDI repository's example
                      (JSON).
+  seeds/site_config/ site configs: the example the project installs
+                     (examples/site-config/husk.json) and one with every
+                     key.
 Deterministic: the same IMAGE_DIR gives the same bytes (mtimes fixed).
 """
 import bz2
@@ -270,6 +273,33 @@ def write_cdi_seeds():
     write(os.path.join(cs, "cdi-example.json"), json.dumps(CDI_EXAMPLE, indent=2).encode())
 
 
+# Every key of husk.json(5), each with a value of its kind.
+EVERY_KEY = {
+    "storage": "/local/${USER}-${UID}/husk",
+    "binds": ["/scratch", "/projects:/p:ro", "/data:/data:rw"],
+    "cdi_spec_dirs": ["/etc/cdi", "/var/run/cdi"],
+    "devices": ["nvidia.com/gpu=all"],
+    "max_unpack_bytes": 68719476736,
+    "max_unpack_entries": 10000000,
+    "runtime_dir": "/run/user/${UID}/husk",
+    "linger": 60,
+    "fuse_cpu_limit": 30,
+    "mpi": "host",
+    "mpi_abi_policy": "strict",
+    "mpi_libraries": ["/usr/lib/x86_64-linux-gnu/libmpich.so.12"],
+    "legacy_mounts": False,
+}
+
+
+def write_site_config_seeds():
+    sc = os.path.join(OUT, "site_config")
+    os.makedirs(sc, exist_ok=True)
+    example = os.path.join(HERE, "..", "..", "examples", "site-config", "husk.json")
+    with open(example, "rb") as f:
+        write(os.path.join(sc, "example.json"), f.read())
+    write(os.path.join(sc, "every-key.json"), (json.dumps(EVERY_KEY, indent=2) + "\n").encode())
+
+
 def main():
     image_dir = sys.argv[1] if len(sys.argv) > 1 else None
     if image_dir is None:
@@ -347,6 +377,7 @@ def main():
                                 "-all-time", str(MTIME), "-no-xattrs"],
                                check=True, stdout=subprocess.DEVNULL)
     write_cdi_seeds()
+    write_site_config_seeds()
     print(f"make-seeds: wrote {OUT}")
 
 
