@@ -71,6 +71,8 @@ class Container {
     /// The lease on the image's SquashFS server, whose end means the image
     /// is gone (for run_command()'s watch), or -1.
     int lease_fd() const noexcept { return lease_ ? lease_->connection.get() : -1; }
+    /// The image server's warnings (ImageLease::warnings), or -1.
+    int warnings_fd() const noexcept { return lease_ ? lease_->warnings.get() : -1; }
     /// The image server's socket name in the runtime folder, or "".
     std::string lease_name() const { return lease_ ? lease_->name : ""; }
 

@@ -3,6 +3,7 @@
 #include "image/squashfs.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/text.hpp"
 
 #include <cerrno>
 #include <csignal>
@@ -13,6 +14,7 @@
 #include <map>
 #include <mutex>
 #include <pthread.h>
+#include <set>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -53,6 +55,9 @@ struct Shared {
     /// Test hook HUSK_TEST_FUSE_SPIN (doc/squashfs.md): a lookup of this
     /// name spins for ever, as a wedged reader would.
     std::string spin_name;
+    int warn_fd = -1; ///< FuseServer::warn_to()
+    std::mutex warn_mu;
+    std::set<std::string> warned; ///< what was said there (each once)
     std::mutex busy_mu;
     std::map<pthread_t, InFlight> busy; ///< by worker thread
 };
@@ -133,11 +138,39 @@ Squashfs* reader(fuse_req_t req) {
     return fs.get();
 }
 
+/// One line to the clients (FuseServer::warn_to()): `what` (for example
+/// "reading the file of inode number 12") met a corrupt part of the image
+/// and answered EIO. Each `what` once, the first kMaxWarnings of them.
+void corrupt(fuse_req_t req, const std::string& what) {
+    auto& s = *static_cast<Shared*>(fuse_req_userdata(req));
+    std::lock_guard<std::mutex> lock(s.warn_mu);
+    if (s.warn_fd < 0 || s.warned.size() >= FuseServer::kMaxWarnings ||
+        !s.warned.insert(what).second) {
+        return;
+    }
+    std::string line = text::one_line("image " + s.name + " is corrupt: " + what + " gave EIO");
+    if (s.warned.size() == FuseServer::kMaxWarnings) {
+        line += " (further ones are not reported)";
+    }
+    line += "\n";
+    (void)::write(s.warn_fd, line.data(), line.size());
+}
+
+/// "of inode number N" for messages: the number `ls -i` shows in the
+/// container, or "" when it cannot be read.
+std::string numbered(Squashfs* fs, const Squashfs::Inode& in) {
+    struct stat st {};
+    return fs->stat(in, st) == 0 ? " of inode number " + std::to_string(st.st_ino) : "";
+}
+
 /// Reads the inode behind `ino` into `out`; on failure replies with the
 /// error and returns false.
 bool get_inode(fuse_req_t req, fuse_ino_t ino, Squashfs*& fs, Squashfs::Inode& out) {
     fs = reader(req);
     int err = fs == nullptr ? EIO : fs->inode(to_sqfs(shared(req), ino), out);
+    if (err == EIO && fs != nullptr) {
+        corrupt(req, "reading an inode");
+    }
     if (err != 0) {
         fuse_reply_err(req, err);
         return false;
@@ -188,6 +221,9 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     if (err == 0) {
         err = fs->stat(child, e.attr);
     }
+    if (err == EIO) {
+        corrupt(req, std::string("looking up \"") + name + "\" in the folder" + numbered(fs, dir));
+    }
     if (err == ENOENT) {
         // A negative entry, cached as long as the positive ones.
         e.ino = 0;
@@ -230,6 +266,9 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
     }
     std::string target;
     int err = fs->readlink(in, target);
+    if (err == EIO) {
+        corrupt(req, "reading the symlink" + numbered(fs, in));
+    }
     if (err != 0) {
         fuse_reply_err(req, err);
         return;
@@ -277,6 +316,9 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
     }
     size_t got = 0;
     int err = fs->read(in, static_cast<uint64_t>(off), size, buf.data(), got);
+    if (err == EIO) {
+        corrupt(req, "reading the file" + numbered(fs, in));
+    }
     if (err != 0) {
         fuse_reply_err(req, err);
         return;
@@ -327,6 +369,9 @@ void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
     });
     if (err == 0) {
         err = failed;
+    }
+    if (err == EIO) {
+        corrupt(req, "listing the folder" + numbered(fs, in));
     }
     if (err != 0 && used == 0) {
         fuse_reply_err(req, err);
@@ -461,6 +506,10 @@ void FuseServer::mount_and_serve(Fd dev, const std::string& target, uint32_t uid
         fuse_loop_cfg_destroy(cfg);
     });
     impl_->start_watchdog();
+}
+
+void FuseServer::warn_to(int fd) {
+    impl_->shared.warn_fd = fd;
 }
 
 void FuseServer::watch(uint32_t cpu_limit_s, int report_fd) {

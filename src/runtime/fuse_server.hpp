@@ -53,6 +53,13 @@ class FuseServer {
     /// 0: no watchdog.
     void watch(uint32_t cpu_limit_s, int report_fd);
 
+    /// Where to append one line for each request that meets a corrupt part
+    /// of the image (and answers EIO), the first kMaxWarnings of them: `fd`
+    /// (not owned; must stay open), which the server's clients read.
+    void warn_to(int fd);
+    /// Corrupt reads reported at most, per server.
+    static constexpr int kMaxWarnings = 5;
+
   private:
     struct Impl;
     std::unique_ptr<Impl> impl_;

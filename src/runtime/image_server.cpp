@@ -13,6 +13,7 @@
 #include <optional>
 #include <poll.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -68,6 +69,13 @@ void enter_served_root() {
     }
     const Fd wedged(wedge[0]);
     server.watch(cpu_limit, wedge[1]);
+    // Its warnings (a corrupt block, read as EIO), for every client to show
+    // on its own stderr: this process's is /dev/null.
+    const Fd warnings(::memfd_create("husk-sqfs-warnings", MFD_CLOEXEC));
+    if (!warnings) {
+        throw_errno("cannot make the SquashFS server's warning file");
+    }
+    server.warn_to(warnings.get());
     Fd dir(::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir) {
         throw_errno("cannot open the runtime folder " + dir_path);
@@ -159,7 +167,8 @@ void enter_served_root() {
                         linger_ms = std::max(linger_ms, static_cast<int>(asked) * 1000);
                     }
                 }
-                unix_socket::send(c.get(), "ok", {userns.get(), mntns.get()}, "a client");
+                unix_socket::send(c.get(), "ok", {userns.get(), mntns.get(), warnings.get()},
+                                  "a client");
                 clients.push_back(std::move(c));
             } catch (const Error&) {
                 // that client is gone; the others are served on
@@ -206,13 +215,13 @@ ImageLease attach_image_server(const std::string& image_path, const RuntimeDir& 
     const std::string what = "the SquashFS server of " + image_path;
     unix_socket::send(c.get(), "attach " + std::to_string(linger), {}, what);
     unix_socket::Message m = unix_socket::receive(c.get(), what);
-    if (m.text != "ok" || m.fds.size() != 2) {
+    if (m.text != "ok" || m.fds.size() != 3) {
         throw Error(what + " refused: " + (m.text.empty() ? "it closed the connection" : m.text));
     }
     if (lock) {
         lock->release();
     }
-    return {name, std::move(c), std::move(m.fds[0]), std::move(m.fds[1])};
+    return {name, std::move(c), std::move(m.fds[0]), std::move(m.fds[1]), std::move(m.fds[2])};
 }
 
 } // namespace husk::runtime

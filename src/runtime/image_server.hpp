@@ -32,6 +32,9 @@ struct ImageLease {
     Fd connection;
     Fd userns; ///< the server's user namespace (setns(2) CLONE_NEWUSER)
     Fd mntns;  ///< the server's mount namespace (setns(2) CLONE_NEWNS)
+    /// The server's warnings (a memfd it appends lines to: corrupt blocks
+    /// met while serving), readable with pread(2) from any offset.
+    Fd warnings;
 };
 
 /// Connects to the server of the SquashFS file `image_path` (absolute,

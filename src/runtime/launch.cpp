@@ -10,9 +10,13 @@
 #include "runtime/process.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/text.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace husk::runtime {
 
@@ -34,12 +38,32 @@ int launch(const LaunchPlan& p, const NodeContext& node) {
     // known (the host's may not exist in the image).
     Environment env(p.env);
     env.set("PWD", enter_cwd(p));
+    // The image server's warnings of this run: what it appends from now on.
+    const int warnings = container.warnings_fd();
+    struct stat before {};
+    if (warnings >= 0) {
+        (void)::fstat(warnings, &before);
+    }
+    const auto show_warnings = [&] {
+        struct stat now {};
+        if (warnings < 0 || ::fstat(warnings, &now) != 0 || now.st_size <= before.st_size) {
+            return;
+        }
+        std::string text(static_cast<size_t>(std::min<off_t>(now.st_size - before.st_size, 4096)),
+                         '\0');
+        const ssize_t n = ::pread(warnings, text.data(), text.size(), before.st_size);
+        text.resize(n > 0 ? static_cast<size_t>(n) : 0);
+        for (const auto line : text::lines(text)) {
+            log::warn(text::one_line(line));
+        }
+    };
     int status = 0;
     try {
         status =
             run_command(p.argv, env.entries(), signals,
                         {true, container.lease_fd(), "the SquashFS server of " + p.image_path});
     } catch (const Error&) {
+        show_warnings();
         if (dir) { // a killed server cannot remove its socket
             dir->remove_if_stale(container.lease_name());
         }
@@ -48,6 +72,7 @@ int launch(const LaunchPlan& p, const NodeContext& node) {
     // The container ends when its last process does: a background job of
     // the command keeps its image until it is done.
     container.wait_all(signals);
+    show_warnings();
     return status;
 }
 
