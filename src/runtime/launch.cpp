@@ -133,6 +133,25 @@ host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& i
         log::Phase ph("host stage: --mpi=host");
         edits.append(host::host_mpi_edits(host_mpi_options(settings), image_files(), img.path));
     }
+    // Under the host's /dev (--dev=host) a node can be shown only where the
+    // host has one at that path: husk creates nothing there. Said now, with
+    // one lstat, not found out by a failed bind in the container.
+    if (opts.dev == host::DevMode::Host) {
+        auto& nodes = edits.device_nodes;
+        nodes.erase(std::remove_if(nodes.begin(), nodes.end(),
+                                   [](const host::DeviceNode& n) {
+                                       struct stat st {};
+                                       if (n.host_path == n.path || n.path.rfind("/dev/", 0) != 0 ||
+                                           ::lstat(n.path.c_str(), &st) == 0) {
+                                           return false;
+                                       }
+                                       log::warn("not mounting " + n.what + ": " + n.path +
+                                                 " is not in the host's /dev, where husk "
+                                                 "creates nothing (--dev=minimal shows it)");
+                                       return true;
+                                   }),
+                    nodes.end());
+    }
     for (const auto& n : edits.notes) {
         log::info(n);
     }

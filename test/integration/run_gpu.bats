@@ -62,6 +62,11 @@ EOF
     [[ $output == *"LD_LIBRARY_PATH=/usr/lib/husk-gpu"* ]]
     # the image is unchanged: new mount points live in an overlay
     [ "$(tree_state "$IMG_DEBIAN" | sha256sum)" = "$before" ]
+    # under the host's /dev (the default) the fake tree's nodes, which the
+    # host's /dev lacks, cannot be shown: one warning each, the rest works
+    run -0 gpu "$IMG_DEBIAN" -- sh -c 'ls /usr/lib/husk-gpu; ls /dev/nvidia0 2>&1; true'
+    [ "$(grep -c "is not in the host's /dev, where husk creates nothing" <<<"$output")" -eq 4 ]
+    assert_output_has libcuda.so.1
 }
 
 @test "--gpu: the same in a SquashFS image" {
