@@ -215,13 +215,16 @@ ImageLease attach_image_server(const std::string& image_path, const RuntimeDir& 
     const std::string what = "the SquashFS server of " + image_path;
     unix_socket::send(c.get(), "attach " + std::to_string(linger), {}, what);
     unix_socket::Message m = unix_socket::receive(c.get(), what);
-    if (m.text != "ok" || m.fds.size() != 3) {
+    // A server of an earlier husk (still lingering after an upgrade) sends
+    // no warning file: its clients show none.
+    if (m.text != "ok" || m.fds.size() < 2 || m.fds.size() > 3) {
         throw Error(what + " refused: " + (m.text.empty() ? "it closed the connection" : m.text));
     }
     if (lock) {
         lock->release();
     }
-    return {name, std::move(c), std::move(m.fds[0]), std::move(m.fds[1]), std::move(m.fds[2])};
+    Fd warnings = m.fds.size() == 3 ? std::move(m.fds[2]) : Fd();
+    return {name, std::move(c), std::move(m.fds[0]), std::move(m.fds[1]), std::move(warnings)};
 }
 
 } // namespace husk::runtime
