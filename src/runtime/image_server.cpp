@@ -167,8 +167,13 @@ void enter_served_root() {
                         linger_ms = std::max(linger_ms, static_cast<int>(asked) * 1000);
                     }
                 }
-                unix_socket::send(c.get(), "ok", {userns.get(), mntns.get(), warnings.get()},
-                                  "a client");
+                // "attach SECONDS warnings": the client reads the warning
+                // file too (a husk before it would refuse a third fd).
+                std::vector<int> lent{userns.get(), mntns.get()};
+                if (m.text.find(" warnings") != std::string::npos) {
+                    lent.push_back(warnings.get());
+                }
+                unix_socket::send(c.get(), "ok", lent, "a client");
                 clients.push_back(std::move(c));
             } catch (const Error&) {
                 // that client is gone; the others are served on
@@ -213,10 +218,10 @@ ImageLease attach_image_server(const std::string& image_path, const RuntimeDir& 
         throw Error("the socket " + path + " belongs to another user");
     }
     const std::string what = "the SquashFS server of " + image_path;
-    unix_socket::send(c.get(), "attach " + std::to_string(linger), {}, what);
+    unix_socket::send(c.get(), "attach " + std::to_string(linger) + " warnings", {}, what);
     unix_socket::Message m = unix_socket::receive(c.get(), what);
-    // A server of an earlier husk (still lingering after an upgrade) sends
-    // no warning file: its clients show none.
+    // A server of an earlier husk (still lingering after an upgrade) does
+    // not know "warnings" and sends no warning file: nothing to show.
     if (m.text != "ok" || m.fds.size() < 2 || m.fds.size() > 3) {
         throw Error(what + " refused: " + (m.text.empty() ? "it closed the connection" : m.text));
     }
