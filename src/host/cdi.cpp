@@ -1,17 +1,15 @@
-// CDI specs: reading (JSON with nlohmann-json, YAML with libyaml's event
-// parser, both into one JSON tree and one validator), writing, the
-// registry of a node's spec folders, and the container edits of the named
-// devices, with the known NVIDIA hooks interpreted.
+// CDI specs: reading (JSON with nlohmann-json, YAML through cdi_yaml.cpp,
+// both into one JSON tree and one validator), writing, and the registry of
+// a node's spec folders. The container edits of the named devices are in
+// cdi_edits.cpp.
 #include "host/cdi.hpp"
+#include "host/cdi_detail.hpp"
 
 #include "util/error.hpp"
 #include "util/file.hpp"
 #include "util/log.hpp"
-#include "util/path.hpp"
-#include "util/text.hpp"
 
 #include <nlohmann/json.hpp>
-#include <yaml.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -21,13 +19,11 @@
 #include <map>
 #include <set>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 
 namespace husk::host::cdi {
 namespace {
 
-using json = nlohmann::json;
-using ojson = nlohmann::ordered_json;
+using namespace detail; // NOLINT(google-build-using-namespace): this module's own
 
 // ---------------------------------------------------------------------------
 // Versions
@@ -48,21 +44,17 @@ int version_index(std::string_view v) {
     return -1;
 }
 
-/// The schema is at most 6 levels deep (devices[].containerEdits.hooks[].args[]);
-/// anything much deeper is not a spec, and is refused before it costs stack.
-constexpr int kMaxDepth = 16;
-/// What a YAML document may expand to through its aliases (each node 64,
-/// plus its text), against "billion laughs".
-constexpr size_t kMaxYamlCost = 8 * kMaxSpecBytes;
 /// Annotations of one spec or device, keys and values (the reference's limit).
 constexpr size_t kMaxAnnotationBytes = 256 << 10;
 
-// ---------------------------------------------------------------------------
-// Messages
+} // namespace
 
-/// `s` fit for a one-line message: control characters escaped, cut at
-/// `limit` bytes.
-std::string shown(std::string_view s, size_t limit = 80) {
+// ---------------------------------------------------------------------------
+// Messages (cdi_detail.hpp)
+
+namespace detail {
+
+std::string shown(std::string_view s, size_t limit) {
     std::string out;
     for (size_t i = 0; i < s.size() && i < limit; ++i) {
         const auto c = static_cast<unsigned char>(s[i]);
@@ -80,9 +72,7 @@ std::string shown(std::string_view s, size_t limit = 80) {
     return out;
 }
 
-/// A husk::Error whose message is one line whatever the file names, paths
-/// and values in it hold: control characters escaped.
-Error line_error(const std::string& message, int err = 0) {
+Error line_error(const std::string& message, int err) {
     return Error(shown(message, std::string::npos), err);
 }
 
@@ -98,9 +88,6 @@ std::string joined(const std::vector<std::string>& v, const char* sep) {
     return out;
 }
 
-/// Why `s` cannot be a spec's text, or "": a NUL byte, bytes that are not
-/// UTF-8, or a Unicode noncharacter (U+FDD0..U+FDEF, U+xFFFE, U+xFFFF:
-/// YAML has no way to write one, and a reader replaces it).
 std::string text_problem(std::string_view s) {
     if (s.find('\0') != std::string_view::npos) {
         return "a NUL byte";
@@ -147,247 +134,9 @@ std::string text_problem(std::string_view s) {
     return "";
 }
 
-// ---------------------------------------------------------------------------
-// YAML to JSON
+} // namespace detail
 
-/// Builds one JSON value from libyaml's parse events (yaml.h, the YAML 1.1
-/// reference parser), without recursion: scalars stay text (plain or
-/// quoted), untagged plain nulls become null; aliases are copies, paid for
-/// against kMaxYamlCost; depth, duplicate keys, keys that are not text and
-/// a second document refused.
-class YamlToJson {
-  public:
-    explicit YamlToJson(const std::string& file) : file_(file) {}
-
-    /// Takes one event (not deleted here).
-    /// @throws husk::Error, one line naming the file, line and column.
-    void take(const yaml_event_t& e) {
-        const yaml_mark_t& mark = e.start_mark;
-        switch (e.type) {
-        case YAML_DOCUMENT_START_EVENT:
-            if (done_) {
-                fail(mark, "more than one document");
-            }
-            break;
-        case YAML_ALIAS_EVENT:
-            alias(mark, text_of(e.data.alias.anchor));
-            break;
-        case YAML_SCALAR_EVENT: {
-            const auto& sc = e.data.scalar;
-            const std::string value(reinterpret_cast<const char*>(sc.value), sc.length);
-            const std::string anchor = text_of(sc.anchor);
-            if (is_null(sc.tag, sc.style, value)) {
-                pay(mark, 64);
-                add(mark, json(nullptr), anchor, 64, 0);
-                break;
-            }
-            if (const std::string problem = text_problem(value); !problem.empty()) {
-                fail(mark, problem + " in a scalar");
-            }
-            pay(mark, 64 + value.size());
-            add(mark, json(value), anchor, 64 + value.size(), 0);
-            break;
-        }
-        case YAML_SEQUENCE_START_EVENT:
-            open(mark, json::array(), text_of(e.data.sequence_start.anchor));
-            break;
-        case YAML_MAPPING_START_EVENT:
-            open(mark, json::object(), text_of(e.data.mapping_start.anchor));
-            break;
-        case YAML_SEQUENCE_END_EVENT:
-        case YAML_MAPPING_END_EVENT:
-            close();
-            break;
-        default:
-            break;
-        }
-    }
-
-    bool done() const { return done_; }
-    json result() { return std::move(result_); }
-
-  private:
-    struct Frame {
-        json value;
-        std::string anchor;
-        size_t cost;
-        int height; // of the deepest child, plus one
-        yaml_mark_t mark;
-        std::optional<std::string> key; // maps: the key read, waiting for its value
-    };
-    struct Anchored {
-        json value;
-        size_t cost;
-        int height;
-    };
-
-    static std::string text_of(const yaml_char_t* s) {
-        return s == nullptr ? std::string() : reinterpret_cast<const char*>(s);
-    }
-
-    /// A null as the reference CDI parser (Go's yaml.v3) takes it: an
-    /// untagged plain "", "~", "null", "Null" or "NULL", or the tag !!null.
-    static bool is_null(const yaml_char_t* tag_text, yaml_scalar_style_t style,
-                        const std::string& value) {
-        const char* tag = reinterpret_cast<const char*>(tag_text);
-        if (tag != nullptr && std::strcmp(tag, YAML_NULL_TAG) == 0) {
-            return true;
-        }
-        if (style != YAML_PLAIN_SCALAR_STYLE ||
-            (tag != nullptr && std::strcmp(tag, "!") != 0 && std::strcmp(tag, "?") != 0)) {
-            return false;
-        }
-        return value.empty() || value == "~" || value == "null" || value == "Null" ||
-               value == "NULL";
-    }
-
-    [[noreturn]] void fail(const yaml_mark_t& mark, const std::string& reason) const {
-        throw line_error(file_ + ": line " + std::to_string(mark.line + 1) + ", column " +
-                         std::to_string(mark.column + 1) + ": " + reason);
-    }
-
-    void pay(const yaml_mark_t& mark, size_t cost) {
-        cost_ += cost;
-        if (cost_ > kMaxYamlCost) {
-            fail(mark, "the document expands to more than " + std::to_string(kMaxYamlCost >> 20) +
-                           " MiB (aliases?)");
-        }
-    }
-
-    void alias(const yaml_mark_t& mark, const std::string& anchor) {
-        const auto it = anchors_.find(anchor);
-        if (it == anchors_.end()) {
-            fail(mark, "an alias of a node that is not complete");
-        }
-        const Anchored& a = it->second;
-        if (stack_.size() + static_cast<size_t>(a.height) > kMaxDepth) {
-            fail(mark, "nested deeper than " + std::to_string(kMaxDepth) + " levels");
-        }
-        pay(mark, a.cost); // before the copy
-        add(mark, a.value, "", a.cost, a.height);
-    }
-
-    void open(const yaml_mark_t& mark, json value, std::string anchor) {
-        if (!stack_.empty() && stack_.back().value.is_object() && !stack_.back().key) {
-            fail(mark, "a mapping key that is not text");
-        }
-        if (stack_.size() >= kMaxDepth) {
-            fail(mark, "nested deeper than " + std::to_string(kMaxDepth) + " levels");
-        }
-        pay(mark, 64);
-        stack_.push_back({std::move(value), std::move(anchor), 64, 1, mark, std::nullopt});
-    }
-
-    void close() {
-        Frame f = std::move(stack_.back());
-        stack_.pop_back();
-        if (f.value.is_object() && f.key) {
-            fail(f.mark, "a mapping key without a value"); // not produced by libyaml
-        }
-        place(f.mark, std::move(f.value), f.anchor, f.cost, f.height);
-    }
-
-    /// A complete node: its value, anchor, cost (paid) and height.
-    void add(const yaml_mark_t& mark, json value, const std::string& anchor, size_t cost,
-             int height) {
-        if (!stack_.empty() && stack_.back().value.is_object() && !stack_.back().key) {
-            if (!value.is_string()) {
-                fail(mark, "a mapping key that is not text");
-            }
-            Frame& m = stack_.back();
-            std::string key = value.get<std::string>();
-            if (m.value.contains(key)) {
-                fail(mark, "key " + quote(key) + " given twice");
-            }
-            m.key = std::move(key);
-            m.cost += cost;
-            return;
-        }
-        place(mark, std::move(value), anchor, cost, height);
-    }
-
-    void place(const yaml_mark_t& mark, json value, const std::string& anchor, size_t cost,
-               int height) {
-        if (!anchor.empty()) {
-            anchors_[anchor] = {value, cost, height};
-        }
-        if (stack_.empty()) {
-            if (done_) {
-                fail(mark, "more than one document");
-            }
-            result_ = std::move(value);
-            done_ = true;
-            return;
-        }
-        Frame& p = stack_.back();
-        p.cost += cost;
-        p.height = std::max(p.height, height + 1);
-        if (p.value.is_array()) {
-            p.value.push_back(std::move(value));
-        } else {
-            p.value[*p.key] = std::move(value);
-            p.key.reset();
-        }
-    }
-
-    const std::string& file_;
-    std::vector<Frame> stack_;
-    std::map<std::string, Anchored, std::less<>> anchors_;
-    size_t cost_ = 0;
-    json result_;
-    bool done_ = false;
-};
-
-/// libyaml's parser, freed on every path.
-struct YamlParser {
-    yaml_parser_t p{};
-    YamlParser() {
-        if (yaml_parser_initialize(&p) == 0) {
-            throw std::bad_alloc();
-        }
-    }
-    ~YamlParser() { yaml_parser_delete(&p); }
-    YamlParser(const YamlParser&) = delete;
-    YamlParser& operator=(const YamlParser&) = delete;
-};
-
-json parse_yaml(std::string_view text, const std::string& file) {
-    YamlParser parser;
-    yaml_parser_set_encoding(&parser.p, YAML_UTF8_ENCODING); // never UTF-16 by a BOM
-    yaml_parser_set_input_string(&parser.p, reinterpret_cast<const unsigned char*>(text.data()),
-                                 text.size());
-    YamlToJson builder(file);
-    for (;;) {
-        yaml_event_t event;
-        if (yaml_parser_parse(&parser.p, &event) == 0) {
-            const yaml_parser_t& p = parser.p;
-            const std::string problem = shown(p.problem != nullptr ? p.problem : "not valid YAML");
-            if (p.error == YAML_READER_ERROR) { // no mark: the byte offset
-                throw line_error(file + ": byte " + std::to_string(p.problem_offset) + ": " +
-                                 problem);
-            }
-            const yaml_mark_t& m = p.problem_mark;
-            throw line_error(file + ": line " + std::to_string(m.line + 1) + ", column " +
-                             std::to_string(m.column + 1) + ": " + problem +
-                             (p.context != nullptr ? " (" + shown(p.context) + ")" : ""));
-        }
-        const yaml_event_type_t type = event.type;
-        try {
-            builder.take(event);
-        } catch (...) {
-            yaml_event_delete(&event);
-            throw;
-        }
-        yaml_event_delete(&event);
-        if (type == YAML_STREAM_END_EVENT) {
-            break;
-        }
-    }
-    if (!builder.done()) {
-        throw line_error(file + ": empty: no YAML document");
-    }
-    return builder.result();
-}
+namespace {
 
 json parse_json(std::string_view text, const std::string& file) {
     std::vector<std::set<std::string>> keys; // of each object open
@@ -532,13 +281,6 @@ std::string at(const std::string& path, std::string_view key) {
 }
 std::string at(const std::string& path, size_t index) {
     return path + "[" + std::to_string(index) + "]";
-}
-
-bool is_letter(char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-}
-bool is_alnum(char c) {
-    return is_letter(c) || (c >= '0' && c <= '9');
 }
 
 /// pkg/parser's rule for a vendor or a class: a letter first, a letter or
@@ -1203,467 +945,6 @@ ojson spec_json(const Spec& s) {
     return j;
 }
 
-/// Whether `s` reads back as the same text when written plain in YAML,
-/// by YAML 1.1 and 1.2 readers alike (no null, boolean or number look).
-bool plain_is_safe(const std::string& s) {
-    // A letter, '/' or '_' first, or "-" before a letter or '-' ("--link");
-    // a digit, '.', '+' or "-" before one may be a number.
-    const bool flag = s.size() > 1 && s[0] == '-' && (is_letter(s[1]) || s[1] == '-');
-    if (s.empty() || !(is_letter(s[0]) || s[0] == '/' || s[0] == '_' || flag)) {
-        return false;
-    }
-    for (const char c : s) {
-        if (!is_alnum(c) && std::strchr("/_.=+@:,-", c) == nullptr) {
-            return false;
-        }
-    }
-    if (s.back() == ':') {
-        return false;
-    }
-    std::string lower;
-    for (const char c : s) {
-        lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-    }
-    static const std::set<std::string, std::less<>> kWords = {"y",   "n",    "yes",   "no",  "on",
-                                                              "off", "true", "false", "null"};
-    return kWords.count(lower) == 0;
-}
-
-/// libyaml's emitter writing into a string, freed on every path.
-class YamlWriter {
-  public:
-    YamlWriter() {
-        if (yaml_emitter_initialize(&e_) == 0) {
-            throw std::bad_alloc();
-        }
-        yaml_emitter_set_output(&e_, &YamlWriter::append, &out_);
-        yaml_emitter_set_indent(&e_, 2);
-        yaml_emitter_set_width(&e_, -1); // no folding of long scalars
-        yaml_emitter_set_unicode(&e_, 1);
-    }
-    ~YamlWriter() { yaml_emitter_delete(&e_); }
-    YamlWriter(const YamlWriter&) = delete;
-    YamlWriter& operator=(const YamlWriter&) = delete;
-
-    /// Writes `v` as one document that starts with "---".
-    std::string document(const ojson& v) {
-        yaml_event_t ev;
-        yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING);
-        emit(ev);
-        yaml_document_start_event_initialize(&ev, nullptr, nullptr, nullptr, 0);
-        emit(ev);
-        value(v);
-        yaml_document_end_event_initialize(&ev, 1);
-        emit(ev);
-        yaml_stream_end_event_initialize(&ev);
-        emit(ev);
-        return std::move(out_);
-    }
-
-  private:
-    static int append(void* data, unsigned char* buffer, size_t size) {
-        static_cast<std::string*>(data)->append(reinterpret_cast<const char*>(buffer), size);
-        return 1;
-    }
-
-    void emit(yaml_event_t& ev) {
-        if (yaml_emitter_emit(&e_, &ev) == 0) {
-            throw Error(std::string("cannot write YAML: ") +
-                        (e_.problem != nullptr ? e_.problem : "libyaml failed"));
-        }
-    }
-
-    /// A scalar, plain where that reads back as the same text, else quoted.
-    void scalar(const std::string& s, bool text) {
-        yaml_event_t ev;
-        const bool plain = !text || plain_is_safe(s);
-        yaml_scalar_event_initialize(
-            &ev, nullptr, nullptr, reinterpret_cast<yaml_char_t*>(const_cast<char*>(s.data())),
-            static_cast<int>(s.size()), 1, 1,
-            plain ? YAML_PLAIN_SCALAR_STYLE : YAML_DOUBLE_QUOTED_SCALAR_STYLE);
-        emit(ev);
-    }
-
-    void value(const ojson& v) {
-        yaml_event_t ev;
-        switch (v.type()) {
-        case ojson::value_t::object:
-            yaml_mapping_start_event_initialize(&ev, nullptr, nullptr, 1, YAML_BLOCK_MAPPING_STYLE);
-            emit(ev);
-            for (auto it = v.begin(); it != v.end(); ++it) {
-                scalar(it.key(), true);
-                value(it.value());
-            }
-            yaml_mapping_end_event_initialize(&ev);
-            emit(ev);
-            break;
-        case ojson::value_t::array:
-            yaml_sequence_start_event_initialize(&ev, nullptr, nullptr, 1,
-                                                 YAML_BLOCK_SEQUENCE_STYLE);
-            emit(ev);
-            for (const auto& e : v) {
-                value(e);
-            }
-            yaml_sequence_end_event_initialize(&ev);
-            emit(ev);
-            break;
-        case ojson::value_t::string:
-            scalar(v.get_ref<const std::string&>(), true);
-            break;
-        case ojson::value_t::number_unsigned:
-            scalar(std::to_string(v.get<uint64_t>()), false);
-            break;
-        case ojson::value_t::number_integer:
-            scalar(std::to_string(v.get<int64_t>()), false);
-            break;
-        case ojson::value_t::boolean:
-            scalar(v.get<bool>() ? "true" : "false", false);
-            break;
-        default:
-            scalar("null", false);
-            break;
-        }
-    }
-
-    yaml_emitter_t e_{};
-    std::string out_;
-};
-
-// ---------------------------------------------------------------------------
-// Container edits
-
-/// The devices of a registry by qualified name, the winner of each name,
-/// and each kind's devices in the specs' order.
-struct Index {
-    struct Ref {
-        size_t spec;
-        size_t device;
-        bool operator==(const Ref&) const = default;
-    };
-    std::map<std::string, Ref> by_name;              // "kind=name"
-    std::map<std::string, std::vector<Ref>> by_kind; // winners only, in spec order
-    std::vector<std::string> kind_order;
-
-    explicit Index(const Registry& r) {
-        for (size_t s = 0; s < r.specs.size(); ++s) {
-            const Spec& spec = r.specs[s];
-            for (size_t d = 0; d < spec.devices.size(); ++d) {
-                const std::string q = spec.kind + "=" + spec.devices[d].name;
-                const auto it = by_name.find(q);
-                if (it == by_name.end() || r.specs[it->second.spec].priority < spec.priority) {
-                    by_name[q] = {s, d};
-                }
-            }
-        }
-        std::set<std::string> listed;
-        for (size_t s = 0; s < r.specs.size(); ++s) {
-            const Spec& spec = r.specs[s];
-            if (by_kind.count(spec.kind) == 0) {
-                kind_order.push_back(spec.kind);
-            }
-            auto& list = by_kind[spec.kind];
-            for (size_t d = 0; d < spec.devices.size(); ++d) {
-                const std::string q = spec.kind + "=" + spec.devices[d].name;
-                if (by_name[q] == Ref{s, d} && listed.insert(q).second) {
-                    list.push_back({s, d});
-                }
-            }
-        }
-    }
-};
-
-/// Mount options that change nothing husk needs to know, or that it
-/// applies itself (ro), each between spaces.
-constexpr std::string_view kHarmlessOptions =
-    " rw ro readonly rro bind rbind nosuid suid nodev dev noexec exec private rprivate slave "
-    "rslave shared rshared unbindable runbindable relatime norelatime noatime atime strictatime "
-    "nostrictatime nodiratime diratime lazytime nolazytime ";
-
-bool harmless_option(const std::string& o) {
-    return o.find(' ') == std::string::npos &&
-           kHarmlessOptions.find(" " + o + " ") != std::string_view::npos;
-}
-
-/// Turns spec edits into container edits, one spec's or device's at a time.
-class Builder {
-  public:
-    explicit Builder(const HookContext& ctx) : ctx_(ctx) {}
-
-    void apply(const SpecEdits& e, const Spec& spec, const std::string& name) {
-        const std::string what = spec.file.empty() ? name : name + " (" + spec.file + ")";
-        const std::string origin = spec.file.empty() ? name : spec.file + ": " + name;
-        out_.env.insert(out_.env.end(), e.env.begin(), e.env.end());
-        for (const auto& n : e.device_nodes) {
-            node(n, origin, what);
-        }
-        for (const auto& m : e.mounts) {
-            mount(m, origin, what);
-        }
-        for (const auto& h : e.hooks) {
-            hook(h, origin, what);
-        }
-        if (!e.additional_gids.empty()) {
-            std::vector<std::string> gids;
-            for (const uint32_t g : e.additional_gids) {
-                gids.push_back(std::to_string(g));
-            }
-            note(what + ": additionalGids " + joined(gids, ",") +
-                 " not added: the container's process keeps the user's groups");
-        }
-        if (!e.intel_rdt_class.empty()) {
-            note(what + ": intelRdt closID " + quote(e.intel_rdt_class) +
-                 " not applied: husk does not manage resctrl");
-        }
-        for (const auto& n : e.net_devices) {
-            note(what + ": netDevices " + quote(n.host_interface_name) +
-                 " not moved: the container shares the host's network namespace, where it is");
-        }
-    }
-
-    /// The edits, mounts by depth then symlinks.
-    ContainerEdits finish() {
-        std::stable_sort(mounts_.begin(), mounts_.end(), [](const Mount& a, const Mount& b) {
-            return path::split(a.target).size() < path::split(b.target).size();
-        });
-        out_.mounts = std::move(mounts_);
-        out_.mounts.insert(out_.mounts.end(), symlinks_.begin(), symlinks_.end());
-        out_.needs_new_paths = !out_.mounts.empty();
-        return std::move(out_);
-    }
-
-  private:
-    std::string host(const std::string& p) const {
-        if (ctx_.host_root.empty() || ctx_.host_root == "/") {
-            return p;
-        }
-        std::string root = ctx_.host_root;
-        while (root.size() > 1 && root.back() == '/') {
-            root.pop_back();
-        }
-        return root + p;
-    }
-
-    void note(std::string n) {
-        n = shown(n, std::string::npos);
-        if (std::find(out_.notes.begin(), out_.notes.end(), n) == out_.notes.end()) {
-            out_.notes.push_back(std::move(n));
-        }
-    }
-
-    void node(const SpecDeviceNode& n, const std::string& origin, const std::string& what) {
-        const std::string hp = host(n.host_path.empty() ? n.path : n.host_path);
-        const std::string head = origin + ": device node " + n.path + ": host node " + hp;
-        struct stat st {};
-        if (::lstat(hp.c_str(), &st) != 0) {
-            throw line_error(head, errno);
-        }
-        char type;
-        const char* type_name;
-        if (S_ISCHR(st.st_mode)) {
-            type = 'c';
-            type_name = "a character device";
-        } else if (S_ISBLK(st.st_mode)) {
-            type = 'b';
-            type_name = "a block device";
-        } else if (S_ISFIFO(st.st_mode)) {
-            type = 'p';
-            type_name = "a fifo";
-        } else {
-            throw line_error(head + ": not a device node");
-        }
-        const char want = n.type == "u" ? 'c' : n.type.empty() ? type : n.type[0];
-        if (want != type) {
-            throw line_error(head + ": " + type_name + ", the spec says type " + n.type);
-        }
-        const int64_t major_number = major(st.st_rdev), minor_number = minor(st.st_rdev);
-        if ((n.major && *n.major != major_number) || (n.minor && *n.minor != minor_number)) {
-            throw line_error(head + ": device " + std::to_string(major_number) + ":" +
-                             std::to_string(minor_number) + ", the spec says " +
-                             (n.major ? std::to_string(*n.major) : "*") + ":" +
-                             (n.minor ? std::to_string(*n.minor) : "*"));
-        }
-        auto& nodes = out_.device_nodes;
-        std::erase_if(nodes, [&](const DeviceNode& d) { return d.path == n.path; });
-        nodes.push_back({n.path, hp, what});
-    }
-
-    void mount(const SpecMount& m, const std::string& origin, const std::string& what) {
-        const std::string head = origin + ": mount " + m.container_path;
-        const auto has = [&](const char* o) {
-            return std::find(m.options.begin(), m.options.end(), o) != m.options.end();
-        };
-        Mount out;
-        if (m.type.empty() || m.type == "bind" ||
-            (m.type == "none" && (has("bind") || has("rbind")))) {
-            out.kind = MountKind::Bind;
-            out.source = host(m.host_path);
-        } else if (m.type == "tmpfs") {
-            out.kind = MountKind::Tmpfs;
-        } else {
-            throw line_error(head + ": type " + quote(m.type) +
-                             ": husk mounts only binds and tmpfs (no filesystems of other types "
-                             "without privilege)");
-        }
-        for (const auto& o : m.options) {
-            if (harmless_option(o)) {
-                continue;
-            }
-            if (out.kind == MountKind::Tmpfs &&
-                (o.starts_with("size=") || o.starts_with("mode=") || o.starts_with("nr_inodes="))) {
-                note(what + ": tmpfs " + m.container_path + ": option " + quote(o) +
-                     " not applied");
-                continue;
-            }
-            throw line_error(head + ": option " + quote(o) + " is not one husk applies");
-        }
-        out.target = m.container_path;
-        out.read_only = has("ro") || has("readonly") || has("rro");
-        out.on_missing = OnMissing::Fail;
-        out.what = what;
-        std::erase_if(mounts_, [&](const Mount& x) { return x.target == out.target; });
-        mounts_.push_back(std::move(out));
-    }
-
-    [[noreturn]] static void refuse(const SpecHook& h, const std::string& origin,
-                                    const std::string& why) {
-        std::string line = origin + ": hook " + shown(h.path);
-        for (size_t i = 1; i < h.args.size(); ++i) {
-            line += " " + shown(h.args[i]);
-        }
-        throw line_error(line + ": " + why);
-    }
-
-    void hook(const SpecHook& h, const std::string& origin, const std::string& what) {
-        static const std::string kRefused =
-            "husk does not run hooks, and interprets only nvidia-cdi-hook's and nvidia-ctk "
-            "hook's create-symlinks, update-ldcache, enable-cuda-compat, "
-            "disable-device-node-modification, update-application-profile and noop";
-        const size_t slash = h.path.rfind('/');
-        const std::string base = h.path.substr(slash == std::string::npos ? 0 : slash + 1);
-        if (base != "nvidia-cdi-hook" && base != "nvidia-ctk") {
-            refuse(h, origin, kRefused);
-        }
-        // The command line, by urfave/cli's rules: global flags, [hook,]
-        // the subcommand, its flags ("-f V", "--f V", "--f=V").
-        size_t i = 1;
-        const auto skip_global_flags = [&] {
-            while (i < h.args.size() &&
-                   (h.args[i] == "--debug" || h.args[i] == "-d" || h.args[i] == "--quiet" ||
-                    h.args[i] == "-debug" || h.args[i] == "-quiet")) {
-                ++i;
-            }
-        };
-        skip_global_flags();
-        if (base == "nvidia-ctk") {
-            if (i >= h.args.size() || h.args[i] != "hook") {
-                refuse(h, origin, kRefused);
-            }
-            ++i;
-            skip_global_flags();
-        }
-        if (i >= h.args.size()) {
-            refuse(h, origin, "no hook named; " + kRefused);
-        }
-        const std::string sub = h.args[i++];
-        // Each subcommand's flags: the slices it reads, the strings it ignores.
-        std::vector<std::string> slices, ignored;
-        if (sub == "create-symlinks") {
-            slices = {"link"};
-            ignored = {"container-spec"};
-        } else if (sub == "update-ldcache") {
-            slices = {"folder"};
-            ignored = {"ldconfig-path", "container-spec"};
-        } else if (sub == "enable-cuda-compat") {
-            ignored = {"host-driver-version", "host-cuda-version", "cuda-compat-container-root",
-                       "container-spec"};
-        } else if (sub == "disable-device-node-modification" ||
-                   sub == "update-application-profile" || sub == "noop") {
-            ignored = {"container-spec"};
-        } else {
-            refuse(h, origin, kRefused);
-        }
-        std::map<std::string, std::vector<std::string>> values;
-        for (; i < h.args.size(); ++i) {
-            std::string a = h.args[i];
-            if (a.size() < 2 || a[0] != '-') {
-                refuse(h, origin, "unexpected argument " + quote(a) + " of " + sub);
-            }
-            a.erase(0, a[1] == '-' ? 2 : 1);
-            std::string value;
-            const size_t eq = a.find('=');
-            const bool inline_value = eq != std::string::npos;
-            if (inline_value) {
-                value = a.substr(eq + 1);
-                a.resize(eq);
-            }
-            const bool slice = std::find(slices.begin(), slices.end(), a) != slices.end();
-            if (!slice && std::find(ignored.begin(), ignored.end(), a) == ignored.end()) {
-                refuse(h, origin, "unknown flag " + quote(h.args[i]) + " of " + sub);
-            }
-            if (!inline_value) {
-                if (i + 1 >= h.args.size()) {
-                    refuse(h, origin, "flag " + quote(h.args[i]) + " without its value");
-                }
-                value = h.args[++i];
-            }
-            if (!slice) {
-                continue;
-            }
-            // nvidia-cdi-hook splits a slice flag's value at commas;
-            // nvidia-ctk turns that off.
-            if (base == "nvidia-cdi-hook") {
-                for (const auto piece : text::split(value, ',')) {
-                    values[a].emplace_back(piece);
-                }
-            } else {
-                values[a].push_back(value);
-            }
-        }
-        const std::string hw = what + ": hook " + sub;
-        if (sub == "create-symlinks") {
-            for (const auto& l : values["link"]) {
-                const size_t sep = l.find("::");
-                if (sep == std::string::npos || l.find("::", sep + 2) != std::string::npos ||
-                    sep == 0 || sep + 2 == l.size()) {
-                    refuse(h, origin, "--link " + quote(l) + " is not TARGET::LINK");
-                }
-                std::string link = l.substr(sep + 2);
-                if (link[0] != '/') {
-                    link.insert(0, "/"); // the hook joins it to the container's root
-                }
-                Mount m{MountKind::Symlink, l.substr(0, sep), link, false, OnMissing::Warn, hw};
-                std::erase_if(symlinks_, [&](const Mount& x) { return x.target == m.target; });
-                symlinks_.push_back(std::move(m));
-            }
-        } else if (sub == "update-ldcache") {
-            for (const auto& f : values["folder"]) {
-                if (f.empty() || f[0] != '/') {
-                    refuse(h, origin, "--folder " + quote(f) + " is not an absolute path");
-                }
-                auto& ld = out_.ld_library_path;
-                if (std::find(ld.begin(), ld.end(), f) == ld.end()) {
-                    ld.push_back(f);
-                }
-            }
-            note(hw + ": its folders put first in LD_LIBRARY_PATH (the image's ld.so.cache is "
-                      "not rewritten)");
-        } else if (sub == "enable-cuda-compat") {
-            note(hw + ": nothing done: husk does not set up CUDA's forward-compatibility "
-                      "libraries");
-        } else if (sub == "disable-device-node-modification") {
-            note(hw + ": nothing to do: the driver cannot make device nodes in a user "
-                      "namespace");
-        } else if (sub == "update-application-profile") {
-            note(hw + ": nothing done: EGL cannot open the GPUs whose nodes are hidden");
-        }
-    }
-
-    const HookContext& ctx_;
-    ContainerEdits out_;
-    std::vector<Mount> mounts_;
-    std::vector<Mount> symlinks_;
-};
-
 } // namespace
 
 // ---------------------------------------------------------------------------
@@ -1699,7 +980,7 @@ std::string write_spec(const Spec& spec, bool yaml) {
     if (!yaml) {
         return j.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n";
     }
-    return YamlWriter().document(j);
+    return write_yaml(j);
 }
 
 Registry Registry::load(const std::vector<std::string>& dirs, bool strict) {
@@ -1791,78 +1072,6 @@ QualifiedName parse_qualified_name(std::string_view text) {
         throw line_error(head + "device name: " + p);
     }
     return q;
-}
-
-ContainerEdits device_edits(const Registry& registry, const std::vector<std::string>& names,
-                            const HookContext& ctx) {
-    const Index index(registry);
-    std::vector<Index::Ref> selected;
-    std::vector<std::string> kinds_used;
-    const auto select = [&](const Index::Ref& r) {
-        if (std::find(selected.begin(), selected.end(), r) == selected.end()) {
-            selected.push_back(r);
-        }
-    };
-    for (const auto& text : names) {
-        const QualifiedName q = parse_qualified_name(text);
-        const std::string kind = q.kind();
-        const auto k = index.by_kind.find(kind);
-        if (k == index.by_kind.end()) {
-            std::string from;
-            if (!registry.dirs.empty()) {
-                from = "specs read from " + joined(registry.dirs, ", ") + "; ";
-            }
-            throw line_error("--device " + text + ": no CDI spec of the node offers kind " + kind +
-                             " (" + from + "kinds offered: " +
-                             (index.kind_order.empty() ? "none" : joined(index.kind_order, ", ")) +
-                             ")");
-        }
-        if (std::find(kinds_used.begin(), kinds_used.end(), kind) == kinds_used.end()) {
-            kinds_used.push_back(kind);
-        }
-        const auto it = index.by_name.find(kind + "=" + q.name);
-        if (it != index.by_name.end()) {
-            select(it->second);
-        } else if (q.name == "all") {
-            for (const auto& r : k->second) {
-                select(r);
-            }
-        } else {
-            std::vector<std::string> offered;
-            for (const auto& r : k->second) {
-                offered.push_back(registry.specs[r.spec].devices[r.device].name);
-            }
-            throw line_error("--device " + text + ": no such device; " + kind +
-                             " offers: " + joined(offered, ", "));
-        }
-    }
-    Builder b(ctx);
-    std::set<size_t> specs_applied;
-    for (const auto& r : selected) {
-        const Spec& spec = registry.specs[r.spec];
-        if (specs_applied.insert(r.spec).second) {
-            b.apply(spec.edits, spec, spec.kind);
-        }
-        b.apply(spec.devices[r.device].edits, spec, spec.kind + "=" + spec.devices[r.device].name);
-    }
-    ContainerEdits out = b.finish();
-    std::set<std::string> present;
-    for (const auto& n : out.device_nodes) {
-        present.insert(n.path);
-    }
-    for (const auto& kind : kinds_used) {
-        for (const auto& r : index.by_kind.at(kind)) {
-            if (std::find(selected.begin(), selected.end(), r) != selected.end()) {
-                continue;
-            }
-            for (const auto& n : registry.specs[r.spec].devices[r.device].edits.device_nodes) {
-                if (present.insert(n.path).second) {
-                    out.hidden_device_nodes.push_back(n.path);
-                }
-            }
-        }
-    }
-    return out;
 }
 
 } // namespace husk::host::cdi
