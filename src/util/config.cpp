@@ -118,6 +118,27 @@ uint64_t positive(const json& v, const std::string& path, const std::string& key
     return v.get<uint64_t>();
 }
 
+/// A site key's number of seconds, 0 to `max`.
+uint32_t seconds(const json& v, const std::string& path, const std::string& key, uint32_t max) {
+    if (!v.is_number_unsigned() || v.get<uint64_t>() > max) {
+        bad(path, key, "not a number of seconds from 0 to " + std::to_string(max));
+    }
+    return static_cast<uint32_t>(v.get<uint64_t>());
+}
+
+/// An environment variable's number of seconds, 0 to `max` (decimal digits only).
+uint32_t seconds(const std::string& name, const std::string& text, uint32_t max) {
+    const uint64_t n = text.find_first_not_of("0123456789") == std::string::npos && !text.empty() &&
+                               text.size() < 10
+                           ? std::stoull(text)
+                           : max + 1ULL;
+    if (n > max) {
+        throw Error(name + "=" + text + ": not a number of seconds from 0 to " +
+                    std::to_string(max));
+    }
+    return static_cast<uint32_t>(n);
+}
+
 uint64_t positive(const std::string& name, const std::string& text) {
     size_t pos = 0;
     unsigned long long n = 0;
@@ -221,16 +242,9 @@ void apply_site_config(Settings& s, std::string_view text, const std::string& pa
         } else if (key == "runtime_dir") {
             set(s.runtime_dir, expand(absolute_path(v, path, key), who, path, key), o, path);
         } else if (key == "linger") {
-            if (!v.is_number_unsigned() || v.get<uint64_t>() > kMaxLinger) {
-                bad(path, key, "not a number of seconds from 0 to " + std::to_string(kMaxLinger));
-            }
-            set(s.linger, static_cast<uint32_t>(v.get<uint64_t>()), o, path);
+            set(s.linger, seconds(v, path, key, kMaxLinger), o, path);
         } else if (key == "fuse_cpu_limit") {
-            if (!v.is_number_unsigned() || v.get<uint64_t>() > kMaxFuseCpuLimit) {
-                bad(path, key,
-                    "not a number of seconds from 0 to " + std::to_string(kMaxFuseCpuLimit));
-            }
-            set(s.fuse_cpu_limit, static_cast<uint32_t>(v.get<uint64_t>()), o, path);
+            set(s.fuse_cpu_limit, seconds(v, path, key, kMaxFuseCpuLimit), o, path);
         } else if (key == "binds") {
             if (!v.is_array()) {
                 bad(path, key, "not an array of \"SRC[:DST[:ro|rw]]\" strings");
@@ -326,25 +340,11 @@ void apply_environment(Settings& s, const Environment& env) {
         set(s.runtime_dir, *v, o, "HUSK_RUNTIME_DIR");
     }
     if (const std::string* v = get("HUSK_LINGER")) {
-        const uint64_t n = v->find_first_not_of("0123456789") == std::string::npos && v->size() < 10
-                               ? std::stoull(*v)
-                               : kMaxLinger + 1ULL;
-        if (n > kMaxLinger) {
-            throw Error("HUSK_LINGER=" + *v + ": not a number of seconds from 0 to " +
-                        std::to_string(kMaxLinger));
-        }
-        set(s.linger, static_cast<uint32_t>(n), o, "HUSK_LINGER");
+        set(s.linger, seconds("HUSK_LINGER", *v, kMaxLinger), o, "HUSK_LINGER");
     }
     if (const std::string* v = get("HUSK_FUSE_CPU_LIMIT")) {
-        const uint64_t n =
-            v->find_first_not_of("0123456789") == std::string::npos && !v->empty() && v->size() < 10
-                ? std::stoull(*v)
-                : kMaxFuseCpuLimit + 1ULL;
-        if (n > kMaxFuseCpuLimit) {
-            throw Error("HUSK_FUSE_CPU_LIMIT=" + *v + ": not a number of seconds from 0 to " +
-                        std::to_string(kMaxFuseCpuLimit));
-        }
-        set(s.fuse_cpu_limit, static_cast<uint32_t>(n), o, "HUSK_FUSE_CPU_LIMIT");
+        set(s.fuse_cpu_limit, seconds("HUSK_FUSE_CPU_LIMIT", *v, kMaxFuseCpuLimit), o,
+            "HUSK_FUSE_CPU_LIMIT");
     }
     if (const std::string* v = get("HUSK_MPI")) {
         if (*v != "none" && *v != "host") {
