@@ -5,10 +5,12 @@
 #include "util/log.hpp"
 #include "util/text.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fcntl.h>
 #include <limits>
 #include <map>
@@ -19,7 +21,6 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <thread>
-#include <time.h>
 #include <unistd.h>
 #include <vector>
 
@@ -36,10 +37,13 @@ using image::Squashfs;
 // for as long as the mount lives (fuse(4): entry and attribute timeouts).
 constexpr double kForever = 365.0 * 24 * 3600;
 
-/// A request being served, for the watchdog (FuseServer::watch()).
-struct InFlight {
-    const char* op;     ///< "lookup", "read", ...
-    timespec cpu_start; ///< its thread's CPU clock when it began
+/// A worker thread, as the watchdog (FuseServer::watch()) sees it: which
+/// request it serves. Written by its thread with two atomic stores per
+/// request, no lock and no system call (the FUSE requests are the hot path).
+struct Slot {
+    pthread_t thread = ::pthread_self();
+    std::atomic<const char*> op{"request"}; ///< "lookup", "read", ... of the latest
+    std::atomic<uint64_t> served{0};        ///< odd while a request is served
 };
 
 /// What every worker thread shares: read-only once FUSE_INIT is answered
@@ -58,49 +62,82 @@ struct Shared {
     int warn_fd = -1; ///< FuseServer::warn_to()
     std::mutex warn_mu;
     std::set<std::string> warned; ///< what was said there (each once)
-    std::mutex busy_mu;
-    std::map<pthread_t, InFlight> busy; ///< by worker thread
+    std::mutex slots_mu;
+    std::set<Slot*> slots; ///< of the worker threads alive
 };
+
+/// This worker thread's slot, registered in `s` on its first request and
+/// removed when the thread ends (libfuse ends idle workers), under
+/// slots_mu, so every thread the watchdog finds there is alive.
+Slot& my_slot(Shared& s) {
+    struct Registered {
+        Shared* shared;
+        Slot slot;
+        explicit Registered(Shared* sh) : shared(sh) {
+            std::lock_guard<std::mutex> lock(shared->slots_mu);
+            shared->slots.insert(&slot);
+        }
+        ~Registered() {
+            std::lock_guard<std::mutex> lock(shared->slots_mu);
+            shared->slots.erase(&slot);
+        }
+    };
+    thread_local Registered r(&s); // one server per process: one Shared
+    return r.slot;
+}
 
 /// Marks this worker thread busy with one request while it lives.
 class Busy {
   public:
-    Busy(fuse_req_t req, const char* op) : s_(*static_cast<Shared*>(fuse_req_userdata(req))) {
-        InFlight f{op, {}};
-        ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &f.cpu_start);
-        std::lock_guard<std::mutex> lock(s_.busy_mu);
-        s_.busy[::pthread_self()] = f;
+    Busy(fuse_req_t req, const char* op)
+        : slot_(my_slot(*static_cast<Shared*>(fuse_req_userdata(req)))) {
+        slot_.op.store(op, std::memory_order_relaxed);
+        slot_.served.fetch_add(1, std::memory_order_release); // odd: busy
     }
-    ~Busy() {
-        std::lock_guard<std::mutex> lock(s_.busy_mu);
-        s_.busy.erase(::pthread_self());
-    }
+    ~Busy() { slot_.served.fetch_add(1, std::memory_order_release); }
     Busy(const Busy&) = delete;
     Busy& operator=(const Busy&) = delete;
 
   private:
-    Shared& s_;
+    Slot& slot_;
 };
 
-/// The first request that has used more than `limit` seconds of CPU, as a
-/// line for the user; "" when none has. A worker removes its entry before
-/// its thread can end, under the same lock, so each thread named is alive.
-std::string overdue(Shared& s, uint32_t limit) {
-    std::lock_guard<std::mutex> lock(s.busy_mu);
-    for (const auto& [thread, f] : s.busy) {
+/// What the watchdog remembers of each busy worker: the request it first
+/// saw it serve, and the thread's CPU time then.
+struct Sighting {
+    uint64_t served = 0;
+    double cpu = 0;
+};
+
+/// The first request seen to use more than `limit` seconds of its
+/// thread's CPU time since the watchdog first saw it (so up to one look
+/// more than the limit), as a line for the user; "" when none has.
+/// `seen`: the watchdog's own record, kept between looks.
+std::string overdue(Shared& s, uint32_t limit, std::map<Slot*, Sighting>& seen) {
+    std::lock_guard<std::mutex> lock(s.slots_mu);
+    std::map<Slot*, Sighting> now_seen;
+    for (Slot* slot : s.slots) {
+        const uint64_t served = slot->served.load(std::memory_order_acquire);
         clockid_t clock;
         timespec now{};
-        if (::pthread_getcpuclockid(thread, &clock) != 0 || ::clock_gettime(clock, &now) != 0) {
+        if (served % 2 == 0 || ::pthread_getcpuclockid(slot->thread, &clock) != 0 ||
+            ::clock_gettime(clock, &now) != 0) {
             continue;
         }
-        const double used = static_cast<double>(now.tv_sec - f.cpu_start.tv_sec) +
-                            static_cast<double>(now.tv_nsec - f.cpu_start.tv_nsec) / 1e9;
-        if (used > limit) {
-            return std::string("a FUSE ") + f.op + " request used more than " +
-                   std::to_string(limit) +
+        const double cpu = static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+        const auto it = seen.find(slot);
+        Sighting first{served, cpu};
+        if (it != seen.end() && it->second.served == served) {
+            first = it->second;
+        }
+        if (cpu - first.cpu > limit) {
+            return std::string("a FUSE ") + slot->op.load(std::memory_order_relaxed) +
+                   " request used more than " + std::to_string(limit) +
                    " s of CPU, the fuse_cpu_limit: a corrupt or crafted image?";
         }
+        now_seen[slot] = first;
     }
+    seen = std::move(now_seen);
     return "";
 }
 
@@ -526,9 +563,10 @@ void FuseServer::Impl::start_watchdog() {
     // Started after the namespaces: unshare(CLONE_NEWUSER) refuses a
     // process with more than one thread.
     std::thread([s = &shared, limit = cpu_limit, fd = report.release()] {
+        std::map<Slot*, Sighting> seen;
         for (;;) {
             ::usleep(250 * 1000);
-            std::string why = overdue(*s, limit);
+            std::string why = overdue(*s, limit, seen);
             if (why.empty()) {
                 continue;
             }

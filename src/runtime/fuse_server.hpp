@@ -43,14 +43,15 @@ class FuseServer {
     /// @throws husk::Error naming the step that failed.
     void mount_and_serve(Fd dev, const std::string& target, uint32_t uid, uint32_t gid);
 
-    /// Sets up the watchdog that mount_and_serve() starts: when one request has
-    /// used more than `cpu_limit_s` seconds of its thread's CPU time (a
-    /// loop in libsquashfuse on a crafted image; waiting on storage costs
+    /// Sets up the watchdog that mount_and_serve() starts: it looks at the
+    /// workers every 250 ms, and when one request has used more than
+    /// `cpu_limit_s` seconds of its thread's CPU time since it first saw it
+    /// (a loop in libsquashfuse on a crafted image; waiting on storage costs
     /// none), it writes one line saying which to `report_fd` (owned from
     /// now on), waits 2 s for the process to act on it, then ends the
     /// process itself (_exit 1): the kernel aborts the FUSE connection, so
     /// every waiting reader gets an error instead of an unkillable wait.
-    /// 0: no watchdog.
+    /// The workers only bump a counter per request. 0: no watchdog.
     void watch(uint32_t cpu_limit_s, int report_fd);
 
     /// Where to append one line for each request that meets a corrupt part
