@@ -126,6 +126,9 @@ constexpr uint64_t kMarkEvery = 1024;
 /// Files whose block-list places a reader keeps (then it starts over).
 constexpr size_t kMarkedFiles = 4096;
 using MarkKey = std::tuple<sqfs_off_t, size_t, uint64_t, uint64_t>;
+/// Everything dir_readable() reads of a directory inode: its listing's
+/// block and offset, its index's length and place.
+using DirKey = std::tuple<uint64_t, uint16_t, uint32_t, sqfs_off_t, size_t>;
 /// The longest symlink text read (Linux's own limit is PATH_MAX).
 constexpr uint64_t kMaxSymlink = 65535;
 
@@ -184,7 +187,7 @@ struct Squashfs::Impl {
     std::vector<char> name = std::vector<char>(size_t{1} << 17);
     /// Directory inodes whose index (the places sqfs_dir_lookup() and a
     /// resumed listing jump to) was checked.
-    std::unordered_map<InodeId, bool> dirs;
+    std::map<DirKey, bool> dirs;
     /// Per file, its block list as it stands after every kMarkEvery-th
     /// block: a read far into a file resumes there. (libsquashfuse's own
     /// index, sqfs_blockidx_blocklist(), keys files by their inode number,
@@ -512,8 +515,10 @@ bool Squashfs::dir_readable(const Inode& dir) {
     sqfs& fs = impl_->fs;
     const sqfs_inode& in = raw(dir);
     const uint64_t start = fs.sb.directory_table_start + in.xtra.dir.start_block;
-    const InodeId key =
-        (start << 16) ^ in.xtra.dir.offset ^ (uint64_t{in.xtra.dir.idx_count} << 48);
+    // Exactly what is checked below: a crafted inode that shares its
+    // listing with a checked one but has an index of its own is checked.
+    const DirKey key{start, in.xtra.dir.offset, in.xtra.dir.idx_count, in.next.block,
+                     in.next.offset};
     if (auto it = impl_->dirs.find(key); it != impl_->dirs.end()) {
         return it->second;
     }
