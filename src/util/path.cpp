@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <deque>
 #include <fcntl.h>
@@ -78,7 +79,9 @@ namespace {
 /// the root or any absolute symlink. When it succeeds the result is the one
 /// the component walk would give. -1 (errno set) otherwise, or on kernels
 /// before 5.6 (ENOSYS).
-int open_beneath(int root_fd, const std::vector<std::string>& parts, Last last) {
+/// `resolve`: more RESOLVE_* flags (probe_parts() adds RESOLVE_NO_SYMLINKS).
+int open_beneath(int root_fd, const std::vector<std::string>& parts, Last last,
+                 uint64_t resolve = 0) {
     std::string rel = parts.empty() ? "." : parts.front();
     for (size_t i = 1; i < parts.size(); ++i) {
         rel += '/';
@@ -86,8 +89,21 @@ int open_beneath(int root_fd, const std::vector<std::string>& parts, Last last) 
     }
     struct open_how how {};
     how.flags = O_PATH | O_CLOEXEC | (last == Last::NoFollow ? O_NOFOLLOW : 0);
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | resolve;
     return static_cast<int>(::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how));
+}
+
+/// probe_exact() of split components that hold no "..".
+Probed probe_parts(int root_fd, const std::vector<std::string>& parts, Last last) {
+    Probed out;
+    const int fd = open_beneath(root_fd, parts, last, RESOLVE_NO_SYMLINKS);
+    if (fd >= 0) {
+        out.state = Probe::Exact;
+        out.fd = Fd(fd);
+    } else if (errno == ENOENT) {
+        out.state = Probe::Missing;
+    }
+    return out;
 }
 
 } // namespace
@@ -115,7 +131,7 @@ Resolved resolve_in_root(int root_fd, std::string_view path, Last last) {
             for (size_t n = parts.size() + 1; n-- > 0;) {
                 const std::vector<std::string> head(parts.begin(),
                                                     parts.begin() + static_cast<std::ptrdiff_t>(n));
-                Probed p = probe_exact(root_fd, join(head), Last::Follow);
+                Probed p = probe_parts(root_fd, head, Last::Follow);
                 if (p.state == Probe::Exact && n < parts.size()) {
                     Resolved r;
                     r.fd = std::move(p.fd);
@@ -211,23 +227,11 @@ Resolved resolve_in_root(int root_fd, std::string_view path, Last last) {
 }
 
 Probed probe_exact(int root_fd, std::string_view path, Last last) {
-    Probed out;
     const auto parts = split(path);
     if (std::find(parts.begin(), parts.end(), "..") != parts.end()) {
-        return out;
+        return {};
     }
-    struct open_how how {};
-    how.flags = O_PATH | O_CLOEXEC | (last == Last::NoFollow ? O_NOFOLLOW : 0);
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    const std::string rel = parts.empty() ? "." : join(parts).substr(1);
-    const int fd = static_cast<int>(::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how));
-    if (fd >= 0) {
-        out.state = Probe::Exact;
-        out.fd = Fd(fd);
-    } else if (errno == ENOENT) {
-        out.state = Probe::Missing;
-    }
-    return out;
+    return probe_parts(root_fd, parts, last);
 }
 
 Fd create_missing(const Resolved& r, Kind last) {
