@@ -1,5 +1,5 @@
-// What the files of host::cdi share: one-line messages, the limits on a
-// document, and the YAML side (cdi_yaml.cpp: libyaml's event parser into
+// What the files of host::cdi share: the versions, one-line messages, the
+// limits on a document, and the YAML side (cdi_yaml.cpp: libyaml's event parser into
 // the JSON tree the validator reads, and its emitter for husk cdi
 // generate). Internal to the host module; include only from src/host/cdi*.
 #pragma once
@@ -8,6 +8,7 @@
 #include "util/error.hpp"
 
 #include <cstddef>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -17,6 +18,23 @@ namespace husk::host::cdi::detail {
 
 using json = nlohmann::json;
 using ojson = nlohmann::ordered_json;
+
+/// The versions read, oldest first; an index into it is what the
+/// validator compares, and what the writer raises to what the fields need.
+inline constexpr const char* kVersions[] = {"0.3.0", "0.4.0", "0.5.0", "0.6.0",
+                                            "0.7.0", "0.8.0", "1.0.0", "1.1.0"};
+inline constexpr int kNumVersions = static_cast<int>(std::size(kVersions));
+enum : int { V030 = 0, V040, V050, V060, V070, V080, V100, V110 };
+
+/// The index of version `v` in kVersions, or -1.
+inline int version_index(std::string_view v) {
+    for (int i = 0; i < kNumVersions; ++i) {
+        if (v == kVersions[i]) {
+            return i;
+        }
+    }
+    return -1;
+}
 
 /// The schema is at most 6 levels deep (devices[].containerEdits.hooks[].args[]);
 /// anything much deeper is not a spec, and is refused before it costs stack.
