@@ -87,7 +87,11 @@ std::optional<JoinSpec> detect_join(const RunOptions& opts,
             tasks = slurm_tasks_on_node(per_node,
                                         node_id.empty() ? 0 : number(node_id, "SLURM_NODEID"));
         }
-        found = JoinSpec{"slurm:" + step, "Slurm step " + step, tasks};
+        // SLURMD_NODENAME keeps apart the nodes of a cluster whose slurmds
+        // share one machine and its /tmp (slurmd -N, test clusters).
+        const std::string node = get("SLURMD_NODENAME");
+        found = JoinSpec{"slurm:" + step + (node.empty() ? "" : "@" + node), "Slurm step " + step,
+                         tasks};
     }
     if (!found && !get("PMIX_NAMESPACE").empty()) {
         found =
@@ -120,7 +124,7 @@ std::string container_digest(const LaunchPlan& p) {
                     format_id_map(p.ids.gid) + p.account.name + ':' +
                     std::to_string(p.account.uid) + ':' + std::to_string(p.account.gid) + ':' +
                     p.account.home + ':' + p.account.group_name + '\n' +
-                    (p.legacy_mounts ? "legacy\n" : "\n");
+                    (p.legacy_mounts ? "legacy\n" : "\n") + p.overlay_dir + '\n';
     for (const auto& m : p.mounts) {
         s += std::to_string(static_cast<int>(m.kind)) + ' ' + m.source + ' ' + m.target + ' ' +
              (m.read_only ? "ro " : "rw ") + std::to_string(static_cast<int>(m.on_missing)) + '\n';
@@ -234,12 +238,12 @@ namespace {
 
 } // namespace
 
-int run_joined(const LaunchPlan& p, const NodeContext& node, const JoinSpec& join) {
-    BlockedSignals signals;
+JoinedTask enter_joined(const LaunchPlan& p, const NodeContext& node, const JoinSpec& join) {
     const RuntimeDir dir(node.runtime_dir);
-    const std::string name = "join-" + text::hash_hex(join.key) + ".sock";
-    const std::string path = dir.socket(name);
-    const std::string holder = "the holder of the container of " + join.shown;
+    JoinedTask task;
+    task.socket_name = "join-" + text::hash_hex(join.key) + ".sock";
+    const std::string path = dir.socket(task.socket_name);
+    task.holder = "the holder of the container of " + join.shown;
     RuntimeDir::Lock lock(dir);
     Fd c;
     {
@@ -250,21 +254,22 @@ int run_joined(const LaunchPlan& p, const NodeContext& node, const JoinSpec& joi
         log::Phase ph("join: start the holder");
         ::unlink(path.c_str()); // a holder that was killed left it
         const int lock_fd = lock.fd();
-        spawn_server(holder, {lock_fd},
-                     [&](int ready) { hold_container(p, node, join, name, ready, lock_fd); });
+        spawn_server(task.holder, {lock_fd}, [&](int ready) {
+            hold_container(p, node, join, task.socket_name, ready, lock_fd);
+        });
         c = unix_socket::connect_to(path);
         if (!c) {
-            throw Error(holder + " started but does not answer");
+            throw Error(task.holder + " started but does not answer");
         }
     }
     if (unix_socket::peer_uid(c.get()) != ::getuid()) {
         throw Error("the socket " + path + " belongs to another user");
     }
-    unix_socket::send(c.get(), container_digest(p), {}, holder);
-    unix_socket::Message m = unix_socket::receive(c.get(), holder);
+    unix_socket::send(c.get(), container_digest(p), {}, task.holder);
+    unix_socket::Message m = unix_socket::receive(c.get(), task.holder);
     lock.release();
     if (m.text != "ok") {
-        throw Error(m.text.empty() ? holder + " closed the connection" : m.text);
+        throw Error(m.text.empty() ? task.holder + " closed the connection" : m.text);
     }
     {
         log::Phase ph("join: enter");
@@ -273,12 +278,21 @@ int run_joined(const LaunchPlan& p, const NodeContext& node, const JoinSpec& joi
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
         throw_errno("cannot set no_new_privs");
     }
+    task.connection = std::move(c);
+    return task;
+}
+
+int run_joined(const LaunchPlan& p, const NodeContext& node, const JoinSpec& join) {
+    BlockedSignals signals;
+    JoinedTask task = enter_joined(p, node, join);
     Environment env(p.env);
     env.set("PWD", enter_cwd(p));
     try {
-        return run_command(p.argv, env.entries(), signals, {true, c.get(), holder});
+        return run_command(p.argv, env.entries(), signals,
+                           {true, task.connection.get(), task.holder});
     } catch (const Error&) {
-        dir.remove_if_stale(name); // a killed holder cannot remove its socket
+        // a killed holder cannot remove its socket
+        RuntimeDir(node.runtime_dir).remove_if_stale(task.socket_name);
         throw;
     }
 }

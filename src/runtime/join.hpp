@@ -5,6 +5,7 @@
 #include "runtime/container.hpp"
 #include "runtime/plan.hpp"
 #include "runtime/run_options.hpp"
+#include "util/fd.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -16,7 +17,7 @@ namespace husk::runtime {
 
 /// Which container a task joins.
 struct JoinSpec {
-    std::string key;      ///< "tag:TAG", "ompi:JOB", "slurm:JOB.STEP", "pmix:NAMESPACE"
+    std::string key;      ///< "tag:TAG", "ompi:JOB", "slurm:JOB.STEP[@NODE]", "pmix:NAMESPACE"
     std::string shown;    ///< for messages: "Slurm step 123.0"
     uint32_t local_tasks; ///< tasks expected on this node; 0 when unknown
 };
@@ -46,6 +47,31 @@ std::optional<JoinSpec> detect_join(const RunOptions& opts,
 /// environment, the working directory or the command, which are each
 /// task's own.
 std::string container_digest(const LaunchPlan& p);
+
+/// A task that has entered a joined container (enter_joined()).
+struct JoinedTask {
+    /// The connection to the container's holder: open while the task is
+    /// in the container (the holder counts it), at end of file when the
+    /// holder ended. O_CLOEXEC.
+    Fd connection;
+    std::string holder;      ///< "the holder of the container of ...", for messages
+    std::string socket_name; ///< the holder's socket in the runtime folder
+};
+
+/// The "enter per task" half of a joined launch, shared by run_joined()
+/// and the Slurm SPANK plugin: under the runtime folder's lock, connects to
+/// the holder of the container that `join` names, or (the first task)
+/// starts the holder, which prepares the container once for the node with
+/// Container::create; sends this task's container_digest(); then enters the
+/// container (enter_container(): user, mount and, for children, PID
+/// namespaces) and sets PR_SET_NO_NEW_PRIVS. The working directory and the
+/// environment are the caller's to set. The caller must be single-threaded
+/// and should block kForwardedSignals first (BlockedSignals) when it will
+/// run the command itself.
+/// @throws husk::Error: the holder could not build the container (its
+///         error), or this task's digest differs from the container's, or a
+///         namespace was refused.
+JoinedTask enter_joined(const LaunchPlan& p, const NodeContext& node, const JoinSpec& join);
 
 /// Runs the plan's command in the container that `join` names: connects to
 /// its holder, or (the first task) starts the holder, which builds the

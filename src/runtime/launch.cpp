@@ -158,7 +158,8 @@ host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& i
     return edits;
 }
 
-int run(const RunOptions& opts, const config::Settings& settings, const config::Identity& who) {
+Prepared prepare(const RunOptions& opts, const config::Settings& settings,
+                 const config::Identity& who) {
     const image::Store store = image::Store::from(settings);
     image::Image img;
     {
@@ -177,24 +178,29 @@ int run(const RunOptions& opts, const config::Settings& settings, const config::
         log::Phase ph("unpack into the cache");
         img = image::resolve(store.unpack_cached(img.path));
     }
-    LaunchPlan p;
-    std::optional<JoinSpec> join;
+    Prepared out;
     {
         log::Phase ph("plan");
         const HostFacts host = gather_host_facts(opts, settings, who);
-        p = plan(opts, img, host, settings, collect_edits(opts, img, settings, host.environ));
-        join = detect_join(opts, host.environ);
+        out.plan =
+            plan(opts, img, host, settings, collect_edits(opts, img, settings, host.environ));
+        out.join = detect_join(opts, host.environ);
     }
-    NodeContext node{settings.runtime_dir.value, opts.linger.value_or(settings.linger.value)};
-    node.fuse_cpu_limit = settings.fuse_cpu_limit.value;
-    if (join) {
-        log::info("joining the container of " + join->shown +
-                  (join->local_tasks > 0
-                       ? " (" + std::to_string(join->local_tasks) + " tasks on this node)"
+    out.node = NodeContext{settings.runtime_dir.value, opts.linger.value_or(settings.linger.value)};
+    out.node.fuse_cpu_limit = settings.fuse_cpu_limit.value;
+    return out;
+}
+
+int run(const RunOptions& opts, const config::Settings& settings, const config::Identity& who) {
+    const Prepared p = prepare(opts, settings, who);
+    if (p.join) {
+        log::info("joining the container of " + p.join->shown +
+                  (p.join->local_tasks > 0
+                       ? " (" + std::to_string(p.join->local_tasks) + " tasks on this node)"
                        : ""));
-        return run_joined(p, node, *join);
+        return run_joined(p.plan, p.node, *p.join);
     }
-    return launch(p, node);
+    return launch(p.plan, p.node);
 }
 
 } // namespace husk::runtime

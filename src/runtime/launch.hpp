@@ -3,9 +3,12 @@
 
 #include "host/mpi.hpp"
 #include "runtime/container.hpp"
+#include "runtime/join.hpp"
 #include "runtime/plan.hpp"
 #include "runtime/run_options.hpp"
 #include "util/config.hpp"
+
+#include <optional>
 
 namespace husk::runtime {
 
@@ -38,6 +41,23 @@ std::string host_root(const std::vector<std::string>& environ);
 host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& img,
                                    const config::Settings& settings,
                                    const std::vector<std::string>& environ);
+
+/// A launch decided and ready to start: the plan, the node's context and,
+/// for a task of a job step, the container it joins.
+struct Prepared {
+    LaunchPlan plan;
+    NodeContext node;
+    std::optional<JoinSpec> join; ///< detect_join()'s answer
+};
+
+/// Everything of a launch before any namespace: resolve the image (a stored
+/// name through the settings' store, an archive unpacked into its cache),
+/// gather host facts (gather_host_facts(), which reads this process's
+/// environment), run the host stage (collect_edits()), plan(), and
+/// detect_join(). Shared by `husk run` and the Slurm SPANK plugin.
+/// @throws husk::Error from any of those steps (exit 125).
+Prepared prepare(const RunOptions& opts, const config::Settings& settings,
+                 const config::Identity& who);
 
 /// `husk run`: resolve the image (a stored name through the settings'
 /// store, an archive unpacked into its cache), gather host facts, plan,

@@ -238,8 +238,19 @@ class RootBuilder {
             break;
         }
         case RootMode::Overlay: {
-            sys_mount("tmpfs", kOverlay, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755",
-                      "cannot mount the overlay's tmpfs");
+            if (p_.overlay_dir.empty()) {
+                sys_mount("tmpfs", kOverlay, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755",
+                          "cannot mount the overlay's tmpfs");
+            } else {
+                // The user's folder, found without following a symlink
+                // the user could swap in below the runtime folder.
+                path::Resolved dir = path::resolve_in_root(old_root_.get(), p_.overlay_dir);
+                if (!dir.missing.empty()) {
+                    throw Error("the overlay folder " + p_.overlay_dir + " does not exist", ENOENT);
+                }
+                sys_mount(path::fd_path(dir.fd.get(), proc_), kOverlay, nullptr, MS_BIND, nullptr,
+                          "cannot bind the overlay folder " + p_.overlay_dir);
+            }
             sys_mkdir(std::string(kOverlay) + "/upper", 0755);
             sys_mkdir(std::string(kOverlay) + "/work", 0755);
             prepare_upper(img.get());

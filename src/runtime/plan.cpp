@@ -60,6 +60,7 @@ LaunchPlan plan(const RunOptions& opts, const image::Image& image, const HostFac
     p.ids = compute_id_maps(host.uid, host.gid, opts.uid, opts.gid, opts.fake_root);
     p.image_path = image.path;
     p.root_mode = opts.root_mode;
+    p.overlay_dir = opts.overlay_dir;
     if (edits.needs_new_paths && p.root_mode == RootMode::ReadOnly) {
         p.root_mode = RootMode::Overlay; // mount points without writing the image
     }

@@ -57,6 +57,7 @@ struct LaunchPlan {
     std::string image_path;                          ///< absolute host path of the image
     image::Kind image_kind = image::Kind::Directory; ///< Directory or Squashfs
     RootMode root_mode = RootMode::ReadOnly;
+    std::string overlay_dir;        ///< RunOptions::overlay_dir; "": a tmpfs upper
     std::vector<MountOp> mounts;    ///< in order; later ones may cover earlier
     Account account;                ///< the user's passwd/group entry inside
     std::vector<std::string> env;   ///< KEY=VALUE, final

@@ -161,11 +161,6 @@ int run_command(const std::vector<std::string>& argv, const std::vector<std::str
     const auto candidates = exec_candidates(argv.at(0), path);
     auto cargv = c_strings(argv);
     auto cenv = c_strings(env);
-    Fd sfd(::signalfd(-1, &signals.blocked(), SFD_CLOEXEC | SFD_NONBLOCK));
-    if (!sfd) {
-        throw_errno("cannot create a signalfd");
-    }
-
     // clone(CLONE_VM|CLONE_VFORK), as posix_spawn(3) does: no page tables
     // to copy and no copy-on-write faults afterwards; husk resumes once the
     // child has exec'd or failed. posix_spawn itself cannot set PDEATHSIG.
@@ -182,6 +177,18 @@ int run_command(const std::vector<std::string>& argv, const std::vector<std::str
         ::clone(child_main, stack.get() + kChildStack, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
     if (child < 0) {
         throw_errno("cannot start the command");
+    }
+    return wait_command(child, signals, options);
+}
+
+int wait_command(pid_t child, const BlockedSignals& signals, const CommandOptions& options) {
+    Fd sfd(::signalfd(-1, &signals.blocked(), SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!sfd) {
+        ::kill(child, SIGKILL);
+        int st = 0;
+        while (::waitpid(child, &st, 0) < 0 && errno == EINTR) {
+        }
+        throw_errno("cannot create a signalfd");
     }
     // Signals are taken synchronously from a signalfd(2): no handler runs
     // at an awkward moment, and none is lost between clone and wait.

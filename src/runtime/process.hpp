@@ -3,6 +3,7 @@
 
 #include <csignal>
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
 namespace husk::runtime {
@@ -74,6 +75,16 @@ struct CommandOptions {
 ///         when `watch_fd` ended (after killing and reaping the command).
 int run_command(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                 const BlockedSignals& signals, const CommandOptions& options = {});
+
+/// Waits for `child`, a child of the caller already started, as
+/// run_command() does: forwards kForwardedSignals to it (not those the
+/// kernel sent for the terminal, which reached it already) and watches
+/// `options.watch_fd`. `signals` must be alive and constructed in this
+/// thread before the child was started.
+/// @returns its exit status (exit_status_of()).
+/// @throws husk::Error when it cannot be waited for, or when `watch_fd`
+///         ended (after killing and reaping the child).
+int wait_command(pid_t child, const BlockedSignals& signals, const CommandOptions& options = {});
 
 /// The exit status of a wait(2) status: the code, 128+N for signal N.
 int exit_status_of(int wait_status);

@@ -31,6 +31,10 @@ struct RunOptions {
     std::vector<std::string> command; ///< CMD ARG...; empty: the image's entrypoint + cmd
     std::vector<BindSpec> binds;      ///< in command-line order
     RootMode root_mode = RootMode::ReadOnly;
+    /// With RootMode::Overlay: a host folder of the user's whose upper/ and
+    /// work/ hold the overlay's writable layer, kept after the container
+    /// (the Slurm plugin's named containers); "": a tmpfs, gone at exit.
+    std::string overlay_dir;
     std::optional<std::string> cwd;     ///< -c/--cd
     std::vector<std::string> env_files; ///< --env-file, in order
     std::vector<std::string> env;       ///< -e KEY=VAL or KEY (value from the host)

@@ -61,6 +61,22 @@ TEST(DetectJoin, SlurmStepsCountThisNodesTasks) {
                  Error);
 }
 
+TEST(DetectJoin, SlurmNodesOfOneMachineJoinApart) {
+    // slurmd -N: two nodes' tasks share a machine and its runtime folder.
+    const std::vector<std::string> base = {"SLURM_JOB_ID=5", "SLURM_STEP_ID=1",
+                                           "SLURM_STEP_TASKS_PER_NODE=2(x2)"};
+    auto on = [&](const char* node, const char* id) {
+        auto env = base;
+        env.push_back(std::string("SLURMD_NODENAME=") + node);
+        env.push_back(std::string("SLURM_NODEID=") + id);
+        return detect_join(opts(), env);
+    };
+    ASSERT_TRUE(on("n1", "0"));
+    ASSERT_TRUE(on("n2", "1"));
+    EXPECT_EQ(on("n1", "0")->key, "slurm:5.1@n1");
+    EXPECT_NE(on("n1", "0")->key, on("n2", "1")->key);
+}
+
 TEST(DetectJoin, OptionsDecideFirst) {
     const std::vector<std::string> two = {"OMPI_COMM_WORLD_LOCAL_SIZE=2", "PMIX_NAMESPACE=n"};
     EXPECT_FALSE(detect_join(opts(JoinMode::Never), two));
