@@ -112,6 +112,10 @@ void remove_tree(int dir, const std::string& name) {
         return;
     }
     int fd = ::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == EACCES && ::fchmodat(dir, name.c_str(), S_IRWXU, 0) == 0) {
+        // ours but unreadable (overlayfs leaves its work/work mode 0)
+        fd = ::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
     if (fd < 0) {
         throw_errno("cannot open directory " + name);
     }
