@@ -37,6 +37,9 @@ PACKAGES=(
     libelf-dev libmpich12
     # CDI specs in YAML (nvidia-ctk's default format), linked statically
     libyaml-dev
+    # the Slurm SPANK plugin (spank.h) and the tests' own Slurm cluster
+    # (test/slurm: munged, slurmctld, slurmd on one machine; srun, sbatch)
+    libslurm-dev slurmctld slurmd slurm-client munge
     # benchmarks: the peers, measured in the same run
     hyperfine charliecloud bubblewrap jq
 )
