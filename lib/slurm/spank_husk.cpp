@@ -324,6 +324,12 @@ int task_init(spank_t sp) {
         runtime::RunOptions r = slurm::run_options(o, g_args, command, named, overlay);
         r.join_tag = "slurm-" + step_id + "@" + node;
         r.join_count = local_tasks;
+        if (!r.binds.empty() && r.root_mode == runtime::RootMode::ReadOnly) {
+            // A mount point the image lacks is made in an overlay's tmpfs
+            // layer (pyxis's containers are writable copies, where enroot
+            // makes them): the image itself is never written.
+            r.root_mode = runtime::RootMode::Overlay;
+        }
         if (step == SLURM_BATCH_SCRIPT && !command.empty() && command[0][0] == '/') {
             // The batch script lives in slurmd's spool: bound where Slurm
             // will execute it, on a new mount point of an overlay (tmpfs

@@ -18,7 +18,9 @@
 #      folder only husk-test can enter (the tests that check a misinstalled
 #      husk refuses to do anything);
 #   5. runs `bats --tap FILE` there as husk-test, with a clean environment
-#      (only the tests whose names match HUSK_BATS_FILTER, a regex, if set);
+#      (only the tests whose names match HUSK_BATS_FILTER, a regex, if set)
+#      but for SLURM_CONF and HUSK_SPANK, passed on when set (the Slurm
+#      tests' cluster and plugin, test/slurm/run.sh);
 #   6. removes the temporary directory and exits with bats's status.
 # On success it prints nothing but bats's TAP output.
 set -Eeuo pipefail
@@ -197,6 +199,7 @@ setpriv --reuid="$TEST_USER" --regid="$TEST_USER" --init-groups \
     IMG_MPI="$img_mpi" IMG_MPI_SQFS="$img_mpi_sqfs" \
     IMG_MPICH="$img_mpich" IMG_MPICH_SQFS="$img_mpich_sqfs" \
     HUSK_TEST_CACHE="$CACHE" FAKE_NVIDIA="$fake_nvidia" FAKE_AMD="$fake_amd" \
+    ${SLURM_CONF:+SLURM_CONF="$SLURM_CONF"} ${HUSK_SPANK:+HUSK_SPANK="$HUSK_SPANK"} \
     bats --tap ${HUSK_BATS_FILTER:+--filter "$HUSK_BATS_FILTER"} "$tmp/${bats_file##*/}" || rc=$?
 
 # 6. cleanup (trap) and bats's status
