@@ -43,7 +43,7 @@ expected=(usr/bin/husk usr/bin/husk-bcast usr/share/bash-completion/completions/
           usr/share/doc/husk/examples/quickstart/run.sh)
 pages=()
 for md in "$src"/doc/*.md; do
-    if [[ $(head -n1 "$md") =~ ^#\ ([a-z][a-z0-9.-]*)\(([1-8])\)$ ]]; then
+    if [[ $(head -n1 "$md") =~ ^#\ ([a-z][a-z0-9._-]*)\(([1-8])\)$ ]]; then
         pages+=("usr/share/man/man${BASH_REMATCH[2]}/${BASH_REMATCH[1]}.${BASH_REMATCH[2]}")
     fi
 done
@@ -71,7 +71,9 @@ ok "man -l renders all ${#pages[@]} pages"
 (cd "$build" && cpack -G DEB -B "$tmp/deb" >/dev/null) || die "cpack -G DEB failed"
 deb=$(ls "$tmp"/deb/husk_*.deb)
 deb_mpi=$(ls "$tmp"/deb/husk-mpi_*.deb)
-for d in "$deb" "$deb_mpi"; do
+# husk-slurm (the SPANK plugin) where the build had Slurm's header
+deb_slurm=$(ls "$tmp"/deb/husk-slurm_*.deb 2>/dev/null || true)
+for d in "$deb" "$deb_mpi" $deb_slurm; do
     dpkg-deb -c "$d" | awk '$1 !~ /^d/ { sub(/^\./, "", $6); print $6 }'
 done | sort >"$tmp/deb.list"
 (cd "$root" && find . ! -type d | sed 's/^\.//' | sort) >"$tmp/install.list"
@@ -83,7 +85,13 @@ depends=$(dpkg-deb -f "$deb" Depends)
 mpi_depends=$(dpkg-deb -f "$deb_mpi" Depends)
 [[ $mpi_depends == *"husk (= "* && $mpi_depends == *libopenmpi3* ]] \
     || die "husk-mpi depends on '$mpi_depends', expected husk and libopenmpi3"
-ok "${deb##*/} and ${deb_mpi##*/}: $(wc -l <"$tmp/deb.list") files as installed;" \
+if [ -n "$deb_slurm" ]; then
+    [[ $(dpkg-deb -c "$deb_slurm") == *" ./usr/lib/x86_64-linux-gnu/slurm-wlm/spank_husk.so"* ]] ||
+        die "spank_husk.so is not in husk-slurm where Debian's Slurm loads plugins"
+    [[ $(dpkg-deb -f "$deb_slurm" Depends) == *"husk (= "*slurm-client* ]] ||
+        die "husk-slurm depends on '$(dpkg-deb -f "$deb_slurm" Depends)', expected husk and slurm-client"
+fi
+ok "${deb##*/} and ${deb_mpi##*/}${deb_slurm:+ and ${deb_slurm##*/}}: $(wc -l <"$tmp/deb.list") files as installed;" \
     "Depends: $depends; husk-mpi: $mpi_depends"
 
 # --- 4. the installed husk and its completion, as the user -------------------
