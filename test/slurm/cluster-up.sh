@@ -10,6 +10,7 @@
 # Must run as root (slurmd must be able to setuid to job users).  No stdin needed.
 # Environment: HUSK_SLURM_CPUS=N (claim N cores per node), HUSK_SLURM_EXTRA_CONF (lines appended to
 #   slurm.conf), HUSK_SLURM_PLUGSTACK (file copied to DIR/etc/plugstack.conf.d/extra.conf)
+# With several nodes, a TaskProlog gives each its own TMPDIR and Open MPI shared-memory folder.
 # After it succeeds, clients need:  export SLURM_CONF=DIR/etc/slurm.conf   (or: . DIR/env.sh)
 # Idempotent: if the cluster in DIR is already up and healthy, it just reports that.
 # If it is partially up, it is torn down (cluster-down.sh) and started again.
@@ -181,6 +182,21 @@ mkdir -p "$DIR/etc/plugstack.conf.d"
 echo "include $DIR/etc/plugstack.conf.d/*.conf" > "$DIR/etc/plugstack.conf"
 if [ -n "${HUSK_SLURM_PLUGSTACK:-}" ]; then cp "$HUSK_SLURM_PLUGSTACK" "$DIR/etc/plugstack.conf.d/extra.conf"; fi
 chmod 644 "$CONF" "$DIR/etc/plugstack.conf"
+
+# Several nodes on one machine share its host name and /tmp, by which Open
+# MPI names its session folder (TMPDIR/ompi.HOST.UID) and its shared-memory
+# files (/dev/shm/vader_segment.HOST.UID.JOB.RANK): ranks of two nodes would
+# share them, and crash or find them gone. A task prolog gives each node
+# its own, in its TmpFS folder, as separate machines would have.
+if [ "$NODES" -gt 1 ]; then
+  cat > "$DIR/etc/task-prolog.sh" <<PROLOG
+#!/bin/sh
+echo "export TMPDIR=$DIR/tmp/\$SLURMD_NODENAME"
+echo "export OMPI_MCA_btl_vader_backing_directory=$DIR/tmp/\$SLURMD_NODENAME"
+PROLOG
+  chmod 755 "$DIR/etc/task-prolog.sh"
+  echo "TaskProlog=$DIR/etc/task-prolog.sh" >> "$CONF"
+fi
 
 # ---------- slurmctld ----------
 # -D foreground (own pid), -i ignore unreadable state, -f config

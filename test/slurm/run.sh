@@ -43,21 +43,8 @@ trap 'exit 143' TERM
 # left" is seen soon.
 install -m 0755 -- "$plugin" "$dir/spank_husk.so"
 echo "required $dir/spank_husk.so linger=1" >"$dir/plugstack.conf"
-# The nodes share this machine's host name, by which Open MPI names its
-# shared-memory files (/dev/shm/vader_segment.HOST.UID.JOB.LOCAL_RANK): rank
-# 0 of n1 and of n2 would share one and crash. A task prolog (run in the
-# task's container too, under /tmp, which husk binds) gives each node its
-# own folder for them, as separate machines would have.
-mkdir -m 0755 "$dir/shm"
-mkdir -m 1777 "$dir/shm/n1" "$dir/shm/n2"
-cat >"$dir/task-prolog.sh" <<PROLOG
-#!/bin/sh
-echo "export OMPI_MCA_btl_vader_backing_directory=$dir/shm/\$SLURMD_NODENAME"
-PROLOG
-chmod 0755 "$dir/task-prolog.sh"
 # Ports of its own, apart from a cluster someone runs by hand (16817).
 HUSK_SLURM_CPUS=4 HUSK_SLURM_PLUGSTACK="$dir/plugstack.conf" \
-    HUSK_SLURM_EXTRA_CONF="TaskProlog=$dir/task-prolog.sh" \
     bash "$here/cluster-up.sh" -d "$dir/cluster" -n 2 -p 17917 >/dev/null
 
 SLURM_CONF=$dir/cluster/etc/slurm.conf HUSK_SPANK=$dir/spank_husk.so \
