@@ -218,6 +218,7 @@ runtime::RunOptions run_options(const ContainerOptions& o, const PluginArgs& arg
         throw Error("the task has no command");
     }
     r.binds = args.mounts;
+    r.binds_option = "--container-mounts";
     if (o.mounts) {
         const auto more = parse_mounts(*o.mounts, "--container-mounts");
         r.binds.insert(r.binds.end(), more.begin(), more.end());

@@ -77,7 +77,7 @@ HostFacts gather_host_facts(const RunOptions& opts, const config::Settings& sett
     for (const auto& b : opts.binds) {
         char* real = ::realpath(b.source.c_str(), nullptr);
         if (real == nullptr) {
-            throw_errno("-b " + b.source + ": bind source");
+            throw_errno(opts.binds_option + " " + b.source + ": bind source");
         }
         h.binds.push_back(b);
         h.binds.back().resolved = real;

@@ -38,8 +38,9 @@ std::vector<MountOp> plan_mounts(const RunOptions& opts, const HostFacts& host,
     const auto devices = host::device_mounts(edits, opts.dev);
     m.insert(m.end(), devices.begin(), devices.end());
     for (const auto& b : host.binds) {
-        m.push_back(host::bind_edit(
-            b, false, "-b " + b.source + ":" + b.target + (b.read_only ? ":ro" : "")));
+        m.push_back(host::bind_edit(b, false,
+                                    opts.binds_option + " " + b.source + ":" + b.target +
+                                        (b.read_only ? ":ro" : "")));
     }
     return m;
 }

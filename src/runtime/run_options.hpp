@@ -30,6 +30,9 @@ struct RunOptions {
     std::string image;                ///< IMAGE as given (a directory for now)
     std::vector<std::string> command; ///< CMD ARG...; empty: the image's entrypoint + cmd
     std::vector<BindSpec> binds;      ///< in command-line order
+    /// How the binds are named in messages: "-b", or the option they came
+    /// from ("--container-mounts" for the Slurm plugin).
+    std::string binds_option = "-b";
     RootMode root_mode = RootMode::ReadOnly;
     /// With RootMode::Overlay: a host folder of the user's whose upper/ and
     /// work/ hold the overlay's writable layer, kept after the container

@@ -120,6 +120,15 @@ JOB
     nothing_left_within 20
 }
 
+@test "a container that cannot be built: every task of both nodes says why, none hangs" {
+    # /proc is the host's, where husk makes no mount point: the holder fails
+    run -125 timeout 60 srun -N2 -n4 --container-image="$IMG_BUSYBOX_SQFS" \
+        --container-mounts=/etc:/proc/husk-no-such true
+    echo "$output"
+    [ "$(grep -c '^husk: error: --container-mounts /etc:/proc/husk-no-such: destination /proc/husk-no-such does not exist' <<<"$output")" -eq 4 ]
+    nothing_left_within 20
+}
+
 @test "an unknown plugstack.conf argument stops the plugin with one clear line" {
     sed "s|^PlugStackConfig=.*|PlugStackConfig=$PWD/plugstack.conf|" "$SLURM_CONF" >slurm.conf
     echo "required $HUSK_SPANK color=blue" >plugstack.conf

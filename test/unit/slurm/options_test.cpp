@@ -116,6 +116,7 @@ TEST(ContainerOptions, BecomeAHuskRun) {
     ASSERT_EQ(r.binds.size(), 2u); // the site's first, then the user's
     EXPECT_EQ(r.binds[0].target, "/apps");
     EXPECT_EQ(r.binds[1].target, "/data");
+    EXPECT_EQ(r.binds_option, "--container-mounts"); // how errors name them
     EXPECT_EQ(r.cwd, "/data");
     EXPECT_EQ(r.env, (std::vector<std::string>{"OMP_NUM_THREADS", "PATH"}));
     EXPECT_TRUE(r.fake_root);
