@@ -6,6 +6,8 @@
 #include "host/gpu.hpp"
 #include "host/mpi.hpp"
 #include "image/files.hpp"
+#include "image/reference.hpp"
+#include "image/registry.hpp"
 #include "image/store.hpp"
 #include "runtime/check.hpp"
 #include "runtime/launch.hpp"
@@ -17,6 +19,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 extern char** environ;
 
@@ -149,6 +152,33 @@ int main(int argc, char** argv) {
         case cli::Command::Import: {
             auto img = store.import(p.source, p.name, store_format(p.format));
             std::cout << img.name << " " << img.path << "\n";
+            return 0;
+        }
+        case cli::Command::Pull: {
+            const image::Reference ref = image::parse_reference(p.source);
+            image::PullOptions o;
+            if (!p.platform.empty()) {
+                o.platform = image::Platform::parse(p.platform);
+            }
+            o.insecure = p.insecure;
+            o.progress = !p.quiet && !p.json;
+            std::string name = p.name;
+            if (name.empty()) {
+                name = ref.repository.substr(ref.repository.rfind('/') + 1);
+            }
+            image::Pulled pulled;
+            auto img = store.pull(ref, name, store_format(p.format), o, &pulled);
+            if (p.json) {
+                nlohmann::json j = {{"name", img.name},
+                                    {"path", img.path},
+                                    {"reference", ref.str()},
+                                    {"digest", pulled.manifest_digest},
+                                    {"platform", pulled.platform.str()},
+                                    {"downloaded_bytes", pulled.downloaded}};
+                std::cout << j.dump(2) << "\n";
+            } else {
+                std::cout << img.name << " " << img.path << "\n";
+            }
             return 0;
         }
         case cli::Command::Convert:

@@ -20,7 +20,7 @@ _husk() {
         cword=$COMP_CWORD
     }
     local husk=${words[0]}
-    local commands="run check version import convert images rm inspect cdi"
+    local commands="run check version import pull convert images rm inspect cdi"
     local global_opts="-h --help --version -v --verbose -q --quiet"
 
     # the command: the first word that is not a global option
@@ -55,6 +55,7 @@ _husk() {
                 *) opts="-h --help" ;;
             esac ;;
         import) opts="-h --help --format"; with_value="--format" ;;
+        pull) opts="-h --help --format --platform --insecure --json"; with_value="--format --platform" ;;
         convert) opts="-h --help --format"; with_value="--format" ;;
         images) opts="-h --help --json" ;;
         inspect) opts="-h --help --json" ;;
@@ -84,7 +85,7 @@ _husk() {
     esac
     case $prev in
         --format)
-            if [ "$cmd" = import ]; then
+            if [ "$cmd" = import ] || [ "$cmd" = pull ]; then
                 mapfile -t COMPREPLY < <(compgen -W "dir squashfs" -- "$cur")
             else
                 mapfile -t COMPREPLY < <(compgen -W "dir squashfs tar" -- "$cur")
@@ -94,7 +95,7 @@ _husk() {
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             compopt -o filenames 2>/dev/null
             return ;;
-        -c | --cd | -e | --env | --unset-env | --uid | --gid | --join-count | --linger)
+        -c | --cd | -e | --env | --unset-env | --uid | --gid | --join-count | --linger | --platform)
             return ;;
     esac
 

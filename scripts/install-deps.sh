@@ -40,6 +40,9 @@ PACKAGES=(
     # the Slurm SPANK plugin (spank.h) and the tests' own Slurm cluster
     # (test/slurm: munged, slurmctld, slurmd on one machine; srun, sbatch)
     libslurm-dev slurmctld slurmd slurm-client munge
+    # registries (husk pull): libcurl's header (the library is loaded at
+    # run time); the tests' own registry, its pushes, htpasswd and TLS
+    libcurl4-openssl-dev docker-registry skopeo apache2-utils openssl
     # benchmarks: the peers, measured in the same run
     hyperfine charliecloud bubblewrap jq
 )

@@ -166,7 +166,7 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
     // definitions at each start); all of them when there is no command
     // word, for husk --help.
     static constexpr std::string_view kCommands[] = {
-        "run", "check", "version", "import", "convert", "images", "rm", "inspect", "cdi"};
+        "run", "check", "version", "import", "pull", "convert", "images", "rm", "inspect", "cdi"};
     std::string_view word;
     for (const auto& a : args) {
         if (a.size() > 1 && a[0] == '-') {
@@ -174,7 +174,8 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
         }
         if (std::find(std::begin(kCommands), std::end(kCommands), a) == std::end(kCommands)) {
             err << "husk: error: unknown command '" << a
-                << "' (expected run, check, import, convert, images, rm, inspect, cdi or version; "
+                << "' (expected run, check, import, pull, convert, images, rm, inspect, cdi or "
+                   "version; "
                    "try husk --help)\n";
             p.exit_now = 125;
             return p;
@@ -412,6 +413,25 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
             ->required();
         import->add_option("--format", p.format, "dir: unpacked (default); squashfs: one file")
             ->check(CLI::IsMember({"dir", "squashfs"}));
+    }
+    if (auto* pull =
+            add("pull", "Store an image from a registry under NAME (docker://, OCI distribution)",
+                Command::Pull)) {
+        pull->add_option("REFERENCE", p.source,
+                         "[docker://][REGISTRY/]REPOSITORY[:TAG][@DIGEST], as docker pull takes it")
+            ->required();
+        pull->add_option("NAME", p.name,
+                         "Its name in the store (default: the repository's last component)");
+        pull->add_option("--format", p.format, "dir: unpacked (default); squashfs: one file")
+            ->check(CLI::IsMember({"dir", "squashfs"}));
+        pull->add_option("--platform", p.platform,
+                         "The image of an index for this platform (default: this machine's)")
+            ->type_name("OS/ARCH[/VARIANT]");
+        pull->add_flag("--insecure", p.insecure,
+                       "TLS without verifying the registry, or plain HTTP (never for credentials\n"
+                       "you care about)");
+        pull->add_flag("--json", p.json,
+                       "Print one JSON object (name, path, reference, digest, platform)");
     }
     if (auto* convert =
             add("convert", "Write an image in another shape: directory, SquashFS or tar",

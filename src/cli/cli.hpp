@@ -13,18 +13,20 @@
 namespace husk::cli {
 
 /// Which subcommand was given.
-enum class Command { Run, Check, Version, Import, Images, Rm, Inspect, Convert, Cdi };
+enum class Command { Run, Check, Version, Import, Pull, Images, Rm, Inspect, Convert, Cdi };
 
 /// The parsed command line.
 struct Parsed {
     Command command = Command::Version;
     runtime::RunOptions run; ///< for Command::Run
-    std::string source;      ///< import SOURCE
+    std::string source;      ///< import SOURCE, pull REFERENCE
     std::string name;        ///< import NAME, rm NAME, inspect IMAGE
     std::string
         format; ///< import/convert --format: dir, squashfs (tar: convert); cdi generate: json, yaml
     std::string dest;          ///< convert DEST
-    bool json = false;         ///< images --json, inspect --json, cdi list --json
+    bool json = false;         ///< images, inspect, pull --json; cdi list --json
+    std::string platform;      ///< pull --platform OS/ARCH[/VARIANT]
+    bool insecure = false;     ///< pull --insecure
     bool cdi_generate = false; ///< cdi generate (else cdi list); its --gpu is run.gpu
     std::string check_mpi;     ///< check --mpi IMAGE
     int verbosity = 0;         ///< number of -v

@@ -477,6 +477,75 @@ StoredImage Store::import(const std::string& source, const std::string& name, Fo
     return describe(dir, entry);
 }
 
+StoredImage Store::pull(const Reference& ref, const std::string& name, Format format,
+                        const PullOptions& options, Pulled* pulled) const {
+    if (!valid_name(name)) {
+        throw Error("image name \"" + name +
+                    "\": use letters, digits, '.', '_' and '-', starting with a letter or digit");
+    }
+    if (find(name)) {
+        throw Error("image " + name + " exists already (husk rm " + name + " first)");
+    }
+    const std::string blobs = dir() + "/blobs";
+    own_dir(blobs);
+    Pulled p = image::pull(ref, blobs, options);
+    const std::string cache = dir() + "/cache";
+    own_dir(cache);
+    const std::string layout =
+        cache + "/pull-" + p.manifest_digest.substr(7, 16) + ".tmp." + std::to_string(::getpid());
+    Fd cache_fd(::open(cache.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    const std::string leaf = layout.substr(cache.size() + 1);
+    try {
+        write_layout(p, blobs, layout);
+        StoredImage img = import(layout, name, format);
+        remove_tree(cache_fd.get(), leaf);
+        if (pulled != nullptr) {
+            *pulled = std::move(p);
+        }
+        return img;
+    } catch (...) {
+        try {
+            remove_tree(cache_fd.get(), leaf);
+        } catch (const Error&) {
+        }
+        throw;
+    }
+}
+
+std::string Store::pull_cached(const Reference& ref, const PullOptions& options) const {
+    const std::string blobs = dir() + "/blobs";
+    own_dir(blobs);
+    const Pulled p = image::pull(ref, blobs, options);
+    const std::string cache = dir() + "/cache";
+    own_dir(cache);
+    const std::string layout = cache + "/oci-" + p.manifest_digest.substr(7);
+    {
+        Fd lock(
+            ::open((layout + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+        if (!lock) {
+            throw_errno("cannot create lock " + layout + ".lock");
+        }
+        while (::flock(lock.get(), LOCK_EX) != 0) {
+            if (errno != EINTR) {
+                throw_errno("cannot lock " + layout + ".lock");
+            }
+        }
+        struct stat st {};
+        if (::lstat((layout + "/index.json").c_str(), &st) != 0) {
+            Fd cache_fd(::open(cache.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+            const std::string leaf = layout.substr(cache.size() + 1);
+            remove_tree(cache_fd.get(), leaf); // a writer killed half way
+            const std::string tmp = leaf + ".tmp." + std::to_string(::getpid());
+            remove_tree(cache_fd.get(), tmp);
+            write_layout(p, blobs, cache + "/" + tmp);
+            if (::renameat(cache_fd.get(), tmp.c_str(), cache_fd.get(), leaf.c_str()) != 0) {
+                throw_errno("cannot store " + layout);
+            }
+        }
+    }
+    return unpack_cached(layout);
+}
+
 std::vector<StoredImage> Store::list() const {
     std::vector<StoredImage> out;
     struct stat st {};

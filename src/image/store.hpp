@@ -2,6 +2,8 @@
 #pragma once
 
 #include "image/image.hpp"
+#include "image/reference.hpp"
+#include "image/registry.hpp"
 #include "image/unpack.hpp"
 #include "util/config.hpp"
 
@@ -83,6 +85,24 @@ class Store {
     /// directory) or NAME.sqfs (Format::Squashfs).
     /// @throws husk::Error for a bad name, an existing NAME, or a failed unpack.
     StoredImage import(const std::string& source, const std::string& name, Format format) const;
+
+    /// `husk pull REFERENCE [NAME]`: pull() the image into the blob cache
+    /// (dir()/blobs, shared with later pulls), then import() it under
+    /// NAME, from an OCI layout of hard links to the cached blobs that is
+    /// removed afterwards. Nothing is stored under NAME when any step fails.
+    /// `pulled`, when given, gets what the pull fetched.
+    /// @throws husk::Error from pull() or import().
+    StoredImage pull(const Reference& ref, const std::string& name, Format format,
+                     const PullOptions& options, Pulled* pulled = nullptr) const;
+
+    /// `husk run docker://REFERENCE`: pull() (a cached blob is not fetched
+    /// again), an OCI layout of the manifest kept in dir()/cache/oci-HEX
+    /// (HEX the manifest's digest), unpacked once by unpack_cached(). Many
+    /// ranks starting at once each ask for the manifest; the blobs are
+    /// downloaded once (their locks), the layout written and unpacked once.
+    /// @returns the unpacked directory.
+    /// @throws husk::Error from pull() or unpack_cached().
+    std::string pull_cached(const Reference& ref, const PullOptions& options) const;
 
     /// The images in the store, sorted by name; none, and no storage
     /// created, before the first import.

@@ -5,6 +5,7 @@
 #include "host/mpi.hpp"
 #include "image/files.hpp"
 #include "image/image.hpp"
+#include "image/reference.hpp"
 #include "image/store.hpp"
 #include "runtime/join.hpp"
 #include "runtime/process.hpp"
@@ -162,7 +163,14 @@ Prepared prepare(const RunOptions& opts, const config::Settings& settings,
                  const config::Identity& who) {
     const image::Store store = image::Store::from(settings);
     image::Image img;
-    {
+    if (image::is_registry_reference(opts.image)) {
+        // Pulled on first use, into the cache: many ranks pull once.
+        log::Phase ph("pull image");
+        check_namespaces();
+        image::PullOptions o;
+        o.progress = log::level() >= log::Level::Normal;
+        img = image::resolve(store.pull_cached(image::parse_reference(opts.image), o));
+    } else {
         log::Phase ph("resolve image");
         img = store.resolve(opts.image);
     }

@@ -25,6 +25,11 @@ fuzzer starts from what real images look like:
   seeds/site_config/ site configs: the example the project installs
                      (examples/site-config/husk.json) and one with every
                      key.
+  seeds/registry_reply/ what registries send (in the harness's format: a
+                     mode byte, then the text): WWW-Authenticate headers of
+                     Docker Hub's and a basic realm, an OCI index of two
+                     platforms, a Docker manifest list, OCI and Docker
+                     manifests, and references.
 Deterministic: the same IMAGE_DIR gives the same bytes (mtimes fixed).
 """
 import bz2
@@ -300,6 +305,39 @@ def write_site_config_seeds():
     write(os.path.join(sc, "every-key.json"), (json.dumps(EVERY_KEY, indent=2) + "\n").encode())
 
 
+def write_registry_reply_seeds():
+    rr = os.path.join(OUT, "registry_reply")
+    os.makedirs(rr, exist_ok=True)
+    a, b, c = "a" * 64, "b" * 64, "c" * 64
+    write(os.path.join(rr, "bearer.bin"), b"\x00" + b'Bearer realm="https://auth.docker.io/token",'
+          b'service="registry.docker.io",scope="repository:library/ubuntu:pull"')
+    write(os.path.join(rr, "basic.bin"), b"\x00" + b'Basic realm="Registry Realm"')
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+             "manifests": [
+                 {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                  "digest": "sha256:" + a, "size": 500,
+                  "platform": {"architecture": "amd64", "os": "linux"}},
+                 {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                  "digest": "sha256:" + b, "size": 500,
+                  "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}}]}
+    write(os.path.join(rr, "oci-index.bin"), b"\x01" + json.dumps(index, indent=2).encode())
+    mlist = dict(index, mediaType="application/vnd.docker.distribution.manifest.list.v2+json")
+    write(os.path.join(rr, "docker-list.bin"), b"\x01" + json.dumps(mlist).encode())
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                           "digest": "sha256:" + a, "size": 1200},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                            "digest": "sha256:" + b, "size": 30000000},
+                           {"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd",
+                            "digest": "sha256:" + c, "size": 1000}]}
+    write(os.path.join(rr, "oci-manifest.bin"), b"\x02" + json.dumps(manifest, indent=2).encode())
+    docker = dict(manifest, mediaType="application/vnd.docker.distribution.manifest.v2+json")
+    write(os.path.join(rr, "docker-manifest.bin"), b"\x02" + json.dumps(docker).encode())
+    for i, ref in enumerate(["ubuntu", "docker://127.0.0.1:5000/group/app:1.2",
+                             "ghcr.io/org/tool:v1@sha256:" + a]):
+        write(os.path.join(rr, f"reference-{i}.bin"), b"\x03" + ref.encode())
+
+
 def main():
     image_dir = sys.argv[1] if len(sys.argv) > 1 else None
     if image_dir is None:
@@ -378,6 +416,7 @@ def main():
                                check=True, stdout=subprocess.DEVNULL)
     write_cdi_seeds()
     write_site_config_seeds()
+    write_registry_reply_seeds()
     print(f"make-seeds: wrote {OUT}")
 
 

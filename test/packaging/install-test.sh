@@ -8,8 +8,8 @@
 #      hints "cannot adjust line" of narrow table cells and "table text
 #      block will not fit on one page" of long tables), and shows its NAME;
 #   3. cpack -G DEB: husk and husk-mpi hold exactly the installed files;
-#      husk depends on libc6 alone (everything else is static) and
-#      recommends squashfs-tools, husk-mpi (husk-bcast) on husk and Open MPI;
+#      husk depends on libc6 alone (everything else is static; libcurl is
+#      loaded when a pull begins) and recommends squashfs-tools and libcurl4, husk-mpi (husk-bcast) on husk and Open MPI;
 #   4. as the unprivileged user husk-test: the installed husk runs the
 #      busybox test image and imports it; the installed bash completion,
 #      sourced in a non-interactive bash, completes commands, each command's
@@ -81,7 +81,8 @@ diff -u "$tmp/install.list" "$tmp/deb.list" || die "the .debs' files differ from
 grep -q '^/usr/bin/husk-bcast$' <(dpkg-deb -c "$deb_mpi" | awk '{ sub(/^\./, "", $6); print $6 }') || die "husk-bcast is not in husk-mpi"
 depends=$(dpkg-deb -f "$deb" Depends)
 [[ $depends =~ ^libc6\ \(\>=\ [0-9.]+\)$ ]] || die "husk depends on '$depends', expected libc6 alone"
-[ "$(dpkg-deb -f "$deb" Recommends)" = squashfs-tools ] || die "husk does not recommend squashfs-tools"
+[ "$(dpkg-deb -f "$deb" Recommends)" = "squashfs-tools, libcurl4" ] ||
+    die "husk recommends '$(dpkg-deb -f "$deb" Recommends)', not squashfs-tools and libcurl4"
 mpi_depends=$(dpkg-deb -f "$deb_mpi" Depends)
 [[ $mpi_depends == *"husk (= "* && $mpi_depends == *libopenmpi3* ]] \
     || die "husk-mpi depends on '$mpi_depends', expected husk and libopenmpi3"

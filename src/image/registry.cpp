@@ -1,0 +1,849 @@
+#include "image/registry.hpp"
+
+#include "image/http.hpp"
+#include "image/layered.hpp"
+#include "util/error.hpp"
+#include "util/fd.hpp"
+#include "util/file.hpp"
+#include "util/log.hpp"
+#include "util/progress.hpp"
+#include "util/text.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <thread>
+#include <unistd.h>
+
+namespace husk::image {
+
+using json = nlohmann::json;
+
+namespace {
+
+constexpr size_t kMaxManifest = 4 << 20;
+constexpr int kAttempts = 5; // the first and four retries
+
+const char* kAccept = "Accept: application/vnd.oci.image.index.v1+json, "
+                      "application/vnd.docker.distribution.manifest.list.v2+json, "
+                      "application/vnd.oci.image.manifest.v1+json, "
+                      "application/vnd.docker.distribution.manifest.v2+json";
+
+bool is_index_type(const std::string& t) {
+    return t == "application/vnd.oci.image.index.v1+json" ||
+           t == "application/vnd.docker.distribution.manifest.list.v2+json";
+}
+
+bool is_manifest_type(const std::string& t) {
+    return t == "application/vnd.oci.image.manifest.v1+json" ||
+           t == "application/vnd.docker.distribution.manifest.v2+json";
+}
+
+std::string sha256_of(std::string_view data) {
+    Sha256 h;
+    h.update(data.data(), data.size());
+    return "sha256:" + h.hex();
+}
+
+/// A descriptor's digest, checked: "sha256:" and 64 lower-case hex digits
+/// (the name of a file in the blob cache, so nothing else may pass).
+std::string checked_digest(const json& desc, const std::string& where) {
+    if (!desc.is_object() || !desc.contains("digest") || !desc["digest"].is_string()) {
+        throw Error(where + ": a descriptor without a \"digest\"");
+    }
+    const std::string d = desc["digest"].get<std::string>();
+    if (d.size() != 71 || d.compare(0, 7, "sha256:") != 0 ||
+        d.find_first_not_of("0123456789abcdef", 7) != std::string::npos) {
+        throw Error(where + ": digest " + text::one_line(d) +
+                    " is not sha256:<64 lower-case hex digits>");
+    }
+    return d;
+}
+
+uint64_t checked_size(const json& desc, const std::string& where) {
+    if (!desc.contains("size") || !desc["size"].is_number_unsigned()) {
+        throw Error(where + ": a descriptor without a non-negative \"size\"");
+    }
+    return desc["size"].get<uint64_t>();
+}
+
+json parse_json(const std::string& text, const std::string& where) {
+    try {
+        json j = json::parse(text);
+        if (!j.is_object()) {
+            throw Error(where + ": not a JSON object");
+        }
+        return j;
+    } catch (const json::exception& e) {
+        throw Error(where + ": not valid JSON (" + text::one_line(e.what()) + ")");
+    }
+}
+
+std::string env_get(const std::vector<std::string>& environ, const std::string& name) {
+    for (const auto& kv : environ) {
+        if (kv.size() > name.size() && kv.compare(0, name.size(), name) == 0 &&
+            kv[name.size()] == '=') {
+            return kv.substr(name.size() + 1);
+        }
+    }
+    return "";
+}
+
+/// "https://index.docker.io/v1/" -> "index.docker.io"
+std::string auth_key_host(std::string key) {
+    for (const char* scheme : {"https://", "http://"}) {
+        if (key.rfind(scheme, 0) == 0) {
+            key = key.substr(std::strlen(scheme));
+        }
+    }
+    return key.substr(0, key.find('/'));
+}
+
+/// The PEM certificates of containers-certs.d(5) for `registry`.
+std::string certs_for(const std::string& registry, const std::string& home) {
+    std::string pem;
+    for (const std::string& base :
+         {home.empty() ? std::string() : home + "/.config/containers/certs.d",
+          std::string("/etc/containers/certs.d")}) {
+        if (base.empty()) {
+            continue;
+        }
+        const std::string dir = base + "/" + registry;
+        DIR* d = ::opendir(dir.c_str());
+        if (d == nullptr) {
+            continue;
+        }
+        while (struct dirent* e = ::readdir(d)) {
+            const std::string n = e->d_name;
+            if (n.size() > 4 && n.compare(n.size() - 4, 4, ".crt") == 0) {
+                try {
+                    pem += file::read(dir + "/" + n, 1 << 20) + "\n";
+                } catch (const Error&) {
+                }
+            }
+        }
+        ::closedir(d);
+    }
+    return pem;
+}
+
+/// One registry conversation: the scheme, the credentials, the token.
+class Session {
+  public:
+    Session(const Reference& ref, const PullOptions& options)
+        : ref_(ref), options_(options), shown_(ref.registry + "/" + ref.repository) {
+        const char* h = std::getenv("HOME");
+        home_ = h != nullptr ? h : "";
+        std::vector<std::string> env;
+        for (char** e = environ; *e != nullptr; ++e) {
+            env.emplace_back(*e);
+        }
+        credentials_ = find_credentials(ref.registry, home_, env);
+        ca_pem_ = certs_for(ref.registry, home_);
+        scheme_ = "https";
+    }
+
+    const std::string& shown() const { return shown_; }
+
+    /// GET /v2/<repository>/<path>, authenticating as the registry asks.
+    http::Response get(const std::string& path, const std::vector<std::string>& headers,
+                       const std::function<bool(std::string_view)>& sink, uint64_t range_from,
+                       size_t limit) {
+        for (int round = 0;; ++round) {
+            http::Request req;
+            req.url = base() + "/v2/" + ref_.repository + "/" + path;
+            req.headers = headers;
+            if (const std::string a = authorization(); !a.empty()) {
+                req.headers.push_back(a);
+            }
+            req.verify_tls = !options_.insecure;
+            req.extra_ca_pem = ca_pem_;
+            req.range_from = range_from;
+            http::Response r = send(req, sink, limit);
+            if (r.status == 401 && round == 0) {
+                authenticate(r.header("www-authenticate"));
+                continue;
+            }
+            if (r.status == 401) {
+                throw Error(shown_ + ": the registry refused " +
+                            (credentials_.empty()
+                                 ? std::string("anonymous access")
+                                 : std::string("the credentials of the auth file")) +
+                            " (401)" + registry_error(r.body));
+            }
+            return r;
+        }
+    }
+
+  private:
+    std::string base() const { return scheme_ + "://" + ref_.api_host(); }
+
+    std::string authorization() {
+        std::lock_guard<std::mutex> g(mutex_);
+        if (!token_.empty()) {
+            return "Authorization: Bearer " + token_;
+        }
+        if (basic_ && !credentials_.empty()) {
+            return "Authorization: Basic " + credentials_;
+        }
+        return "";
+    }
+
+    /// Sends, falling back to plain HTTP where that is allowed and the
+    /// TLS handshake failed.
+    http::Response send(http::Request& req, const std::function<bool(std::string_view)>& sink,
+                        size_t limit) {
+        try {
+            return http::get(req, sink, limit);
+        } catch (const http::NetworkError& e) {
+            if (scheme_ == "https" && e.tls() && (ref_.is_local() || options_.insecure)) {
+                std::lock_guard<std::mutex> g(mutex_);
+                scheme_ = "http";
+                req.url = "http" + req.url.substr(5);
+                return http::get(req, sink, limit);
+            }
+            throw;
+        }
+    }
+
+    void authenticate(const std::string& header) {
+        const Challenge c = parse_challenge(header);
+        std::lock_guard<std::mutex> g(mutex_);
+        if (c.scheme == "basic") {
+            if (credentials_.empty() || basic_) {
+                throw Error(shown_ +
+                            ": the registry wants credentials (basic auth), and no auth "
+                            "file has any for " +
+                            ref_.registry);
+            }
+            basic_ = true;
+            return;
+        }
+        if (c.scheme != "bearer" || c.realm.empty()) {
+            throw Error(shown_ +
+                        ": the registry refused access (401) and asked for no known "
+                        "authentication (WWW-Authenticate: " +
+                        text::one_line(header.substr(0, 200)) + ")");
+        }
+        if (!token_.empty()) {
+            throw Error(shown_ + ": the registry refused its own token (401)");
+        }
+        std::string url = c.realm;
+        std::string sep = url.find('?') == std::string::npos ? "?" : "&";
+        if (!c.service.empty()) {
+            url += sep + "service=" + c.service;
+            sep = "&";
+        }
+        url += sep + "scope=repository:" + ref_.repository + ":pull";
+        http::Request req;
+        req.url = url;
+        req.verify_tls = !options_.insecure;
+        req.extra_ca_pem = ca_pem_;
+        if (!credentials_.empty()) {
+            req.headers.push_back("Authorization: Basic " + credentials_);
+        }
+        const http::Response r = http::get(req, {}, 1 << 20);
+        if (r.status == 401 || r.status == 403) {
+            throw Error(shown_ + ": the token server " + c.realm.substr(0, c.realm.find('?')) +
+                        " refused " +
+                        (credentials_.empty() ? std::string("anonymous access")
+                                              : std::string("the credentials of the auth file")) +
+                        " (" + std::to_string(r.status) + ")");
+        }
+        if (r.status != 200) {
+            throw Error(shown_ + ": the token server answered " + std::to_string(r.status));
+        }
+        const json j = parse_json(r.body, shown_ + ": the token server's answer");
+        for (const char* k : {"token", "access_token"}) {
+            if (j.contains(k) && j[k].is_string() && !j[k].get<std::string>().empty()) {
+                token_ = j[k].get<std::string>();
+                return;
+            }
+        }
+        throw Error(shown_ + ": the token server's answer has no token");
+    }
+
+    static std::string registry_error(const std::string& body) {
+        try {
+            const json j = json::parse(body);
+            const json& e = j.at("errors").at(0);
+            return ": " + text::one_line(e.value("code", "") + " " + e.value("message", ""));
+        } catch (...) {
+            return "";
+        }
+    }
+
+    Reference ref_;
+    PullOptions options_;
+    std::string shown_;
+    std::string home_;
+    std::string credentials_;
+    std::string ca_pem_;
+    std::string scheme_;
+    std::mutex mutex_;
+    std::string token_;
+    bool basic_ = false;
+};
+
+/// Retries `fn` on NetworkError, 429 and 5xx (which fn throws as
+/// Retryable), with backoff 1, 2, 4, 8 s.
+struct Retryable : Error {
+    using Error::Error;
+};
+
+template <typename Fn> auto with_retries(Fn fn) {
+    for (int attempt = 1;; ++attempt) {
+        try {
+            return fn();
+        } catch (const http::NetworkError& e) {
+            if (attempt >= kAttempts) {
+                throw Error(std::string(e.what()) + " (after " + std::to_string(attempt) +
+                            " attempts)");
+            }
+        } catch (const Retryable& e) {
+            if (attempt >= kAttempts) {
+                throw Error(std::string(e.what()) + " (after " + std::to_string(attempt) +
+                            " attempts)");
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::seconds(1 << (attempt - 1)));
+    }
+}
+
+void check_status(const http::Response& r, const std::string& what) {
+    if (r.status == 429 || r.status >= 500) {
+        throw Retryable(what + ": the registry answered " + std::to_string(r.status));
+    }
+}
+
+struct Manifest {
+    std::string body;
+    std::string digest;
+    std::string media_type;
+};
+
+Manifest fetch_manifest(Session& s, const std::string& what, const std::string& shown) {
+    Manifest m;
+    const http::Response r = with_retries([&] {
+        http::Response resp = s.get("manifests/" + what, {kAccept}, {}, 0, kMaxManifest);
+        check_status(resp, shown);
+        return resp;
+    });
+    if (r.status == 404) {
+        throw Error(shown + ": no such manifest (404)");
+    }
+    if (r.status != 200) {
+        throw Error(shown + ": the registry answered " + std::to_string(r.status));
+    }
+    m.body = r.body;
+    m.digest = sha256_of(m.body);
+    if (what.rfind("sha256:", 0) == 0 && m.digest != what) {
+        throw Error(shown + ": digest mismatch: the registry's manifest is " + m.digest);
+    }
+    const json j = parse_json(m.body, shown);
+    m.media_type = j.value("mediaType", "");
+    if (m.media_type.empty()) {
+        m.media_type = r.header("content-type");
+        m.media_type = m.media_type.substr(0, m.media_type.find(';'));
+    }
+    return m;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+    std::string out;
+    for (const auto& i : items) {
+        out += (out.empty() ? "" : ", ") + i;
+    }
+    return out;
+}
+
+std::string platform_text(const json& p) {
+    std::string s = p.value("os", "?") + "/" + p.value("architecture", "?");
+    if (p.contains("variant") && p["variant"].is_string()) {
+        s += "/" + p["variant"].get<std::string>();
+    }
+    return s;
+}
+
+/// The manifest descriptor of `index` for `want`.
+json choose_platform(const json& index, const Platform& want, const std::string& shown) {
+    if (!index.contains("manifests") || !index["manifests"].is_array()) {
+        throw Error(shown + ": the index has no \"manifests\" array");
+    }
+    std::vector<std::string> offered;
+    const json* loose = nullptr; // the os and architecture, but a variant missing on one side
+    for (const auto& d : index["manifests"]) {
+        if (!d.is_object() || !d.contains("platform") || !d["platform"].is_object()) {
+            continue;
+        }
+        const json& p = d["platform"];
+        offered.push_back(platform_text(p));
+        if (p.value("os", "") != want.os || p.value("architecture", "") != want.architecture) {
+            continue;
+        }
+        const std::string variant = p.value("variant", "");
+        if (variant == want.variant) {
+            return d;
+        }
+        if ((want.variant.empty() || variant.empty()) && loose == nullptr) {
+            loose = &d;
+        }
+    }
+    if (loose != nullptr) {
+        return *loose;
+    }
+    throw Error(shown + ": no image for " + want.str() + " (the index has " +
+                (offered.empty() ? std::string("none with a platform") : joined(offered)) +
+                "); choose one with --platform");
+}
+
+/// Downloads one blob into the cache, resuming and verifying.
+class BlobFetch {
+  public:
+    BlobFetch(Session& s, const std::string& dir, const std::string& digest, uint64_t size,
+              std::string what)
+        : s_(s), dir_(dir), digest_(digest), hex_(digest.substr(7)), size_(size),
+          what_(std::move(what)) {}
+
+    /// @returns the bytes fetched from the network.
+    uint64_t run(std::atomic<uint64_t>& progress) {
+        const std::string final_path = dir_ + "/" + hex_;
+        Fd lock(::open((final_path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+                       0600));
+        if (!lock) {
+            throw_errno("cannot create " + final_path + ".lock");
+        }
+        while (::flock(lock.get(), LOCK_EX) != 0) {
+            if (errno != EINTR) {
+                throw_errno("cannot lock " + final_path + ".lock");
+            }
+        }
+        struct stat st {};
+        if (::lstat(final_path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+            static_cast<uint64_t>(st.st_size) == size_) {
+            progress += size_;
+            return 0; // cached (its digest is checked again where it is used)
+        }
+        const std::string part = final_path + ".part";
+        Fd fd(::open(part.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+        if (!fd) {
+            throw_errno("cannot create " + part);
+        }
+        uint64_t fetched = 0;
+        with_retries([&] {
+            // Resume: hash what an earlier try left, ask for the rest.
+            Sha256 hash;
+            uint64_t have = 0;
+            if (::lseek(fd.get(), 0, SEEK_SET) != 0) {
+                throw_errno("cannot seek " + part);
+            }
+            char buf[1 << 16];
+            for (;;) {
+                const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+                if (n < 0) {
+                    throw_errno("cannot read " + part);
+                }
+                if (n == 0) {
+                    break;
+                }
+                hash.update(buf, static_cast<size_t>(n));
+                have += static_cast<uint64_t>(n);
+            }
+            if (have > size_) {
+                (void)!::ftruncate(fd.get(), 0);
+                hash = Sha256();
+                have = 0;
+                ::lseek(fd.get(), 0, SEEK_SET);
+            }
+            progress += have;
+            bool overflow = false;
+            const auto sink = [&](std::string_view chunk) {
+                if (have + chunk.size() > size_) {
+                    overflow = true;
+                    return false;
+                }
+                file::write_all(fd.get(), chunk, part);
+                hash.update(chunk.data(), chunk.size());
+                have += chunk.size();
+                fetched += chunk.size();
+                progress += chunk.size();
+                return true;
+            };
+            http::Response r;
+            try {
+                r = have == size_ ? http::Response{200, {}, {}}
+                                  : s_.get("blobs/" + digest_, {}, sink, have, 1 << 16);
+            } catch (const http::NetworkError&) {
+                progress -= std::min<uint64_t>(progress.load(), have); // counted again on retry
+                if (overflow) {
+                    // More than the descriptor's size: a server that
+                    // ignored the Range request, or a wrong blob. Start over.
+                    (void)!::ftruncate(fd.get(), 0);
+                    throw Retryable(what_ + ": the blob is larger than its manifest says (" +
+                                    std::to_string(size_) + " bytes)");
+                }
+                throw;
+            }
+            check_status(r, what_);
+            if (r.status == 416) {
+                (void)!::ftruncate(fd.get(), 0);
+                progress -= std::min<uint64_t>(progress.load(), have);
+                throw Retryable(what_ + ": the registry could not resume the download");
+            }
+            if (r.status != 200 && r.status != 206) {
+                throw Error(what_ + ": the registry answered " + std::to_string(r.status) +
+                            " for the blob");
+            }
+            if (have > size_) {
+                throw Error(what_ + ": the blob is larger than its manifest says (" +
+                            std::to_string(size_) + " bytes)");
+            }
+            if (have < size_) {
+                throw http::NetworkError(what_ + ": the download ended after " +
+                                             std::to_string(have) + " of " + std::to_string(size_) +
+                                             " bytes",
+                                         false);
+            }
+            const std::string got = "sha256:" + hash.hex();
+            if (got != digest_) {
+                (void)!::ftruncate(fd.get(), 0);
+                throw Error(what_ + ": digest mismatch: the registry sent " + got);
+            }
+            return 0;
+        });
+        if (::fsync(fd.get()) != 0 || ::rename(part.c_str(), final_path.c_str()) != 0) {
+            throw_errno("cannot store " + final_path);
+        }
+        return fetched;
+    }
+
+  private:
+    Session& s_;
+    std::string dir_;
+    std::string digest_;
+    std::string hex_;
+    uint64_t size_;
+    std::string what_;
+};
+
+void make_dirs(const std::string& dir) {
+    std::string path;
+    for (const auto part : text::split(dir, '/')) {
+        path += "/" + std::string(part);
+        if (part.empty()) {
+            path.pop_back();
+            continue;
+        }
+        if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+            throw_errno("cannot create " + path);
+        }
+    }
+}
+
+} // namespace
+
+Platform Platform::host() {
+    Platform p;
+    struct utsname u {};
+    ::uname(&u);
+    const std::string m = u.machine;
+    if (m == "x86_64") {
+        p.architecture = "amd64";
+    } else if (m == "aarch64" || m == "arm64") {
+        p.architecture = "arm64";
+        p.variant = "v8";
+    } else if (m == "i686" || m == "i386") {
+        p.architecture = "386";
+    } else if (m.rfind("armv7", 0) == 0) {
+        p.architecture = "arm";
+        p.variant = "v7";
+    } else {
+        p.architecture = m; // ppc64le, s390x, riscv64: the same names
+    }
+    return p;
+}
+
+Platform Platform::parse(std::string_view text) {
+    const auto parts = text::split(text, '/');
+    if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty() ||
+        (parts.size() == 3 && parts[2].empty())) {
+        throw Error("--platform " + text::one_line(text) + ": expected OS/ARCH[/VARIANT]");
+    }
+    Platform p;
+    p.os = std::string(parts[0]);
+    p.architecture = std::string(parts[1]);
+    p.variant = parts.size() == 3 ? std::string(parts[2]) : "";
+    return p;
+}
+
+std::string Platform::str() const {
+    return os + "/" + architecture + (variant.empty() ? "" : "/" + variant);
+}
+
+Challenge parse_challenge(std::string_view h) {
+    Challenge c;
+    size_t i = 0;
+    while (i < h.size() && h[i] == ' ') {
+        ++i;
+    }
+    const size_t sp = h.find(' ', i);
+    std::string scheme(h.substr(i, sp == std::string_view::npos ? h.size() - i : sp - i));
+    for (auto& ch : scheme) {
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    }
+    c.scheme = scheme;
+    if (sp == std::string_view::npos) {
+        return c;
+    }
+    i = sp + 1;
+    while (i < h.size()) {
+        while (i < h.size() && (h[i] == ' ' || h[i] == ',')) {
+            ++i;
+        }
+        const size_t eq = h.find('=', i);
+        if (eq == std::string_view::npos) {
+            break;
+        }
+        std::string key(h.substr(i, eq - i));
+        for (auto& ch : key) {
+            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        }
+        i = eq + 1;
+        std::string value;
+        if (i < h.size() && h[i] == '"') {
+            ++i;
+            while (i < h.size() && h[i] != '"') {
+                if (h[i] == '\\' && i + 1 < h.size()) {
+                    ++i;
+                }
+                value += h[i++];
+            }
+            ++i;
+        } else {
+            while (i < h.size() && h[i] != ',') {
+                value += h[i++];
+            }
+        }
+        if (key == "realm") {
+            c.realm = value;
+        } else if (key == "service") {
+            c.service = value;
+        } else if (key == "scope") {
+            c.scope = value;
+        }
+        if (key.find(' ') != std::string::npos) {
+            break; // a second challenge began
+        }
+    }
+    return c;
+}
+
+std::string find_credentials(const std::string& registry, const std::string& home,
+                             const std::vector<std::string>& environ) {
+    std::vector<std::string> files;
+    if (const std::string f = env_get(environ, "REGISTRY_AUTH_FILE"); !f.empty()) {
+        files.push_back(f);
+    }
+    if (const std::string x = env_get(environ, "XDG_RUNTIME_DIR"); !x.empty()) {
+        files.push_back(x + "/containers/auth.json");
+    }
+    if (!home.empty()) {
+        files.push_back(home + "/.config/containers/auth.json");
+        files.push_back(home + "/.docker/config.json");
+    }
+    const bool hub = registry == "docker.io";
+    for (const auto& f : files) {
+        std::string text;
+        try {
+            text = file::read(f, 1 << 20);
+        } catch (const Error&) {
+            continue; // not there
+        }
+        const json j = parse_json(text, "auth file " + f);
+        if (!j.contains("auths") || !j["auths"].is_object()) {
+            continue;
+        }
+        for (const auto& [key, entry] : j["auths"].items()) {
+            const std::string host = auth_key_host(key);
+            const bool match =
+                host == registry ||
+                (hub && (host == "index.docker.io" || host == "registry-1.docker.io"));
+            if (match && entry.is_object() && entry.contains("auth") && entry["auth"].is_string()) {
+                const std::string auth = entry["auth"].get<std::string>();
+                bool ok = false;
+                const std::string plain = http::unbase64(auth, ok);
+                if (!ok || plain.find(':') == std::string::npos) {
+                    throw Error("auth file " + f + ": \"auths\" of " + key +
+                                ": \"auth\" is not base64 of USER:PASSWORD");
+                }
+                return auth;
+            }
+        }
+    }
+    return "";
+}
+
+std::string index_choice(std::string_view body, const Platform& want, const std::string& shown,
+                         Platform* chosen) {
+    const json doc = parse_json(std::string(body), shown);
+    const json d = choose_platform(doc, want, shown);
+    const std::string digest = checked_digest(d, shown);
+    if (chosen != nullptr) {
+        chosen->os = d["platform"].value("os", "");
+        chosen->architecture = d["platform"].value("architecture", "");
+        chosen->variant = d["platform"].value("variant", "");
+    }
+    return digest;
+}
+
+std::vector<Descriptor> manifest_blobs(std::string_view body, const std::string& shown) {
+    const json doc = parse_json(std::string(body), shown);
+    if (!doc.contains("config") || !doc.contains("layers") || !doc["layers"].is_array()) {
+        throw Error(shown + ": the manifest has no \"config\" or \"layers\"");
+    }
+    std::vector<Descriptor> out;
+    out.push_back({checked_digest(doc["config"], shown + ": config"),
+                   checked_size(doc["config"], shown + ": config"), shown + ": config"});
+    const size_t n = doc["layers"].size();
+    for (size_t i = 0; i < n; ++i) {
+        const json& l = doc["layers"][i];
+        const std::string where =
+            shown + ": layer " + std::to_string(i + 1) + " of " + std::to_string(n);
+        const std::string digest = checked_digest(l, where);
+        if (l.contains("urls")) {
+            throw Error(where + " (" + digest + ") is a foreign layer, which husk does not fetch");
+        }
+        out.push_back({digest, checked_size(l, where), where + " (" + digest + ")"});
+    }
+    return out;
+}
+
+Pulled pull(const Reference& ref, const std::string& blob_dir, const PullOptions& options) {
+    Session s(ref, options);
+    const std::string shown = s.shown() + ":" + (ref.digest.empty() ? ref.tag : ref.digest);
+    Pulled out;
+    Manifest m = fetch_manifest(s, ref.what(), shown);
+    const bool index = is_index_type(m.media_type) ||
+                       (m.media_type.empty() && parse_json(m.body, shown).contains("manifests"));
+    if (index) {
+        const std::string digest = index_choice(m.body, options.platform, shown, &out.platform);
+        m = fetch_manifest(s, digest, shown + " (" + out.platform.str() + ")");
+    } else if (!is_manifest_type(m.media_type) && !m.media_type.empty()) {
+        throw Error(shown + ": a manifest of type " + text::one_line(m.media_type) +
+                    ", which husk cannot pull (OCI or Docker schema 2 manifests and indexes)");
+    }
+    const std::vector<Descriptor> jobs = manifest_blobs(m.body, shown);
+    out.manifest = m.body;
+    out.manifest_digest = m.digest;
+    out.media_type =
+        m.media_type.empty() ? "application/vnd.oci.image.manifest.v1+json" : m.media_type;
+    if (out.platform.architecture.empty()) {
+        // A single-platform manifest: its config says for what.
+        out.platform = options.platform;
+    }
+    const std::string dir = blob_dir + "/sha256";
+    make_dirs(dir);
+    uint64_t total = 0;
+    for (const auto& j : jobs) {
+        out.blobs.push_back(j.digest);
+        total += j.size;
+    }
+    std::atomic<uint64_t> progress{0};
+    std::atomic<uint64_t> fetched{0};
+    std::atomic<size_t> next{0};
+    std::mutex failure_mutex;
+    std::exception_ptr failure;
+    std::atomic<bool> failed{false};
+    const auto worker = [&] {
+        for (;;) {
+            const size_t i = next++;
+            if (i >= jobs.size() || failed) {
+                return;
+            }
+            try {
+                BlobFetch f(s, dir, jobs[i].digest, jobs[i].size, jobs[i].what);
+                fetched += f.run(progress);
+            } catch (...) {
+                std::lock_guard<std::mutex> g(failure_mutex);
+                if (!failure) {
+                    failure = std::current_exception();
+                }
+                failed = true;
+                return;
+            }
+        }
+    };
+    {
+        std::optional<log::Progress> bar;
+        if (options.progress) {
+            bar.emplace("pulling " + ref.str(), total);
+        }
+        const unsigned threads =
+            std::max(1u, std::min<unsigned>(options.parallel, static_cast<unsigned>(jobs.size())));
+        std::vector<std::thread> pool;
+        for (unsigned t = 1; t < threads; ++t) {
+            pool.emplace_back(worker);
+        }
+        std::thread ticker;
+        std::atomic<bool> done{false};
+        if (bar) {
+            ticker = std::thread([&] {
+                while (!done) {
+                    bar->update(progress.load());
+                    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                }
+            });
+        }
+        worker();
+        for (auto& t : pool) {
+            t.join();
+        }
+        done = true;
+        if (ticker.joinable()) {
+            ticker.join();
+        }
+    }
+    if (failure) {
+        std::rethrow_exception(failure);
+    }
+    out.downloaded = fetched;
+    return out;
+}
+
+void write_layout(const Pulled& pulled, const std::string& blob_dir,
+                  const std::string& layout_dir) {
+    if (::mkdir(layout_dir.c_str(), 0700) != 0) {
+        throw_errno("cannot create " + layout_dir);
+    }
+    make_dirs(layout_dir + "/blobs/sha256");
+    file::write(layout_dir + "/oci-layout", R"({"imageLayoutVersion": "1.0.0"})");
+    const std::string mhex = pulled.manifest_digest.substr(7);
+    file::write(layout_dir + "/blobs/sha256/" + mhex, pulled.manifest);
+    json index = {{"schemaVersion", 2},
+                  {"mediaType", "application/vnd.oci.image.index.v1+json"},
+                  {"manifests", json::array({{{"mediaType", pulled.media_type},
+                                              {"digest", pulled.manifest_digest},
+                                              {"size", pulled.manifest.size()}}})}};
+    file::write(layout_dir + "/index.json", index.dump());
+    for (const auto& d : pulled.blobs) {
+        const std::string hex = d.substr(7);
+        const std::string from = blob_dir + "/sha256/" + hex;
+        const std::string to = layout_dir + "/blobs/sha256/" + hex;
+        if (::link(from.c_str(), to.c_str()) != 0 && errno != EEXIST) {
+            throw_errno("cannot link " + from + " into " + layout_dir);
+        }
+    }
+}
+
+} // namespace husk::image
