@@ -758,6 +758,10 @@ Pulled pull(const Reference& ref, const std::string& blob_dir, const PullOptions
     for (const auto& j : jobs) {
         out.blobs.push_back(j.digest);
         total += j.size;
+        if (options.max_bytes > 0 && (j.size > options.max_bytes || total > options.max_bytes)) {
+            throw Error(shown + ": its blobs are more than " + std::to_string(options.max_bytes) +
+                        " bytes (max_unpack_bytes, husk.json(5))");
+        }
     }
     std::atomic<uint64_t> progress{0};
     std::atomic<uint64_t> fetched{0};

@@ -38,6 +38,10 @@ struct PullOptions {
     bool progress = true;
     /// Layers downloaded at once.
     unsigned parallel = 4;
+    /// The most bytes of blobs one image may have (the site's
+    /// max_unpack_bytes): a manifest that claims more is refused before
+    /// anything is downloaded. 0: no limit.
+    uint64_t max_bytes = 0;
 };
 
 /// What a pull fetched.

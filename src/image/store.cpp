@@ -488,7 +488,9 @@ StoredImage Store::pull(const Reference& ref, const std::string& name, Format fo
     }
     const std::string blobs = dir() + "/blobs";
     own_dir(blobs);
-    Pulled p = image::pull(ref, blobs, options);
+    PullOptions o = options;
+    o.max_bytes = limits_.max_bytes;
+    Pulled p = image::pull(ref, blobs, o);
     const std::string cache = dir() + "/cache";
     own_dir(cache);
     const std::string layout =
@@ -515,7 +517,9 @@ StoredImage Store::pull(const Reference& ref, const std::string& name, Format fo
 std::string Store::pull_cached(const Reference& ref, const PullOptions& options) const {
     const std::string blobs = dir() + "/blobs";
     own_dir(blobs);
-    const Pulled p = image::pull(ref, blobs, options);
+    PullOptions o = options;
+    o.max_bytes = limits_.max_bytes;
+    const Pulled p = image::pull(ref, blobs, o);
     const std::string cache = dir() + "/cache";
     own_dir(cache);
     const std::string layout = cache + "/oci-" + p.manifest_digest.substr(7);
