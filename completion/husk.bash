@@ -55,7 +55,7 @@ _husk() {
                 *) opts="-h --help" ;;
             esac ;;
         import) opts="-h --help --format"; with_value="--format" ;;
-        pull) opts="-h --help --format --platform --insecure --json"; with_value="--format --platform" ;;
+        pull) opts="-h --help --format --platform --insecure -q --quiet --json"; with_value="--format --platform" ;;
         convert) opts="-h --help --format"; with_value="--format" ;;
         images) opts="-h --help --json" ;;
         inspect) opts="-h --help --json" ;;

@@ -430,6 +430,7 @@ Parsed parse(const std::vector<std::string>& args, std::ostream& out, std::ostre
         pull->add_flag("--insecure", p.insecure,
                        "TLS without verifying the registry, or plain HTTP (never for credentials\n"
                        "you care about)");
+        pull->add_flag("-q,--quiet", p.quiet, "No progress line");
         pull->add_flag("--json", p.json,
                        "Print one JSON object (name, path, reference, digest, platform)");
     }

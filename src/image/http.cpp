@@ -191,8 +191,9 @@ Response get(const Request& request, const std::function<bool(std::string_view)>
                     " bytes");
     }
     if (rc != CURLE_OK && !(t.stopped && rc == CURLE_WRITE_ERROR)) {
-        const bool tls = rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||
-                         rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CACERT_BADFILE;
+        // The handshake itself failed (a server that speaks plain HTTP says
+        // "wrong version number"); not a certificate that failed its check.
+        const bool tls = rc == CURLE_SSL_CONNECT_ERROR;
         throw NetworkError(request.url + ": " + c.easy_strerror(rc), tls);
     }
     if (t.stopped) {

@@ -20,7 +20,8 @@ namespace husk::image::http {
 class NetworkError : public Error {
   public:
     NetworkError(const std::string& what, bool tls) : Error(what), tls_(tls) {}
-    /// The TLS handshake failed (the server may speak plain HTTP).
+    /// The TLS handshake failed, not the certificate check (the server may
+    /// speak plain HTTP).
     bool tls() const noexcept { return tls_; }
 
   private:

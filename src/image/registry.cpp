@@ -208,10 +208,16 @@ class Session {
             return http::get(req, sink, limit);
         } catch (const http::NetworkError& e) {
             if (scheme_ == "https" && e.tls() && (ref_.is_local() || options_.insecure)) {
+                http::Request plain = req;
+                plain.url = "http" + req.url.substr(5);
+                http::Response r = http::get(plain, sink, limit);
+                if (r.status == 400) {
+                    throw; // an HTTPS server after all, whose TLS failed: say so
+                }
                 std::lock_guard<std::mutex> g(mutex_);
                 scheme_ = "http";
-                req.url = "http" + req.url.substr(5);
-                return http::get(req, sink, limit);
+                req = plain;
+                return r;
             }
             throw;
         }
@@ -297,7 +303,7 @@ class Session {
 };
 
 /// Retries `fn` on NetworkError, 429 and 5xx (which fn throws as
-/// Retryable), with backoff 1, 2, 4, 8 s.
+/// Retryable), with backoff 0.5, 1, 2, 4 s.
 struct Retryable : Error {
     using Error::Error;
 };
@@ -317,7 +323,7 @@ template <typename Fn> auto with_retries(Fn fn) {
                             " attempts)");
             }
         }
-        std::this_thread::sleep_for(std::chrono::seconds(1 << (attempt - 1)));
+        std::this_thread::sleep_for(std::chrono::milliseconds(500 << (attempt - 1)));
     }
 }
 

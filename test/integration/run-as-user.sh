@@ -173,6 +173,13 @@ for f in "${bats_file%/*}"/*; do
     [ -f "$f" ] || continue
     if [ -x "$f" ]; then install -m 0755 -- "$f" "$tmp/"; else install -m 0644 -- "$f" "$tmp/"; fi
 done
+# the registry tools of pull.bats (test/registry), in registry/
+if [ -d "$here/../registry" ]; then
+    mkdir -m 0755 -- "$tmp/registry"
+    for f in "$here"/../registry/*; do
+        [ -f "$f" ] && install -m 0755 -- "$f" "$tmp/registry/"
+    done
+fi
 # a setuid-root copy of husk and one with file capabilities, as a careless
 # admin might install it, for the tests that check such a husk does nothing;
 # in a folder only husk-test can enter
