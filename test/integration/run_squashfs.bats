@@ -13,6 +13,10 @@ has_sleeper() {
 
 teardown() {
     kill_bg
+    # what a test put in the home directory
+    if [ -n "${CLEAN_PATHS:-}" ]; then
+        rm -rf -- "$CLEAN_PATHS"
+    fi
 }
 
 @test "gzip and zstd SquashFS images run a command only the image has" {
