@@ -160,9 +160,29 @@ class Session {
     http::Response get(const std::string& path, const std::vector<std::string>& headers,
                        const std::function<bool(std::string_view)>& sink, uint64_t range_from,
                        size_t limit) {
+        return get_v2(ref_.repository + "/" + path, headers, sink, range_from, limit);
+    }
+
+    /// The API check (distribution spec, "determining support"): GET /v2/,
+    /// authenticating as the registry asks.
+    /// @throws husk::Error when the server is no OCI registry or refuses.
+    void check() {
+        const http::Response r = get_v2("", {}, {}, 0, 1 << 16);
+        if (r.status == 404) {
+            throw Error(ref_.api_host() + " is not an OCI registry (GET /v2/ answered 404)");
+        }
+        if (r.status != 200 && r.status != 429 && r.status < 500) {
+            throw Error(ref_.api_host() + ": GET /v2/ answered " + std::to_string(r.status));
+        }
+    }
+
+  private:
+    http::Response get_v2(const std::string& rest, const std::vector<std::string>& headers,
+                          const std::function<bool(std::string_view)>& sink, uint64_t range_from,
+                          size_t limit) {
         for (int round = 0;; ++round) {
             http::Request req;
-            req.url = base() + "/v2/" + ref_.repository + "/" + path;
+            req.url = base() + "/v2/" + rest;
             req.headers = headers;
             if (const std::string a = authorization(); !a.empty()) {
                 req.headers.push_back(a);
@@ -186,7 +206,6 @@ class Session {
         }
     }
 
-  private:
     std::string base() const { return scheme_ + "://" + ref_.api_host(); }
 
     std::string authorization() {
@@ -739,6 +758,10 @@ Pulled pull(const Reference& ref, const std::string& blob_dir, const PullOptions
     Session s(ref, options);
     const std::string shown = s.shown() + ":" + (ref.digest.empty() ? ref.tag : ref.digest);
     Pulled out;
+    with_retries([&] {
+        s.check();
+        return 0;
+    });
     Manifest m = fetch_manifest(s, ref.what(), shown);
     const bool index = is_index_type(m.media_type) ||
                        (m.media_type.empty() && parse_json(m.body, shown).contains("manifests"));

@@ -56,7 +56,7 @@ struct Pulled {
 };
 
 /// Fetches the image `ref` names (for `options.platform`, when it is an
-/// index): its manifest, its config and its layers into `blob_dir`
+/// index): the API check (GET /v2/), its manifest, its config and its layers into `blob_dir`
 /// (BLOB_DIR/sha256/HEX, shared by every pull of the user; a blob already
 /// there is not fetched again). A blob is written as HEX.part and renamed
 /// when its size and sha256 match the manifest's descriptor; two pulls of

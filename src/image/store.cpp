@@ -79,8 +79,59 @@ void keep_config(int root_fd, const std::string& text) {
 /// directly; a docker-archive or OCI layout by extracting it beside (as
 /// `tmp`.blobs, also a temporary sibling) and applying its layers, keeping
 /// its config in the image.
+/// Moves the blobs of an OCI layout extracted in `store_fd` into the blob
+/// cache `blob_dir` (STORAGE/blobs, which `husk pull` fills), each whose
+/// content has the sha256 its name says and which the cache lacks: a
+/// later pull of the same image fetches none of them. Best effort: a blob
+/// that cannot be moved stays where it is, and is removed with it.
+void keep_blobs(int store_fd, const std::string& blob_dir) {
+    Fd src(::openat(store_fd, "blobs/sha256", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!src) {
+        return;
+    }
+    own_dir(blob_dir);
+    const std::string dst_path = blob_dir + "/sha256";
+    if (::mkdir(dst_path.c_str(), 0700) != 0 && errno != EEXIST) {
+        return;
+    }
+    Fd dst(::open(dst_path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    DIR* d = ::fdopendir(::dup(src.get()));
+    if (!dst || d == nullptr) {
+        if (d != nullptr) {
+            ::closedir(d);
+        }
+        return;
+    }
+    std::vector<std::string> names;
+    while (struct dirent* e = ::readdir(d)) {
+        const std::string n = e->d_name;
+        if (n.size() == 64 && n.find_first_not_of("0123456789abcdef") == std::string::npos) {
+            names.push_back(n);
+        }
+    }
+    ::closedir(d);
+    for (const auto& n : names) {
+        struct stat st {};
+        if (::fstatat(dst.get(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+            ::fstatat(src.get(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode)) {
+            continue;
+        }
+        Fd blob(::openat(src.get(), n.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+        try {
+            if (!blob || sha256_hex(blob.get(), n) != n) {
+                continue;
+            }
+        } catch (const Error&) {
+            continue;
+        }
+        (void)::renameat(src.get(), n.c_str(), dst.get(), n.c_str());
+    }
+}
+
 void unpack_into(int root_fd, int cache_fd, const std::string& tmp, int tar_fd,
-                 const std::string& tar_path, const UnpackLimits& limits) {
+                 const std::string& tar_path, const UnpackLimits& limits,
+                 const std::string& blob_dir) {
     const ArchiveKind kind = archive_kind(tar_fd, tar_path);
     if (::lseek(tar_fd, 0, SEEK_SET) != 0) {
         throw_errno("cannot rewind " + tar_path);
@@ -100,6 +151,9 @@ void unpack_into(int root_fd, int cache_fd, const std::string& tmp, int tar_fd,
         }
         apply_layer(store.get(), tar_fd, tar_path, limits);
         keep_config(root_fd, apply_image(store.get(), root_fd, kind, tar_path, limits));
+        if (kind == ArchiveKind::Oci) {
+            keep_blobs(store.get(), blob_dir);
+        }
         remove_tree(cache_fd, blobs);
     }
     if (r.skipped > 0) {
@@ -223,7 +277,8 @@ std::string Store::unpack_entry(const std::string& parent, const std::string& en
             keep_config(root.get(),
                         apply_image(tar.get(), root.get(), ArchiveKind::Oci, tar_path, limits_));
         } else {
-            unpack_into(root.get(), cache_fd.get(), tmp, tar.get(), tar_path, limits_);
+            unpack_into(root.get(), cache_fd.get(), tmp, tar.get(), tar_path, limits_,
+                        dir() + "/blobs");
         }
         if (::fchmod(root.get(), 0755) != 0 || ::fsync(root.get()) != 0) {
             throw_errno("cannot finish " + cache + "/" + tmp);

@@ -226,6 +226,15 @@ assert_no_secret() {
     assert_tree_is_podmans "$HUSK_STORAGE/images/layered-docker"
 }
 
+@test "husk import of an OCI archive fills the blob cache: a pull of the same image fetches nothing" {
+    start_registry
+    run_ok husk import "$IMG_LAYERED/oci.tar" imported
+    gets=$(registry gets "$REG")
+    run_ok husk pull "$R/husk/layered:oci" pulled
+    [ "$(registry gets "$REG")" -eq "$gets" ]
+    assert_tree_is_podmans "$HUSK_STORAGE/images/pulled"
+}
+
 @test "the default tag is latest, the default name the repository's last component" {
     start_registry
     run_ok husk pull "docker://$R/husk/small"
