@@ -299,6 +299,12 @@ std::string Store::unpack_entry(const std::string& parent, const std::string& en
 }
 
 std::string Store::unpack_cached(const std::string& tar_path) const {
+    const std::string cache = dir() + "/cache";
+    own_dir(cache);
+    return unpack_entry(cache, cache_key(tar_path), tar_path, /*reuse=*/true);
+}
+
+std::string Store::cache_key(const std::string& tar_path) const {
     struct stat st {};
     // An OCI layout directory changes with its index.json; a file, itself.
     struct stat layout {};
@@ -309,15 +315,11 @@ std::string Store::unpack_cached(const std::string& tar_path) const {
     } else if (::stat(tar_path.c_str(), &st) != 0) {
         throw_errno("image " + tar_path + ": cannot stat");
     }
-    const std::string cache = dir() + "/cache";
-    own_dir(cache);
-    const std::string key =
-        "tar-" +
-        text::hash_hex(std::string(kUnpackFormat) + '\0' + tar_path + '\0' +
-                       std::to_string(st.st_dev) + ':' + std::to_string(st.st_ino) + ':' +
-                       std::to_string(st.st_size) + ':' + std::to_string(st.st_mtim.tv_sec) + '.' +
-                       std::to_string(st.st_mtim.tv_nsec));
-    return unpack_entry(cache, key, tar_path, /*reuse=*/true);
+    return "tar-" +
+           text::hash_hex(std::string(kUnpackFormat) + '\0' + tar_path + '\0' +
+                          std::to_string(st.st_dev) + ':' + std::to_string(st.st_ino) + ':' +
+                          std::to_string(st.st_size) + ':' + std::to_string(st.st_mtim.tv_sec) +
+                          '.' + std::to_string(st.st_mtim.tv_nsec));
 }
 
 std::string Store::images_dir() const {
@@ -552,19 +554,28 @@ StoredImage Store::pull(const Reference& ref, const std::string& name, Format fo
         cache + "/pull-" + p.manifest_digest.substr(7, 16) + ".tmp." + std::to_string(::getpid());
     Fd cache_fd(::open(cache.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     const std::string leaf = layout.substr(cache.size() + 1);
+    std::string unpacked; // what a SquashFS import unpacked into the cache
+    const auto tidy = [&] {
+        try {
+            remove_tree(cache_fd.get(), leaf);
+            if (!unpacked.empty()) {
+                remove_tree(cache_fd.get(), unpacked);
+                ::unlinkat(cache_fd.get(), (unpacked + ".lock").c_str(), 0);
+            }
+        } catch (const Error&) {
+        }
+    };
     try {
         write_layout(p, blobs, layout);
+        unpacked = cache_key(layout); // keyed by the layout, which goes: nobody reuses it
         StoredImage img = import(layout, name, format);
-        remove_tree(cache_fd.get(), leaf);
+        tidy();
         if (pulled != nullptr) {
             *pulled = std::move(p);
         }
         return img;
     } catch (...) {
-        try {
-            remove_tree(cache_fd.get(), leaf);
-        } catch (const Error&) {
-        }
+        tidy();
         throw;
     }
 }

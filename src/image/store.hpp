@@ -116,6 +116,10 @@ class Store {
 
   private:
     std::string images_dir() const;
+    /// The unpack cache's entry name for the archive or OCI layout at
+    /// `tar_path` (unpack_cached()'s KEY).
+    /// @throws husk::Error when it cannot be looked at.
+    std::string cache_key(const std::string& tar_path) const;
     std::string unpack_entry(const std::string& parent, const std::string& entry,
                              const std::string& tar_path, bool reuse) const;
 

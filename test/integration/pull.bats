@@ -369,6 +369,8 @@ assert_no_secret() {
     run_ok husk pull --format squashfs "$R/husk/small"
     assert_output_is "small $HUSK_STORAGE/images/small.sqfs"
     [ "$(head -c4 "$HUSK_STORAGE/images/small.sqfs")" = hsqs ]
+    # the tree it packed is not left in the unpack cache (no one would reuse it)
+    [ -z "$(ls -A "$HUSK_STORAGE/cache")" ]
     run_ok husk run small -- sh -c 'cat /husk-platform; sha256sum /husk-data/blob'
     [ "${lines[0]}" = "$(host_platform)" ]
     [ "${lines[1]%% *}" = "$(cat "$BATS_FILE_TMPDIR/data.sum")" ]
