@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <sys/file.h>
@@ -457,7 +458,7 @@ class BlobFetch {
         struct stat st {};
         if (::lstat(final_path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
             static_cast<uint64_t>(st.st_size) == size_) {
-            progress += size_;
+            progress = size_;
             return 0; // cached (its digest is checked again where it is used)
         }
         const std::string part = final_path + ".part";
@@ -491,7 +492,7 @@ class BlobFetch {
                 have = 0;
                 ::lseek(fd.get(), 0, SEEK_SET);
             }
-            progress += have;
+            progress = have;
             bool overflow = false;
             const auto sink = [&](std::string_view chunk) {
                 if (have + chunk.size() > size_) {
@@ -510,7 +511,6 @@ class BlobFetch {
                 r = have == size_ ? http::Response{200, {}, {}}
                                   : s_.get("blobs/" + digest_, {}, sink, have, 1 << 16);
             } catch (const http::NetworkError&) {
-                progress -= std::min<uint64_t>(progress.load(), have); // counted again on retry
                 if (overflow) {
                     // More than the descriptor's size: a server that
                     // ignored the Range request, or a wrong blob. Start over.
@@ -523,7 +523,6 @@ class BlobFetch {
             check_status(r, what_);
             if (r.status == 416) {
                 (void)!::ftruncate(fd.get(), 0);
-                progress -= std::min<uint64_t>(progress.load(), have);
                 throw Retryable(what_ + ": the registry could not resume the download");
             }
             if (r.status != 200 && r.status != 206) {
@@ -792,7 +791,8 @@ Pulled pull(const Reference& ref, const std::string& blob_dir, const PullOptions
                         " bytes (max_unpack_bytes, husk.json(5))");
         }
     }
-    std::atomic<uint64_t> progress{0};
+    // Each blob's bytes so far, for its progress line.
+    std::unique_ptr<std::atomic<uint64_t>[]> progress(new std::atomic<uint64_t>[jobs.size()]());
     std::atomic<uint64_t> fetched{0};
     std::atomic<size_t> next{0};
     std::mutex failure_mutex;
@@ -806,7 +806,7 @@ Pulled pull(const Reference& ref, const std::string& blob_dir, const PullOptions
             }
             try {
                 BlobFetch f(s, dir, jobs[i].digest, jobs[i].size, jobs[i].what);
-                fetched += f.run(progress);
+                fetched += f.run(progress[i]);
             } catch (...) {
                 std::lock_guard<std::mutex> g(failure_mutex);
                 if (!failure) {
@@ -818,9 +818,18 @@ Pulled pull(const Reference& ref, const std::string& blob_dir, const PullOptions
         }
     };
     {
-        std::optional<log::Progress> bar;
+        std::optional<log::MultiProgress> bar;
         if (options.progress) {
-            bar.emplace("pulling " + ref.str(), total);
+            std::vector<std::string> labels;
+            std::vector<uint64_t> sizes;
+            for (size_t i = 0; i < jobs.size(); ++i) {
+                const std::string id = jobs[i].digest.substr(7, 12);
+                labels.push_back(i == 0 ? "config      " + id
+                                        : "layer " + std::to_string(i) + "/" +
+                                              std::to_string(jobs.size() - 1) + " " + id);
+                sizes.push_back(jobs[i].size);
+            }
+            bar.emplace(std::move(labels), std::move(sizes), "pulling " + ref.str());
         }
         const unsigned threads =
             std::max(1u, std::min<unsigned>(options.parallel, static_cast<unsigned>(jobs.size())));
@@ -830,10 +839,14 @@ Pulled pull(const Reference& ref, const std::string& blob_dir, const PullOptions
         }
         std::thread ticker;
         std::atomic<bool> done{false};
-        if (bar) {
+        if (bar && bar->enabled()) {
             ticker = std::thread([&] {
+                std::vector<uint64_t> now(jobs.size());
                 while (!done) {
-                    bar->update(progress.load());
+                    for (size_t i = 0; i < jobs.size(); ++i) {
+                        now[i] = progress[i].load();
+                    }
+                    bar->draw(now);
                     std::this_thread::sleep_for(std::chrono::milliseconds(100));
                 }
             });
