@@ -51,7 +51,7 @@ setup_file() {
             "set HUSK_REGISTRY_TOOLS" >&2
         return 1
     fi
-    for c in docker-registry skopeo htpasswd openssl curl jq python3; do
+    for c in docker-registry skopeo htpasswd openssl jq python3; do
         command -v "$c" >/dev/null || { echo "missing command: $c" >&2; return 1; }
     done
     [ -f "$IMG_LAYERED/flat.tar" ] && [ -f "$IMG_LAYERED/docker.tar" ] && [ -f "$IMG_LAYERED/oci.tar" ]
