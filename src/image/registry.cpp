@@ -445,16 +445,7 @@ class BlobFetch {
     /// @returns the bytes fetched from the network.
     uint64_t run(std::atomic<uint64_t>& progress) {
         const std::string final_path = dir_ + "/" + hex_;
-        Fd lock(::open((final_path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-                       0600));
-        if (!lock) {
-            throw_errno("cannot create " + final_path + ".lock");
-        }
-        while (::flock(lock.get(), LOCK_EX) != 0) {
-            if (errno != EINTR) {
-                throw_errno("cannot lock " + final_path + ".lock");
-            }
-        }
+        const Fd lock = file::lock(final_path + ".lock");
         struct stat st {};
         if (::lstat(final_path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
             static_cast<uint64_t>(st.st_size) == size_) {

@@ -234,18 +234,9 @@ std::string Store::unpack_entry(const std::string& parent, const std::string& en
     const std::string final_path = parent + "/" + entry;
     const std::string key = entry;
     const std::string& cache = parent;
-    Fd lock(
-        ::open((final_path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!lock) {
-        throw_errno("cannot create lock " + final_path + ".lock");
-    }
     // One unpacker at a time per archive; the others wait here, then find
     // the finished tree. The lock goes with the descriptor, even on SIGKILL.
-    while (::flock(lock.get(), LOCK_EX) != 0) {
-        if (errno != EINTR) {
-            throw_errno("cannot lock " + final_path + ".lock");
-        }
-    }
+    const Fd lock = file::lock(final_path + ".lock");
     struct stat done {};
     if (::lstat(final_path.c_str(), &done) == 0) {
         if (!reuse) {
@@ -590,16 +581,7 @@ std::string Store::pull_cached(const Reference& ref, const PullOptions& options)
     own_dir(cache);
     const std::string layout = cache + "/oci-" + p.manifest_digest.substr(7);
     {
-        Fd lock(
-            ::open((layout + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-        if (!lock) {
-            throw_errno("cannot create lock " + layout + ".lock");
-        }
-        while (::flock(lock.get(), LOCK_EX) != 0) {
-            if (errno != EINTR) {
-                throw_errno("cannot lock " + layout + ".lock");
-            }
-        }
+        const Fd lock = file::lock(layout + ".lock");
         struct stat st {};
         if (::lstat((layout + "/index.json").c_str(), &st) != 0) {
             Fd cache_fd(::open(cache.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -60,6 +61,19 @@ void write(const std::string& path, std::string_view content) {
         throw_errno("cannot create " + path);
     }
     write_all(fd.get(), content, path);
+}
+
+Fd lock(const std::string& path) {
+    Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd) {
+        throw_errno("cannot create lock " + path);
+    }
+    while (::flock(fd.get(), LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            throw_errno("cannot lock " + path);
+        }
+    }
+    return fd;
 }
 
 void own_directory(const std::string& path, const std::string& what, const std::string& hint) {

@@ -1,6 +1,8 @@
 // Reading and writing whole small files.
 #pragma once
 
+#include "util/fd.hpp"
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -25,6 +27,12 @@ void write_all(int fd, std::string_view data, const std::string& what);
 /// writes `content`.
 /// @throws husk::Error "cannot create <path>" / "cannot write <path>".
 void write(const std::string& path, std::string_view content);
+
+/// Opens (creating it mode 0600, never through a symlink) the lock file
+/// `path` and waits for flock(2) LOCK_EX on it. The lock lasts as long as
+/// the returned descriptor, and a killed holder drops it; the file stays.
+/// @throws husk::Error "cannot create lock <path>" / "cannot lock <path>".
+Fd lock(const std::string& path);
 
 /// Creates the directory `path` mode 0700 (its parent must exist), or checks
 /// that what is there is a real directory (not a symlink) owned by the
