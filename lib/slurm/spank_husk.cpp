@@ -194,15 +194,13 @@ std::string step_text(uint32_t step) {
     return std::to_string(step);
 }
 
-/// A file's text, "" if it does not exist.
+/// A small file's text, "" if it cannot be read (it does not exist yet).
 std::string read_small(const std::string& path) {
-    husk::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!fd) {
+    try {
+        return husk::file::read(path, 4096);
+    } catch (const husk::Error&) {
         return "";
     }
-    char buf[4096];
-    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
 }
 
 std::string trim(std::string s) {
