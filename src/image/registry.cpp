@@ -2,6 +2,7 @@
 
 #include "image/http.hpp"
 #include "image/layered.hpp"
+#include "image/registry_reply.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/file.hpp"
@@ -23,7 +24,6 @@
 #include <optional>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <thread>
 #include <unistd.h>
 
@@ -55,60 +55,6 @@ std::string sha256_of(std::string_view data) {
     Sha256 h;
     h.update(data.data(), data.size());
     return "sha256:" + h.hex();
-}
-
-/// A descriptor's digest, checked: "sha256:" and 64 lower-case hex digits
-/// (the name of a file in the blob cache, so nothing else may pass).
-std::string checked_digest(const json& desc, const std::string& where) {
-    if (!desc.is_object() || !desc.contains("digest") || !desc["digest"].is_string()) {
-        throw Error(where + ": a descriptor without a \"digest\"");
-    }
-    const std::string d = desc["digest"].get<std::string>();
-    if (d.size() != 71 || d.compare(0, 7, "sha256:") != 0 ||
-        d.find_first_not_of("0123456789abcdef", 7) != std::string::npos) {
-        throw Error(where + ": digest " + text::one_line(d) +
-                    " is not sha256:<64 lower-case hex digits>");
-    }
-    return d;
-}
-
-uint64_t checked_size(const json& desc, const std::string& where) {
-    if (!desc.contains("size") || !desc["size"].is_number_unsigned()) {
-        throw Error(where + ": a descriptor without a non-negative \"size\"");
-    }
-    return desc["size"].get<uint64_t>();
-}
-
-json parse_json(const std::string& text, const std::string& where) {
-    try {
-        json j = json::parse(text);
-        if (!j.is_object()) {
-            throw Error(where + ": not a JSON object");
-        }
-        return j;
-    } catch (const json::exception& e) {
-        throw Error(where + ": not valid JSON (" + text::one_line(e.what()) + ")");
-    }
-}
-
-std::string env_get(const std::vector<std::string>& environ, const std::string& name) {
-    for (const auto& kv : environ) {
-        if (kv.size() > name.size() && kv.compare(0, name.size(), name) == 0 &&
-            kv[name.size()] == '=') {
-            return kv.substr(name.size() + 1);
-        }
-    }
-    return "";
-}
-
-/// "https://index.docker.io/v1/" -> "index.docker.io"
-std::string auth_key_host(std::string key) {
-    for (const char* scheme : {"https://", "http://"}) {
-        if (key.rfind(scheme, 0) == 0) {
-            key = key.substr(std::strlen(scheme));
-        }
-    }
-    return key.substr(0, key.find('/'));
 }
 
 /// The PEM certificates of containers-certs.d(5) for `registry`.
@@ -290,7 +236,7 @@ class Session {
         if (r.status != 200) {
             throw Error(shown_ + ": the token server answered " + std::to_string(r.status));
         }
-        const json j = parse_json(r.body, shown_ + ": the token server's answer");
+        const json j = parse_reply(r.body, shown_ + ": the token server's answer");
         for (const char* k : {"token", "access_token"}) {
             if (j.contains(k) && j[k].is_string() && !j[k].get<std::string>().empty()) {
                 token_ = j[k].get<std::string>();
@@ -377,61 +323,13 @@ Manifest fetch_manifest(Session& s, const std::string& what, const std::string& 
     if (what.rfind("sha256:", 0) == 0 && m.digest != what) {
         throw Error(shown + ": digest mismatch: the registry's manifest is " + m.digest);
     }
-    const json j = parse_json(m.body, shown);
+    const json j = parse_reply(m.body, shown);
     m.media_type = j.value("mediaType", "");
     if (m.media_type.empty()) {
         m.media_type = r.header("content-type");
         m.media_type = m.media_type.substr(0, m.media_type.find(';'));
     }
     return m;
-}
-
-std::string joined(const std::vector<std::string>& items) {
-    std::string out;
-    for (const auto& i : items) {
-        out += (out.empty() ? "" : ", ") + i;
-    }
-    return out;
-}
-
-std::string platform_text(const json& p) {
-    std::string s = p.value("os", "?") + "/" + p.value("architecture", "?");
-    if (p.contains("variant") && p["variant"].is_string()) {
-        s += "/" + p["variant"].get<std::string>();
-    }
-    return s;
-}
-
-/// The manifest descriptor of `index` for `want`.
-json choose_platform(const json& index, const Platform& want, const std::string& shown) {
-    if (!index.contains("manifests") || !index["manifests"].is_array()) {
-        throw Error(shown + ": the index has no \"manifests\" array");
-    }
-    std::vector<std::string> offered;
-    const json* loose = nullptr; // the os and architecture, but a variant missing on one side
-    for (const auto& d : index["manifests"]) {
-        if (!d.is_object() || !d.contains("platform") || !d["platform"].is_object()) {
-            continue;
-        }
-        const json& p = d["platform"];
-        offered.push_back(platform_text(p));
-        if (p.value("os", "") != want.os || p.value("architecture", "") != want.architecture) {
-            continue;
-        }
-        const std::string variant = p.value("variant", "");
-        if (variant == want.variant) {
-            return d;
-        }
-        if ((want.variant.empty() || variant.empty()) && loose == nullptr) {
-            loose = &d;
-        }
-    }
-    if (loose != nullptr) {
-        return *loose;
-    }
-    throw Error(shown + ": no image for " + want.str() + " (the index has " +
-                (offered.empty() ? std::string("none with a platform") : joined(offered)) +
-                "); choose one with --platform");
 }
 
 /// Downloads one blob into the cache, resuming and verifying.
@@ -568,182 +466,6 @@ void make_dirs(const std::string& dir) {
 
 } // namespace
 
-Platform Platform::host() {
-    Platform p;
-    struct utsname u {};
-    ::uname(&u);
-    const std::string m = u.machine;
-    if (m == "x86_64") {
-        p.architecture = "amd64";
-    } else if (m == "aarch64" || m == "arm64") {
-        p.architecture = "arm64";
-        p.variant = "v8";
-    } else if (m == "i686" || m == "i386") {
-        p.architecture = "386";
-    } else if (m.rfind("armv7", 0) == 0) {
-        p.architecture = "arm";
-        p.variant = "v7";
-    } else {
-        p.architecture = m; // ppc64le, s390x, riscv64: the same names
-    }
-    return p;
-}
-
-Platform Platform::parse(std::string_view text) {
-    const auto parts = text::split(text, '/');
-    if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty() ||
-        (parts.size() == 3 && parts[2].empty())) {
-        throw Error("--platform " + text::one_line(text) + ": expected OS/ARCH[/VARIANT]");
-    }
-    Platform p;
-    p.os = std::string(parts[0]);
-    p.architecture = std::string(parts[1]);
-    p.variant = parts.size() == 3 ? std::string(parts[2]) : "";
-    return p;
-}
-
-std::string Platform::str() const {
-    return os + "/" + architecture + (variant.empty() ? "" : "/" + variant);
-}
-
-Challenge parse_challenge(std::string_view h) {
-    Challenge c;
-    size_t i = 0;
-    while (i < h.size() && h[i] == ' ') {
-        ++i;
-    }
-    const size_t sp = h.find(' ', i);
-    std::string scheme(h.substr(i, sp == std::string_view::npos ? h.size() - i : sp - i));
-    for (auto& ch : scheme) {
-        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    }
-    c.scheme = scheme;
-    if (sp == std::string_view::npos) {
-        return c;
-    }
-    i = sp + 1;
-    while (i < h.size()) {
-        while (i < h.size() && (h[i] == ' ' || h[i] == ',')) {
-            ++i;
-        }
-        const size_t eq = h.find('=', i);
-        if (eq == std::string_view::npos) {
-            break;
-        }
-        std::string key(h.substr(i, eq - i));
-        for (auto& ch : key) {
-            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        }
-        i = eq + 1;
-        std::string value;
-        if (i < h.size() && h[i] == '"') {
-            ++i;
-            while (i < h.size() && h[i] != '"') {
-                if (h[i] == '\\' && i + 1 < h.size()) {
-                    ++i;
-                }
-                value += h[i++];
-            }
-            ++i;
-        } else {
-            while (i < h.size() && h[i] != ',') {
-                value += h[i++];
-            }
-        }
-        if (key == "realm") {
-            c.realm = value;
-        } else if (key == "service") {
-            c.service = value;
-        } else if (key == "scope") {
-            c.scope = value;
-        }
-        if (key.find(' ') != std::string::npos) {
-            break; // a second challenge began
-        }
-    }
-    return c;
-}
-
-std::string find_credentials(const std::string& registry, const std::string& home,
-                             const std::vector<std::string>& environ) {
-    std::vector<std::string> files;
-    if (const std::string f = env_get(environ, "REGISTRY_AUTH_FILE"); !f.empty()) {
-        files.push_back(f);
-    }
-    if (const std::string x = env_get(environ, "XDG_RUNTIME_DIR"); !x.empty()) {
-        files.push_back(x + "/containers/auth.json");
-    }
-    if (!home.empty()) {
-        files.push_back(home + "/.config/containers/auth.json");
-        files.push_back(home + "/.docker/config.json");
-    }
-    const bool hub = registry == "docker.io";
-    for (const auto& f : files) {
-        std::string text;
-        try {
-            text = file::read(f, 1 << 20);
-        } catch (const Error&) {
-            continue; // not there
-        }
-        const json j = parse_json(text, "auth file " + f);
-        if (!j.contains("auths") || !j["auths"].is_object()) {
-            continue;
-        }
-        for (const auto& [key, entry] : j["auths"].items()) {
-            const std::string host = auth_key_host(key);
-            const bool match =
-                host == registry ||
-                (hub && (host == "index.docker.io" || host == "registry-1.docker.io"));
-            if (match && entry.is_object() && entry.contains("auth") && entry["auth"].is_string()) {
-                const std::string auth = entry["auth"].get<std::string>();
-                bool ok = false;
-                const std::string plain = http::unbase64(auth, ok);
-                if (!ok || plain.find(':') == std::string::npos) {
-                    throw Error("auth file " + f + ": \"auths\" of " + key +
-                                ": \"auth\" is not base64 of USER:PASSWORD");
-                }
-                return auth;
-            }
-        }
-    }
-    return "";
-}
-
-std::string index_choice(std::string_view body, const Platform& want, const std::string& shown,
-                         Platform* chosen) {
-    const json doc = parse_json(std::string(body), shown);
-    const json d = choose_platform(doc, want, shown);
-    const std::string digest = checked_digest(d, shown);
-    if (chosen != nullptr) {
-        chosen->os = d["platform"].value("os", "");
-        chosen->architecture = d["platform"].value("architecture", "");
-        chosen->variant = d["platform"].value("variant", "");
-    }
-    return digest;
-}
-
-std::vector<Descriptor> manifest_blobs(std::string_view body, const std::string& shown) {
-    const json doc = parse_json(std::string(body), shown);
-    if (!doc.contains("config") || !doc.contains("layers") || !doc["layers"].is_array()) {
-        throw Error(shown + ": the manifest has no \"config\" or \"layers\"");
-    }
-    std::vector<Descriptor> out;
-    out.push_back({checked_digest(doc["config"], shown + ": config"),
-                   checked_size(doc["config"], shown + ": config"), shown + ": config"});
-    const size_t n = doc["layers"].size();
-    for (size_t i = 0; i < n; ++i) {
-        const json& l = doc["layers"][i];
-        const std::string where =
-            shown + ": layer " + std::to_string(i + 1) + " of " + std::to_string(n);
-        const std::string digest = checked_digest(l, where);
-        if (l.contains("urls")) {
-            throw Error(where + " (" + digest + ") is a foreign layer, which husk does not fetch");
-        }
-        out.push_back({digest, checked_size(l, where), where + " (" + digest + ")"});
-    }
-    return out;
-}
-
 Pulled pull(const Reference& ref, const std::string& blob_dir, const PullOptions& options) {
     Session s(ref, options);
     const std::string shown = s.shown() + ":" + (ref.digest.empty() ? ref.tag : ref.digest);
@@ -754,7 +476,7 @@ Pulled pull(const Reference& ref, const std::string& blob_dir, const PullOptions
     });
     Manifest m = fetch_manifest(s, ref.what(), shown);
     const bool index = is_index_type(m.media_type) ||
-                       (m.media_type.empty() && parse_json(m.body, shown).contains("manifests"));
+                       (m.media_type.empty() && parse_reply(m.body, shown).contains("manifests"));
     if (index) {
         const std::string digest = index_choice(m.body, options.platform, shown, &out.platform);
         m = fetch_manifest(s, digest, shown + " (" + out.platform.str() + ")");
