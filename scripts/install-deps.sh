@@ -15,6 +15,7 @@ set -Eeuo pipefail
 PACKAGES=(
     # build
     build-essential cmake pkg-config clang-format
+    lld  # links husk with its start-up function order (bin/husk.order)
     libcli11-dev nlohmann-json3-dev libarchive-dev libsquashfuse-dev libfuse3-dev
     # static decompressors and hashes, for the statically linked SquashFS
     # stack and libarchive's tar reader
