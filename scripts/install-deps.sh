@@ -23,6 +23,10 @@ PACKAGES=(
     googletest libgtest-dev
     # the fuzz harnesses (test/fuzz): clang and its libFuzzer runtime
     clang libclang-rt-dev
+    # LLVM's binutils, which CMake takes for a clang build where they are
+    # installed (llvm-ar, llvm-ranlib: one fuzz build on every machine), and
+    # llvm-symbolizer, which names the functions of a fuzzer's crash report
+    llvm
     # man pages from doc/*.md at build time; man to check them; file for
     # cpack -G DEB (CPackDeb runs it to find what dpkg-shlibdeps must read)
     pandoc man-db file

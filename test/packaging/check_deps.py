@@ -2,7 +2,7 @@
 """check_deps.py -- every file the build uses comes from a package the
 install script installs.
 
-    check_deps.py BUILD_DIR [--packages FILE]
+    check_deps.py BUILD_DIR [--also DIR]... [--packages FILE]
 
 Reads BUILD_DIR/CMakeCache.txt and collects every absolute path CMake found
 there: libraries and headers (find_library, find_package's *_DIR,
@@ -13,6 +13,12 @@ resolved path and its merged-/usr twin). A package is covered when it is in
 the install list (scripts/install-deps.sh --list, or FILE), is Essential, or
 is pulled in by the Depends/Pre-Depends of a covered package, as
 `apt-get install --no-install-recommends` of the list would pull it in.
+
+Each --also DIR is another build of the same tree (scripts/test.sh makes
+build-asan and, with clang, build-fuzz before the main build), read the same
+way when it has a CMakeCache.txt and skipped when it has none: a clang build
+picks up LLVM's tools (llvm-ar, llvm-ranlib) where they are installed, and
+falls back to binutils' where not, so a fresh machine builds differently.
 
 Prints one line per uncovered file,
     check_deps: CMakeCache.txt HUSK_bz2_A: /usr/lib/.../libbz2.a is from libbz2-dev, which scripts/install-deps.sh does not install
@@ -155,16 +161,24 @@ def main():
     if not args or args[0] in ("-h", "--help"):
         print(__doc__.strip())
         return 0 if args else 2
-    build = args[0]
-    if len(args) == 3 and args[1] == "--packages":
-        listed = open(args[2]).read().split()
-        list_name = args[2]
-    elif len(args) == 1:
+    builds, packages = [args[0]], None
+    rest = args[1:]
+    while rest:
+        if len(rest) >= 2 and rest[0] == "--also":
+            if os.path.isfile(os.path.join(rest[1], "CMakeCache.txt")):
+                builds.append(rest[1])
+        elif len(rest) >= 2 and rest[0] == "--packages":
+            packages = rest[1]
+        else:
+            fail("usage: check_deps.py BUILD_DIR [--also DIR]... [--packages FILE]")
+        rest = rest[2:]
+    if packages is not None:
+        listed = open(packages).read().split()
+        list_name = packages
+    else:
         listed = subprocess.run(["bash", INSTALL_DEPS, "--list"], capture_output=True,
                                 text=True, check=True).stdout.split()
         list_name = "scripts/install-deps.sh"
-    else:
-        fail("usage: check_deps.py BUILD_DIR [--packages FILE]")
 
     pkgs, provides = installed_packages()
     unknown = [p for p in listed if p not in pkgs and p not in provides]
@@ -173,7 +187,9 @@ def main():
     covered = closure(listed, pkgs, provides)
 
     problems, checked, seen = [], 0, set()
-    for key, path in read_cache(build):
+    used = [(os.path.basename(os.path.normpath(b)), key, path)
+            for b in builds for key, path in read_cache(b)]
+    for build, key, path in used:
         if path in seen:
             continue
         seen.add(path)
@@ -182,10 +198,10 @@ def main():
         if not names:
             if os.path.isdir(path):
                 continue  # a folder no package claims, e.g. a prefix: nothing in it was used
-            problems.append(f"CMakeCache.txt {key}: {path} belongs to no Debian package "
+            problems.append(f"{build}/CMakeCache.txt {key}: {path} belongs to no Debian package "
                             f"(installed by hand?); husk may use only packaged files")
         elif not names & covered:
-            problems.append(f"CMakeCache.txt {key}: {path} is from {', '.join(sorted(names))}, "
+            problems.append(f"{build}/CMakeCache.txt {key}: {path} is from {', '.join(sorted(names))}, "
                             f"which {list_name} does not install")
     for p in problems:
         print(f"check_deps: {p}")
