@@ -24,12 +24,13 @@ Python standard library only."""
 import argparse
 import http.client
 import http.server
-import os
 import re
 import socket
 import ssl
 import sys
 import threading
+
+from serve import serve
 
 BLOB = re.compile(r"^/v2/.+/blobs/sha256:[0-9a-f]{64}$")
 HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
@@ -160,15 +161,7 @@ def main():
     state = {"lock": threading.Lock(), "cuts_left": args.cuts}
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), make_handler(args, state))
     server.daemon_threads = True
-    tmp = args.port_file + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(f"{server.server_address[1]}\n")
-    os.rename(tmp, args.port_file)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return serve(server, args.port_file)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,8 @@ PROG=registry.sh
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
+# the servers import serve.py beside them: no __pycache__ left in that folder
+export PYTHONDONTWRITEBYTECODE=1
 SERVICE=husk-test-registry
 ISSUER=husk-test-token-issuer
 
