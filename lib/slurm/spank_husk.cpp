@@ -30,6 +30,7 @@
 #include "util/fd.hpp"
 #include "util/file.hpp"
 #include "util/log.hpp"
+#include "util/nss.hpp"
 #include "util/text.hpp"
 
 #include <cerrno>
@@ -40,7 +41,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <map>
-#include <pwd.h>
 #include <set>
 #include <string>
 #include <sys/prctl.h>
@@ -413,15 +413,13 @@ int job_epilog(spank_t sp) {
     const std::string dir = replace_uid(g_args.runtime_dir, uid);
     const std::string name = "slurm-job-" + std::to_string(job);
     const std::string shown = dir + "/" + name + (node.empty() ? "" : "/" + node);
-    struct passwd pw {};
-    struct passwd* found = nullptr;
-    std::vector<char> buf(16384);
-    if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+    const auto pw = husk::nss::user_by_uid(uid);
+    if (!pw) {
         say_error("epilog of job " + std::to_string(job) + ": no passwd entry for uid " +
                   std::to_string(uid) + "; " + shown + " is left");
         return 0;
     }
-    const gid_t gid = pw.pw_gid;
+    const gid_t gid = pw->gid;
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
         say_error("epilog: cannot make a pipe: " + std::string(std::strerror(errno)));

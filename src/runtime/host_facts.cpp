@@ -3,13 +3,13 @@
 #include "util/error.hpp"
 #include "util/file.hpp"
 #include "util/log.hpp"
+#include "util/nss.hpp"
 #include "util/path.hpp"
 
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <fcntl.h>
-#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,16 +31,7 @@ HostFacts gather_host_facts(const RunOptions& opts, const config::Settings& sett
     h.user = who.known ? who.user : "uid" + std::to_string(h.uid);
     h.gecos = who.gecos;
     const std::string& pw_home = who.home;
-    {
-        struct group gr {};
-        struct group* res = nullptr;
-        std::vector<char> buf(16384);
-        if (::getgrgid_r(h.gid, &gr, buf.data(), buf.size(), &res) == 0 && res != nullptr) {
-            h.group = gr.gr_name;
-        } else {
-            h.group = "gid" + std::to_string(h.gid);
-        }
-    }
+    h.group = nss::group_name(h.gid).value_or("gid" + std::to_string(h.gid));
 
     const char* home = std::getenv("HOME");
     std::string home_raw = home != nullptr && home[0] == '/' ? home : pw_home;

@@ -2,11 +2,11 @@
 
 #include "util/error.hpp"
 #include "util/file.hpp"
+#include "util/nss.hpp"
 #include "util/text.hpp"
 
 #include <cerrno>
 #include <nlohmann/json.hpp>
-#include <pwd.h>
 #include <unistd.h>
 
 namespace husk::config {
@@ -166,14 +166,11 @@ std::string joined(const std::vector<std::string>& v, const char* sep) {
 Identity Identity::current() {
     Identity who;
     who.uid = ::getuid();
-    struct passwd pw {};
-    struct passwd* res = nullptr;
-    std::vector<char> buf(16384);
-    if (::getpwuid_r(who.uid, &pw, buf.data(), buf.size(), &res) == 0 && res != nullptr) {
-        who.user = pw.pw_name;
+    if (auto pw = nss::user_by_uid(who.uid)) {
+        who.user = std::move(pw->name);
         who.known = true;
-        who.home = pw.pw_dir != nullptr ? pw.pw_dir : "";
-        who.gecos = pw.pw_gecos != nullptr ? pw.pw_gecos : "";
+        who.home = std::move(pw->home);
+        who.gecos = std::move(pw->gecos);
     } else {
         who.user = std::to_string(who.uid);
     }
