@@ -49,14 +49,18 @@ pretty=$(. "$IMG_DEBIAN/etc/os-release" && echo "$PRETTY_NAME")
     done
 }
 
-@test "gpu.sbatch: the node's driver in the container (a fake driver tree; no GRES here)" {
-    # This cluster has no GPUs to give (no gres.conf): the script without
-    # its --gres line, husk pointed at a fake driver (HUSK_HOST_ROOT).
-    grep -v -- '--gres' "$BATS_TEST_DIRNAME/gpu.sbatch" >gpu.sbatch
-    HUSK_HOST_ROOT=$FAKE_NVIDIA COMMAND=/usr/bin/nvidia-smi sbatch_wait out gpu.sbatch
-    cat out
-    [ "$JOB_EXIT" = 0:0 ]
-    grep -q 'fake nvidia-smi' out
+@test "gpu.sbatch and plugin-gpu.sbatch: the node's driver in the container (a fake driver tree; no GRES here)" {
+    # This cluster has no GPUs to give (no gres.conf): the scripts without
+    # their --gres line, with the SLURM_JOB_GPUS that it would set, and husk
+    # pointed at a fake driver (HUSK_HOST_ROOT).
+    for script in gpu plugin-gpu; do
+        grep -v -- '--gres' "$BATS_TEST_DIRNAME/$script.sbatch" >$script.sbatch
+        SLURM_JOB_GPUS=0 HUSK_HOST_ROOT=$FAKE_NVIDIA COMMAND=/usr/bin/nvidia-smi \
+            sbatch_wait out $script.sbatch
+        cat out
+        [ "$JOB_EXIT" = 0:0 ]
+        grep -q 'fake nvidia-smi' out
+    done
 }
 
 @test "plugin-batch.sbatch: the batch script runs in the image given to sbatch" {

@@ -83,12 +83,55 @@ PluginArgs parse_plugin_args(const std::vector<std::string>& args) {
             }
             n = std::stoull(value);
             a.linger = static_cast<uint32_t>(n);
+        } else if (key == "gpu") {
+            if (value == "auto") {
+                a.gpu = GpuPolicy::Auto;
+            } else if (value == "nvidia") {
+                a.gpu = GpuPolicy::Nvidia;
+            } else if (value == "amd") {
+                a.gpu = GpuPolicy::Amd;
+            } else if (value == "none") {
+                a.gpu = GpuPolicy::None;
+            } else {
+                throw Error(shown + ": not a GPU policy (auto, nvidia, amd, none)");
+            }
         } else {
             throw Error(shown + ": unknown argument (known: runtime_dir, mounts, sbatch_support, "
-                                "remap_root, mount_home, linger)");
+                                "remap_root, mount_home, linger, gpu)");
         }
     }
     return a;
+}
+
+std::optional<std::string>
+task_gpu(GpuPolicy policy, const std::function<std::optional<std::string>(const char*)>& getenv,
+         std::optional<host::gpu::Vendor> node) {
+    if (!node) {
+        return std::nullopt;
+    }
+    const char* vendor = *node == host::gpu::Vendor::Nvidia ? "nvidia" : "amd";
+    switch (policy) {
+    case GpuPolicy::Auto:
+        // The step's GPUs, else the batch step's (the job's): what
+        // --gpu's selection reads first after NVIDIA_VISIBLE_DEVICES.
+        for (const char* var : {"SLURM_STEP_GPUS", "SLURM_JOB_GPUS"}) {
+            if (const auto v = getenv(var)) {
+                if (v->empty() || *v == "none" || *v == "void") {
+                    return std::nullopt;
+                }
+                return vendor;
+            }
+        }
+        return std::nullopt;
+    case GpuPolicy::Nvidia:
+        return *node == host::gpu::Vendor::Nvidia ? std::optional<std::string>(vendor)
+                                                  : std::nullopt;
+    case GpuPolicy::Amd:
+        return *node == host::gpu::Vendor::Amd ? std::optional<std::string>(vendor) : std::nullopt;
+    case GpuPolicy::None:
+        break;
+    }
+    return std::nullopt;
 }
 
 ContainerName parse_container_name(std::string_view text) {

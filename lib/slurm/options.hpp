@@ -3,6 +3,7 @@
 // that unit tests cover them. See doc/slurm.md.
 #pragma once
 
+#include "host/gpu.hpp"
 #include "runtime/run_options.hpp"
 #include "util/bind.hpp"
 
@@ -14,6 +15,14 @@
 #include <vector>
 
 namespace husk::slurm {
+
+/// plugstack.conf's gpu=: which tasks get the node's GPU driver.
+enum class GpuPolicy {
+    Auto,   ///< a task of a step that Slurm gave GPUs, with the node's driver's vendor
+    Nvidia, ///< every task on a node with an NVIDIA driver (sites without GRES)
+    Amd,    ///< every task on a node with an AMD driver (sites without GRES)
+    None,   ///< no task
+};
 
 /// The arguments of the plugin's plugstack.conf line (spank(8)): site
 /// defaults. Each is KEY=VALUE.
@@ -35,6 +44,9 @@ struct PluginArgs {
     /// linger=SECONDS: how long a SquashFS image server stays after its
     /// last container (husk run's --linger); unset: the site config's.
     std::optional<uint32_t> linger;
+    /// gpu=auto|nvidia|amd|none: which tasks get husk run's --gpu (the
+    /// node's driver, and only the GPUs the step's environment selects).
+    GpuPolicy gpu = GpuPolicy::Auto;
 };
 
 /// Parses the plugstack.conf arguments.
@@ -115,6 +127,17 @@ struct NamedState {
 runtime::RunOptions run_options(const ContainerOptions& o, const PluginArgs& args,
                                 const std::vector<std::string>& argv, const NamedState& named,
                                 const std::string& overlay_dir);
+
+/// The --gpu of one task under `policy` (husk run's --gpu=VENDOR): "nvidia"
+/// or "amd", or nullopt for none. Auto: when the first of SLURM_STEP_GPUS,
+/// SLURM_JOB_GPUS (the batch step's) set in the task's environment
+/// (`getenv`, nullopt for unset) names GPUs, and `node` (the node's driver,
+/// host::gpu::node_vendor()) is known; Nvidia, Amd: when `node` is that
+/// vendor; None: never. Slurm's variables then select the GPUs (see
+/// host::gpu::selected_devices()).
+std::optional<std::string>
+task_gpu(GpuPolicy policy, const std::function<std::optional<std::string>(const char*)>& getenv,
+         std::optional<host::gpu::Vendor> node);
 
 /// "1", "yes", "true" / "0", "no", "false".
 /// @throws husk::Error "WHAT: not a boolean (1|0|yes|no|true|false)".

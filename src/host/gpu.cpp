@@ -522,6 +522,20 @@ Vendor parse_vendor(const std::string& text, const std::string& what) {
     throw Error(what + ": \"" + text + "\" is not a GPU vendor (nvidia or amd)");
 }
 
+std::optional<Vendor> node_vendor(const std::string& host_root) {
+    HostTree tree;
+    if (!tree.open(host_root)) {
+        return std::nullopt;
+    }
+    if (char_node(tree, "/dev/nvidiactl") || char_node(tree, "/dev/nvidia0")) {
+        return Vendor::Nvidia;
+    }
+    if (char_node(tree, "/dev/kfd")) {
+        return Vendor::Amd;
+    }
+    return std::nullopt;
+}
+
 std::optional<cdi::Spec> discover_nvidia(const DiscoverOptions& o) {
     const Capabilities caps = parse_capabilities(o.capabilities);
     HostTree tree;

@@ -34,6 +34,13 @@ struct DiscoverOptions {
     std::string capabilities = "compute,utility";
 };
 
+/// The GPU vendor whose driver this node has, by its control device node
+/// under `host_root` (a character device, never through a symlink):
+/// NVIDIA for /dev/nvidiactl or /dev/nvidia0, else AMD for /dev/kfd, else
+/// nullopt. Two or three lookups, no discovery: what a launcher that
+/// decides by itself whether to inject GPUs (the SPANK plugin) asks first.
+std::optional<Vendor> node_vendor(const std::string& host_root);
+
 /// Discovers the NVIDIA driver of `o.host_root`:
 /// - devices: one per /dev/nvidiaN (a character device, not a link), named
 ///   by its index in PCI bus order (from

@@ -61,6 +61,27 @@ one_container_per_node() { # output of $ns_per_task for 4 tasks on n1, n2
     [ "$output" = "no home" ]
 }
 
+@test "gpu=auto: a step given GPUs gets the node's driver and only its GPUs; one given none does not" {
+    # No GRES on this cluster: the step's SLURM_STEP_GPUS is the one srun
+    # passes on from here, and the node's driver a fake tree (HUSK_HOST_ROOT;
+    # its device nodes are not in the host's /dev, so only said there).
+    export HUSK_HOST_ROOT=$FAKE_NVIDIA
+    SLURM_STEP_GPUS=1 run -0 srun -n1 --container-image="$IMG_DEBIAN_SQFS" \
+        sh -c 'nvidia-smi; ls /usr/lib/husk-gpu; echo "CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES-unset}"'
+    echo "$output"
+    [[ "$output" == *"fake nvidia-smi"* ]]
+    [[ "$output" == *libcuda.so.1* ]]
+    [[ "$output" == *"not mounting nvidia.com/gpu=1: /dev/nvidia1"* ]]
+    [[ "$output" != *"nvidia.com/gpu=0"* ]] # the other GPU is not the step's
+    # A step given no GPU, and a step of a job with none: the image alone.
+    for given in "SLURM_STEP_GPUS=" "UNRELATED=1"; do
+        env "$given" srun -n1 --container-image="$IMG_DEBIAN_SQFS" \
+            sh -c 'test -e /usr/lib/husk-gpu || command -v nvidia-smi || echo no driver' >out 2>&1
+        cat out
+        [ "$(cat out)" = "no driver" ]
+    done
+}
+
 @test "srun --mpi=pmix -N2 -n4: hello and an 8 MiB allreduce, directory and SquashFS" {
     mpi_step() { # it takes 1 s; a hang (see twice, slurm.bash) is cut at 60
         run timeout 60 srun --mpi=pmix -N2 -n4 --container-image="$1" /hello

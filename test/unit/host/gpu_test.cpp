@@ -196,6 +196,28 @@ TEST(GpuDiscover, NoDriverIsNone) {
     EXPECT_EQ(discover_amd({t.root().string(), ""}), std::nullopt);
 }
 
+TEST(GpuNodeVendor, ByTheControlNodeNvidiaFirst) {
+    test::TempTree t;
+    EXPECT_EQ(node_vendor(t.root().string()), std::nullopt);
+    EXPECT_EQ(node_vendor((t / "missing").string()), std::nullopt);
+    t.write("dev/nvidiactl", ""); // regular files are no driver
+    t.write("dev/kfd", "");
+    EXPECT_EQ(node_vendor(t.root().string()), std::nullopt);
+    if (::geteuid() != 0) {
+        GTEST_SKIP() << "making device nodes needs root";
+    }
+    fs::remove(t / "dev/kfd");
+    make_char_device(t / "dev/kfd", 1, 3);
+    EXPECT_EQ(node_vendor(t.root().string()), Vendor::Amd);
+    // A link to a device node is not the driver's node.
+    make_char_device(t / "elsewhere/nvidia0", 1, 3);
+    fs::create_symlink("../elsewhere/nvidia0", t / "dev/nvidia0");
+    EXPECT_EQ(node_vendor(t.root().string()), Vendor::Amd);
+    fs::remove(t / "dev/nvidiactl");
+    make_char_device(t / "dev/nvidiactl", 1, 3);
+    EXPECT_EQ(node_vendor(t.root().string()), Vendor::Nvidia);
+}
+
 TEST(GpuDiscover, AnUnknownCapabilityIsAnError) {
     test::TempTree t;
     try {

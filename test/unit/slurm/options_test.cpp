@@ -16,9 +16,10 @@ TEST(PluginArgs, DefaultsAndEveryKey) {
     EXPECT_FALSE(d.remap_root);
     EXPECT_TRUE(d.mount_home);
     EXPECT_FALSE(d.linger);
-    const PluginArgs a =
-        parse_plugin_args({"runtime_dir=/local/husk-%U", "mounts=/scratch,/apps:/opt/apps:ro",
-                           "sbatch_support=0", "remap_root=yes", "mount_home=false", "linger=5"});
+    EXPECT_EQ(d.gpu, GpuPolicy::Auto);
+    const PluginArgs a = parse_plugin_args(
+        {"runtime_dir=/local/husk-%U", "mounts=/scratch,/apps:/opt/apps:ro", "sbatch_support=0",
+         "remap_root=yes", "mount_home=false", "linger=5", "gpu=none"});
     EXPECT_EQ(a.runtime_dir, "/local/husk-%U");
     ASSERT_EQ(a.mounts.size(), 2u);
     EXPECT_EQ(a.mounts[0].target, "/scratch");
@@ -28,6 +29,10 @@ TEST(PluginArgs, DefaultsAndEveryKey) {
     EXPECT_TRUE(a.remap_root);
     EXPECT_FALSE(a.mount_home);
     EXPECT_EQ(a.linger, 5u);
+    EXPECT_EQ(a.gpu, GpuPolicy::None);
+    EXPECT_EQ(parse_plugin_args({"gpu=nvidia"}).gpu, GpuPolicy::Nvidia);
+    EXPECT_EQ(parse_plugin_args({"gpu=amd"}).gpu, GpuPolicy::Amd);
+    EXPECT_EQ(parse_plugin_args({"gpu=auto"}).gpu, GpuPolicy::Auto);
 }
 
 TEST(PluginArgs, BadArgumentsSayWhichAndWhy) {
@@ -41,7 +46,7 @@ TEST(PluginArgs, BadArgumentsSayWhichAndWhy) {
     };
     EXPECT_EQ(message({"color=blue"}),
               "plugstack.conf: color=blue: unknown argument (known: runtime_dir, mounts, "
-              "sbatch_support, remap_root, mount_home, linger)");
+              "sbatch_support, remap_root, mount_home, linger, gpu)");
     EXPECT_EQ(message({"runtime_dir"}), "plugstack.conf: runtime_dir: expected KEY=VALUE");
     EXPECT_EQ(message({"runtime_dir=tmp"}),
               "plugstack.conf: runtime_dir=tmp: must be an absolute path");
@@ -49,6 +54,38 @@ TEST(PluginArgs, BadArgumentsSayWhichAndWhy) {
               "plugstack.conf: sbatch_support=maybe: not a boolean (1|0|yes|no|true|false)");
     EXPECT_EQ(message({"linger=-1"}), "plugstack.conf: linger=-1: not a number of seconds");
     EXPECT_NE(message({"mounts=/a:b"}).find("absolute"), std::string::npos);
+    EXPECT_EQ(message({"gpu=yes"}),
+              "plugstack.conf: gpu=yes: not a GPU policy (auto, nvidia, amd, none)");
+}
+
+TEST(PluginArgs, GpuPolicyPicksTheTasksThatGetTheNodesDriver) {
+    using host::gpu::Vendor;
+    std::map<std::string, std::string> env;
+    const auto getenv = [&](const char* name) -> std::optional<std::string> {
+        const auto it = env.find(name);
+        return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
+    };
+    // auto: only a step Slurm gave GPUs, with the vendor of the node's driver.
+    EXPECT_EQ(task_gpu(GpuPolicy::Auto, getenv, Vendor::Nvidia), std::nullopt);
+    env["CUDA_VISIBLE_DEVICES"] = "0"; // not Slurm's word on the step
+    EXPECT_EQ(task_gpu(GpuPolicy::Auto, getenv, Vendor::Nvidia), std::nullopt);
+    env["SLURM_JOB_GPUS"] = "2,3"; // the batch step's
+    EXPECT_EQ(task_gpu(GpuPolicy::Auto, getenv, Vendor::Nvidia), "nvidia");
+    EXPECT_EQ(task_gpu(GpuPolicy::Auto, getenv, Vendor::Amd), "amd");
+    EXPECT_EQ(task_gpu(GpuPolicy::Auto, getenv, std::nullopt), std::nullopt); // no driver here
+    env["SLURM_STEP_GPUS"] = ""; // a step of that job given none
+    EXPECT_EQ(task_gpu(GpuPolicy::Auto, getenv, Vendor::Nvidia), std::nullopt);
+    env["SLURM_STEP_GPUS"] = "3";
+    EXPECT_EQ(task_gpu(GpuPolicy::Auto, getenv, Vendor::Nvidia), "nvidia");
+    // nvidia, amd: every task on a node with that driver, GPUs given or not.
+    env.clear();
+    EXPECT_EQ(task_gpu(GpuPolicy::Nvidia, getenv, Vendor::Nvidia), "nvidia");
+    EXPECT_EQ(task_gpu(GpuPolicy::Nvidia, getenv, Vendor::Amd), std::nullopt);
+    EXPECT_EQ(task_gpu(GpuPolicy::Amd, getenv, Vendor::Amd), "amd");
+    EXPECT_EQ(task_gpu(GpuPolicy::Amd, getenv, std::nullopt), std::nullopt);
+    // none: never.
+    env["SLURM_STEP_GPUS"] = "0";
+    EXPECT_EQ(task_gpu(GpuPolicy::None, getenv, Vendor::Nvidia), std::nullopt);
 }
 
 TEST(ContainerMounts, PyxisSyntax) {
