@@ -172,6 +172,9 @@ Response get(const Request& request, const std::function<bool(std::string_view)>
     if (request.range_from > 0) {
         c.easy_setopt(h, CURLOPT_RANGE, range.c_str());
     }
+    if (request.head) {
+        c.easy_setopt(h, CURLOPT_NOBODY, 1L);
+    }
     if (!request.verify_tls) {
         c.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
         c.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);

@@ -28,7 +28,7 @@ class NetworkError : public Error {
     bool tls_;
 };
 
-/// One GET.
+/// One GET (or HEAD).
 struct Request {
     std::string url;
     std::vector<std::string> headers; ///< "Name: value"
@@ -37,6 +37,7 @@ struct Request {
     std::string extra_ca_pem;
     bool verify_tls = true;      ///< false: --insecure
     uint64_t range_from = 0;     ///< > 0: ask for the bytes from there on (206)
+    bool head = false;           ///< HEAD: the status and headers, no body (RFC 9110 9.3.2)
     long connect_timeout_s = 30; ///< connecting, seconds
     long stall_timeout_s = 60;   ///< a body that sends nothing that long, seconds
 };
@@ -54,7 +55,7 @@ struct Response {
     }
 };
 
-/// Sends the GET, following redirects (an Authorization header is not sent
+/// Sends the GET (or HEAD), following redirects (an Authorization header is not sent
 /// to another host: curl's rule). A 2xx body goes to `sink` in pieces when
 /// one is given (return false to stop: the transfer then fails); any other
 /// body, or every body without a sink, is kept in Response::body up to

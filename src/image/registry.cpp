@@ -110,6 +110,11 @@ class Session {
         return get_v2(ref_.repository + "/" + path, headers, sink, range_from, limit);
     }
 
+    /// HEAD /v2/<repository>/<path>: the status and headers only.
+    http::Response head(const std::string& path, const std::vector<std::string>& headers) {
+        return get_v2(ref_.repository + "/" + path, headers, {}, 0, 1 << 16, true);
+    }
+
     /// The API check (distribution spec, "determining support"): GET /v2/,
     /// authenticating as the registry asks.
     /// @throws husk::Error when the server is no OCI registry or refuses.
@@ -126,7 +131,7 @@ class Session {
   private:
     http::Response get_v2(const std::string& rest, const std::vector<std::string>& headers,
                           const std::function<bool(std::string_view)>& sink, uint64_t range_from,
-                          size_t limit) {
+                          size_t limit, bool head = false) {
         for (int round = 0;; ++round) {
             http::Request req;
             req.url = base() + "/v2/" + rest;
@@ -137,6 +142,7 @@ class Session {
             req.verify_tls = !options_.insecure;
             req.extra_ca_pem = ca_pem_;
             req.range_from = range_from;
+            req.head = head;
             http::Response r = send(req, sink, limit);
             if (r.status == 401 && round == 0) {
                 authenticate(r.header("www-authenticate"));
@@ -305,6 +311,21 @@ struct Manifest {
     std::string media_type;
 };
 
+/// The digest of the manifest that the tag `tag` names now, by HEAD
+/// (distribution spec, "checking if content exists"): its
+/// Docker-Content-Digest header, sent with the same Accept as the GET so
+/// that an index is named as such; "" when the registry answers otherwise,
+/// gives no well-formed digest or cannot be reached (the GET then says why).
+std::string head_digest(Session& s, const std::string& tag) {
+    try {
+        const http::Response r = s.head("manifests/" + tag, {kAccept});
+        const std::string d = r.header("docker-content-digest");
+        return r.status == 200 && is_sha256_digest(d) ? d : "";
+    } catch (const http::NetworkError&) {
+        return "";
+    }
+}
+
 Manifest fetch_manifest(Session& s, const std::string& what, const std::string& shown) {
     Manifest m;
     const http::Response r = with_retries([&] {
@@ -467,6 +488,17 @@ void make_dirs(const std::string& dir) {
 } // namespace
 
 Pulled pull(const Reference& ref, const std::string& blob_dir, const PullOptions& options) {
+    const auto reuse = [&](const std::string& digest) {
+        Pulled at_hand;
+        at_hand.top_digest = digest;
+        at_hand.reused = options.reuse && options.reuse(digest, at_hand);
+        return at_hand;
+    };
+    if (!ref.digest.empty()) { // at hand already: no request at all
+        if (Pulled p = reuse(ref.digest); p.reused) {
+            return p;
+        }
+    }
     Session s(ref, options);
     const std::string shown = s.shown() + ":" + (ref.digest.empty() ? ref.tag : ref.digest);
     Pulled out;
@@ -474,7 +506,15 @@ Pulled pull(const Reference& ref, const std::string& blob_dir, const PullOptions
         s.check();
         return 0;
     });
+    if (ref.digest.empty() && options.reuse) {
+        if (const std::string d = head_digest(s, ref.tag); !d.empty()) {
+            if (Pulled p = reuse(d); p.reused) {
+                return p;
+            }
+        }
+    }
     Manifest m = fetch_manifest(s, ref.what(), shown);
+    out.top_digest = m.digest;
     const bool index = is_index_type(m.media_type) ||
                        (m.media_type.empty() && parse_reply(m.body, shown).contains("manifests"));
     if (index) {

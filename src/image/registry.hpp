@@ -8,6 +8,7 @@
 #include "image/reference.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,8 @@ struct Platform {
     std::string str() const;
 };
 
+struct Pulled;
+
 /// How a pull goes.
 struct PullOptions {
     Platform platform = Platform::host();
@@ -42,6 +45,14 @@ struct PullOptions {
     /// max_unpack_bytes): a manifest that claims more is refused before
     /// anything is downloaded. 0: no limit.
     uint64_t max_bytes = 0;
+    /// Asked, before any manifest is fetched, with the digest the reference
+    /// names: its own, or for a tag the Docker-Content-Digest of a HEAD of
+    /// the manifest (which Docker Hub's rate limit does not count, unlike a
+    /// GET: a job's many ranks running one cached tag cost no pull). Return
+    /// true with `Pulled::manifest_digest` (and `platform`) set when that
+    /// image is already at hand for `platform`: nothing is fetched then. A
+    /// registry that gives no digest on HEAD is simply pulled.
+    std::function<bool(const std::string& digest, Pulled& out)> reuse;
 };
 
 /// What a pull fetched.
@@ -53,6 +64,10 @@ struct Pulled {
     /// Every blob (config, then the layers), as "sha256:HEX".
     std::vector<std::string> blobs;
     uint64_t downloaded = 0; ///< bytes fetched from the network (0: all cached)
+    /// The digest the reference resolved to first: the manifest's, or the
+    /// index's it was chosen from (what PullOptions::reuse is asked with).
+    std::string top_digest;
+    bool reused = false; ///< PullOptions::reuse took it: nothing else is set but the digest
 };
 
 /// Fetches the image `ref` names (for `options.platform`, when it is an

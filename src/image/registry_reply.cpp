@@ -29,6 +29,11 @@ json parse_reply(const std::string& text, const std::string& where) {
     }
 }
 
+bool is_sha256_digest(std::string_view d) {
+    return d.size() == 71 && d.substr(0, 7) == "sha256:" &&
+           d.find_first_not_of("0123456789abcdef", 7) == std::string_view::npos;
+}
+
 namespace {
 
 /// A descriptor's digest, checked: "sha256:" and 64 lower-case hex digits
@@ -38,8 +43,7 @@ std::string checked_digest(const json& desc, const std::string& where) {
         throw Error(where + ": a descriptor without a \"digest\"");
     }
     const std::string d = desc["digest"].get<std::string>();
-    if (d.size() != 71 || d.compare(0, 7, "sha256:") != 0 ||
-        d.find_first_not_of("0123456789abcdef", 7) != std::string::npos) {
+    if (!is_sha256_digest(d)) {
         throw Error(where + ": digest " + text::one_line(d) +
                     " is not sha256:<64 lower-case hex digits>");
     }

@@ -5,8 +5,14 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <string_view>
 
 namespace husk::image {
+
+/// Whether `d` is "sha256:" and 64 lower-case hex digits: a digest that may
+/// name a file of the blob cache or the store (OCI image-spec descriptor.md,
+/// "digests").
+bool is_sha256_digest(std::string_view d);
 
 /// `text`, a registry's reply (or an auth file) named `where`, as a JSON
 /// object.

@@ -2,6 +2,7 @@
 
 #include "image/image.hpp"
 #include "image/layered.hpp"
+#include "image/registry_reply.hpp"
 #include "image/unpack.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
@@ -574,12 +575,43 @@ StoredImage Store::pull(const Reference& ref, const std::string& name, Format fo
 std::string Store::pull_cached(const Reference& ref, const PullOptions& options) const {
     const std::string blobs = dir() + "/blobs";
     own_dir(blobs);
-    PullOptions o = options;
-    o.max_bytes = limits_.max_bytes;
-    const Pulled p = image::pull(ref, blobs, o);
     const std::string cache = dir() + "/cache";
     own_dir(cache);
+    PullOptions o = options;
+    o.max_bytes = limits_.max_bytes;
+    // Which image manifest a digest (a tag's, or an index's) led to for
+    // this platform last time: with its layout still here, a run needs no
+    // manifest again (a job's ranks each resolve the tag, by HEAD).
+    std::string platform = o.platform.str();
+    std::replace(platform.begin(), platform.end(), '/', '-');
+    const auto record = [&](const std::string& digest) {
+        return cache + "/resolved-" + digest.substr(7) + "-" + platform;
+    };
+    const auto has_layout = [&](const std::string& manifest_digest) {
+        struct stat st {};
+        return ::lstat((cache + "/oci-" + manifest_digest.substr(7) + "/index.json").c_str(),
+                       &st) == 0;
+    };
+    o.reuse = [&](const std::string& digest, Pulled& out) {
+        std::string m;
+        try {
+            m = file::read(record(digest), 128);
+        } catch (const Error&) {
+            return false;
+        }
+        m = m.substr(0, m.find('\n'));
+        if (!is_sha256_digest(m) || !has_layout(m)) {
+            return false;
+        }
+        out.manifest_digest = m;
+        out.platform = o.platform;
+        return true;
+    };
+    const Pulled p = image::pull(ref, blobs, o);
     const std::string layout = cache + "/oci-" + p.manifest_digest.substr(7);
+    if (p.reused) {
+        return unpack_cached(layout);
+    }
     {
         const Fd lock = file::lock(layout + ".lock");
         struct stat st {};
@@ -593,6 +625,18 @@ std::string Store::pull_cached(const Reference& ref, const PullOptions& options)
             if (::renameat(cache_fd.get(), tmp.c_str(), cache_fd.get(), leaf.c_str()) != 0) {
                 throw_errno("cannot store " + layout);
             }
+        }
+        // Only a shortcut: written whole under a temporary name, and a
+        // record that cannot be written costs the next run a GET.
+        const std::string rec = record(p.top_digest);
+        const std::string tmp = rec + ".tmp." + std::to_string(::getpid());
+        try {
+            file::write(tmp, p.manifest_digest + "\n");
+            if (::rename(tmp.c_str(), rec.c_str()) != 0) {
+                ::unlink(tmp.c_str());
+            }
+        } catch (const Error&) {
+            ::unlink(tmp.c_str());
         }
     }
     return unpack_cached(layout);

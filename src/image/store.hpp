@@ -100,6 +100,10 @@ class Store {
     /// (HEX the manifest's digest), unpacked once by unpack_cached(). Many
     /// ranks starting at once each ask for the manifest; the blobs are
     /// downloaded once (their locks), the layout written and unpacked once.
+    /// dir()/cache/resolved-TOPHEX-OS-ARCH[-VARIANT] records which manifest
+    /// the digest TOPHEX (a tag's manifest or index) gave for the platform:
+    /// while that layout is here, a later run of the tag sends only a HEAD
+    /// (PullOptions::reuse), and one of a digest no request.
     /// @returns the unpacked directory.
     /// @throws husk::Error from pull() or unpack_cached().
     std::string pull_cached(const Reference& ref, const PullOptions& options) const;

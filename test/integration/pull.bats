@@ -314,6 +314,38 @@ assert_no_secret() {
     [ "$(jq length <<<"$output")" -eq 0 ]
 }
 
+@test "a run of a cached tag asks for its manifest by HEAD only (no pull by Docker Hub's count); a moved tag is pulled" {
+    start_registry
+    # a tag of this test's own (pushing over a seeded one would write the
+    # seed's files, which this registry's storage hard-links): the index
+    local f=$BATS_FILE_TMPDIR i
+    registry push "$REG" "oci:$f/layout:multi" husk/moving:latest --all >/dev/null
+    run_ok husk run "docker://$R/husk/moving" -- cat /husk-platform
+    assert_output_is "$(host_platform)"
+    [ "$(registry manifests "$REG" GET)" -eq 2 ] # the index, then this platform's manifest
+    [ "$(registry manifests "$REG" HEAD)" -eq 1 ]
+    for i in 1 2 3; do
+        run_ok husk run "docker://$R/husk/moving" -- cat /husk-platform
+        assert_output_is "$(host_platform)"
+    done
+    [ "$(registry manifests "$REG" GET)" -eq 2 ]
+    [ "$(registry manifests "$REG" HEAD)" -eq 4 ]
+    # by the index's digest: at hand, so no request at all
+    run_ok husk run "docker://$R/husk/moving@$(cat "$f/digest.multi")" -- cat /husk-platform
+    assert_output_is "$(host_platform)"
+    [ "$(registry manifests "$REG" GET)" -eq 2 ]
+    [ "$(registry manifests "$REG" HEAD)" -eq 4 ]
+    # the tag moved to another image: HEAD says so, the next run pulls it,
+    # and the one after does not
+    registry push "$REG" "oci-archive:$IMG_LAYERED/oci.tar" husk/moving:latest --oci >/dev/null
+    for i in 1 2; do
+        run_ok husk run "docker://$R/husk/moving" -- cat /opt/app/lib
+        assert_output_is file-now
+        [ "$(registry manifests "$REG" GET)" -eq 3 ]
+    done
+    [ "$(registry manifests "$REG" HEAD)" -eq 6 ]
+}
+
 @test "16 concurrent husk run docker:// download each blob once" {
     start_registry
     local pids=() i

@@ -42,6 +42,9 @@
 #   registry.sh gets DIR [DIGEST]
 #       Prints how many GETs of blob DIGEST (of any blob without one) the
 #       registry answered 200 or 206, from its access log (DIR/registry.log).
+#   registry.sh manifests DIR METHOD
+#       Prints how many METHOD (GET or HEAD) requests of a manifest (by tag
+#       or digest) the registry answered 200, from its access log.
 #   registry.sh proxy DIR [--cut-after N] [--cuts K]
 #       Starts cut-proxy.py (beside this script) in front of the registry
 #       (plain HTTP; the registry may be --tls): it forwards everything and
@@ -443,6 +446,14 @@ cmd_gets() {
     grep -cE "\"GET /v2/[^ ]+/blobs/$digest HTTP/[0-9.]+\" (200|206) " "$DIR/registry.log" || true
 }
 
+cmd_manifests() {
+    set_dir "${1-}"
+    local method=${2:?}
+    [ -f "$DIR/registry.log" ] || die "no registry log in $DIR"
+    sync_log
+    grep -cE "\"$method /v2/[^ ]+/manifests/[^ ]+ HTTP/[0-9.]+\" 200 " "$DIR/registry.log" || true
+}
+
 cmd_proxy() {
     set_dir "${1-}"
     shift
@@ -483,6 +494,7 @@ case $cmd in
     push) cmd_push "$@" ;;
     corrupt) cmd_corrupt "$@" ;;
     gets) cmd_gets "$@" ;;
+    manifests) cmd_manifests "$@" ;;
     proxy) cmd_proxy "$@" ;;
     -h | --help | help) usage ;;
     *) usage ;;
