@@ -211,19 +211,6 @@ std::string trim(std::string s) {
     return s;
 }
 
-/// Writes `path` whole or not at all: a temporary name of this process,
-/// renamed into place, so a task reading it beside another never sees half.
-void write_whole(const std::string& path, const std::string& content) {
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    husk::file::write(tmp, content);
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        const int err = errno;
-        ::unlink(tmp.c_str());
-        errno = err;
-        husk::throw_errno("cannot create " + path);
-    }
-}
-
 void make_dir(const std::string& path) {
     if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
         husk::throw_errno("cannot create " + path);
@@ -356,10 +343,10 @@ int task_init(spank_t sp) {
                 make_dir(overlay + "/work");
             }
             if (named.image.empty()) {
-                write_whole(state + "/image", r.image + "\n");
+                husk::file::write_whole(state + "/image", r.image + "\n");
             }
             if (!named.exists) {
-                write_whole(state + "/step", step_id + "\n");
+                husk::file::write_whole(state + "/step", step_id + "\n");
             }
         }
         const runtime::Prepared prepared = runtime::prepare(r, settings, who);

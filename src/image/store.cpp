@@ -626,17 +626,11 @@ std::string Store::pull_cached(const Reference& ref, const PullOptions& options)
                 throw_errno("cannot store " + layout);
             }
         }
-        // Only a shortcut: written whole under a temporary name, and a
-        // record that cannot be written costs the next run a GET.
-        const std::string rec = record(p.top_digest);
-        const std::string tmp = rec + ".tmp." + std::to_string(::getpid());
+        // Only a shortcut: a record that cannot be written costs the next
+        // run a GET.
         try {
-            file::write(tmp, p.manifest_digest + "\n");
-            if (::rename(tmp.c_str(), rec.c_str()) != 0) {
-                ::unlink(tmp.c_str());
-            }
+            file::write_whole(record(p.top_digest), p.manifest_digest + "\n");
         } catch (const Error&) {
-            ::unlink(tmp.c_str());
         }
     }
     return unpack_cached(layout);

@@ -63,6 +63,22 @@ void write(const std::string& path, std::string_view content) {
     write_all(fd.get(), content, path);
 }
 
+void write_whole(const std::string& path, std::string_view content) {
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    try {
+        write(tmp, content);
+    } catch (const Error&) {
+        ::unlink(tmp.c_str());
+        throw;
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        const int err = errno;
+        ::unlink(tmp.c_str());
+        errno = err;
+        throw_errno("cannot create " + path);
+    }
+}
+
 Fd lock(const std::string& path) {
     Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd) {

@@ -28,6 +28,13 @@ void write_all(int fd, std::string_view data, const std::string& what);
 /// @throws husk::Error "cannot create <path>" / "cannot write <path>".
 void write(const std::string& path, std::string_view content);
 
+/// Writes `path` whole or not at all: write()s `content` under a temporary
+/// name of this process beside it (PATH.tmp.PID), then renames that over
+/// `path`, so a reader never sees half of it; the temporary name is removed
+/// on failure.
+/// @throws husk::Error "cannot create <path>" / "cannot write <path>".
+void write_whole(const std::string& path, std::string_view content);
+
 /// Opens (creating it mode 0600, never through a symlink) the lock file
 /// `path` and waits for flock(2) LOCK_EX on it. The lock lasts as long as
 /// the returned descriptor, and a killed holder drops it; the file stays.

@@ -38,6 +38,30 @@ TEST(File, LimitAndErrorsNameTheFile) {
     }
 }
 
+TEST(File, WriteWholeReplacesAndLeavesNoTemporaryName) {
+    TempTree t;
+    const std::string p = (t / "state").string();
+    write_whole(p, "one\n");
+    write_whole(p, "two\n");
+    EXPECT_EQ(read(p), "two\n");
+    EXPECT_EQ(std::distance(std::filesystem::directory_iterator(t.root()),
+                            std::filesystem::directory_iterator()),
+              1);
+    // A link where the file was is replaced, its target left alone.
+    t.write("target", "keep");
+    t.symlink((t / "target").string(), "link");
+    write_whole((t / "link").string(), "new");
+    EXPECT_EQ(read((t / "target").string()), "keep");
+    EXPECT_EQ(read((t / "link").string()), "new");
+    try {
+        write_whole((t / "missing" / "f").string(), "x");
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.err(), ENOENT);
+        EXPECT_NE(std::string(e.what()).find("missing/f"), std::string::npos);
+    }
+}
+
 TEST(File, WriteNeverFollowsASymlink) {
     TempTree t;
     t.write("target", "keep");
