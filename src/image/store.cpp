@@ -587,10 +587,13 @@ std::string Store::pull_cached(const Reference& ref, const PullOptions& options)
     const auto record = [&](const std::string& digest) {
         return cache + "/resolved-" + digest.substr(7) + "-" + platform;
     };
-    const auto has_layout = [&](const std::string& manifest_digest) {
+    // A manifest's layout, there once its index.json is (renamed in whole).
+    const auto layout_of = [&](const std::string& manifest_digest) {
+        return cache + "/oci-" + manifest_digest.substr(7);
+    };
+    const auto complete = [](const std::string& layout) {
         struct stat st {};
-        return ::lstat((cache + "/oci-" + manifest_digest.substr(7) + "/index.json").c_str(),
-                       &st) == 0;
+        return ::lstat((layout + "/index.json").c_str(), &st) == 0;
     };
     o.reuse = [&](const std::string& digest, Pulled& out) {
         std::string m;
@@ -600,7 +603,7 @@ std::string Store::pull_cached(const Reference& ref, const PullOptions& options)
             return false;
         }
         m = m.substr(0, m.find('\n'));
-        if (!is_sha256_digest(m) || !has_layout(m)) {
+        if (!is_sha256_digest(m) || !complete(layout_of(m))) {
             return false;
         }
         out.manifest_digest = m;
@@ -608,14 +611,13 @@ std::string Store::pull_cached(const Reference& ref, const PullOptions& options)
         return true;
     };
     const Pulled p = image::pull(ref, blobs, o);
-    const std::string layout = cache + "/oci-" + p.manifest_digest.substr(7);
+    const std::string layout = layout_of(p.manifest_digest);
     if (p.reused) {
         return unpack_cached(layout);
     }
     {
         const Fd lock = file::lock(layout + ".lock");
-        struct stat st {};
-        if (::lstat((layout + "/index.json").c_str(), &st) != 0) {
+        if (!complete(layout)) {
             Fd cache_fd(::open(cache.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
             const std::string leaf = layout.substr(cache.size() + 1);
             remove_tree(cache_fd.get(), leaf); // a writer killed half way
