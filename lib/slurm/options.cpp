@@ -105,33 +105,37 @@ PluginArgs parse_plugin_args(const std::vector<std::string>& args) {
 
 std::optional<std::string>
 task_gpu(GpuPolicy policy, const std::function<std::optional<std::string>(const char*)>& getenv,
-         std::optional<host::gpu::Vendor> node) {
-    if (!node) {
-        return std::nullopt;
-    }
-    const char* vendor = *node == host::gpu::Vendor::Nvidia ? "nvidia" : "amd";
+         const std::function<std::optional<host::gpu::Vendor>()>& node) {
+    std::optional<host::gpu::Vendor> wanted; // nullopt: whichever the node has
     switch (policy) {
-    case GpuPolicy::Auto:
+    case GpuPolicy::Auto: {
         // The step's GPUs, else the batch step's (the job's): what
         // --gpu's selection reads first after NVIDIA_VISIBLE_DEVICES.
+        std::optional<std::string> gpus;
         for (const char* var : {"SLURM_STEP_GPUS", "SLURM_JOB_GPUS"}) {
-            if (const auto v = getenv(var)) {
-                if (v->empty() || *v == "none" || *v == "void") {
-                    return std::nullopt;
-                }
-                return vendor;
+            if ((gpus = getenv(var))) {
+                break;
             }
         }
-        return std::nullopt;
-    case GpuPolicy::Nvidia:
-        return *node == host::gpu::Vendor::Nvidia ? std::optional<std::string>(vendor)
-                                                  : std::nullopt;
-    case GpuPolicy::Amd:
-        return *node == host::gpu::Vendor::Amd ? std::optional<std::string>(vendor) : std::nullopt;
-    case GpuPolicy::None:
+        if (!gpus || gpus->empty() || *gpus == "none" || *gpus == "void") {
+            return std::nullopt;
+        }
         break;
     }
-    return std::nullopt;
+    case GpuPolicy::Nvidia:
+        wanted = host::gpu::Vendor::Nvidia;
+        break;
+    case GpuPolicy::Amd:
+        wanted = host::gpu::Vendor::Amd;
+        break;
+    case GpuPolicy::None:
+        return std::nullopt;
+    }
+    const auto has = node();
+    if (!has || (wanted && *has != *wanted)) {
+        return std::nullopt;
+    }
+    return *has == host::gpu::Vendor::Nvidia ? "nvidia" : "amd";
 }
 
 ContainerName parse_container_name(std::string_view text) {

@@ -133,11 +133,12 @@ runtime::RunOptions run_options(const ContainerOptions& o, const PluginArgs& arg
 /// SLURM_JOB_GPUS (the batch step's) set in the task's environment
 /// (`getenv`, nullopt for unset) names GPUs, and `node` (the node's driver,
 /// host::gpu::node_vendor()) is known; Nvidia, Amd: when `node` is that
-/// vendor; None: never. Slurm's variables then select the GPUs (see
-/// host::gpu::selected_devices()).
+/// vendor; None: never. `node` is asked only when the policy leaves the
+/// answer to it: a task given no GPU looks at no device node. Slurm's
+/// variables then select the GPUs (see host::gpu::selected_devices()).
 std::optional<std::string>
 task_gpu(GpuPolicy policy, const std::function<std::optional<std::string>(const char*)>& getenv,
-         std::optional<host::gpu::Vendor> node);
+         const std::function<std::optional<host::gpu::Vendor>()>& node);
 
 /// "1", "yes", "true" / "0", "no", "false".
 /// @throws husk::Error "WHAT: not a boolean (1|0|yes|no|true|false)".

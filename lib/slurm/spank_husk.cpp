@@ -310,13 +310,11 @@ int task_init(spank_t sp) {
         runtime::RunOptions r = slurm::run_options(o, g_args, command, named, overlay);
         r.join_tag = "slurm-" + step_id + "@" + node;
         r.join_count = local_tasks;
-        if (g_args.gpu != slurm::GpuPolicy::None) {
-            // The node's GPU driver, for the tasks plugstack.conf's gpu=
-            // gives it to; Slurm's variables then select the step's GPUs.
-            r.gpu = slurm::task_gpu(
-                g_args.gpu, [&](const char* name) { return from_env(job_env, name); },
-                husk::host::gpu::node_vendor(runtime::host_root(env_copy)));
-        }
+        // The node's GPU driver, for the tasks plugstack.conf's gpu= gives
+        // it to; Slurm's variables then select the step's GPUs.
+        r.gpu = slurm::task_gpu(
+            g_args.gpu, [&](const char* name) { return from_env(job_env, name); },
+            [&] { return husk::host::gpu::node_vendor(runtime::host_root(env_copy)); });
         if (!r.binds.empty() && r.root_mode == runtime::RootMode::ReadOnly) {
             // A mount point the image lacks is made in an overlay's tmpfs
             // layer (pyxis's containers are writable copies, where enroot

@@ -65,27 +65,38 @@ TEST(PluginArgs, GpuPolicyPicksTheTasksThatGetTheNodesDriver) {
         const auto it = env.find(name);
         return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
     };
+    int asked = 0; // how often the node's device nodes were looked at
+    const auto node = [&](std::optional<Vendor> v) {
+        return std::function<std::optional<Vendor>()>([&asked, v] {
+            ++asked;
+            return v;
+        });
+    };
     // auto: only a step Slurm gave GPUs, with the vendor of the node's driver.
-    EXPECT_EQ(task_gpu(GpuPolicy::Auto, getenv, Vendor::Nvidia), std::nullopt);
+    EXPECT_EQ(task_gpu(GpuPolicy::Auto, getenv, node(Vendor::Nvidia)), std::nullopt);
     env["CUDA_VISIBLE_DEVICES"] = "0"; // not Slurm's word on the step
-    EXPECT_EQ(task_gpu(GpuPolicy::Auto, getenv, Vendor::Nvidia), std::nullopt);
+    EXPECT_EQ(task_gpu(GpuPolicy::Auto, getenv, node(Vendor::Nvidia)), std::nullopt);
+    EXPECT_EQ(asked, 0);           // a task given no GPU looks at no device node
     env["SLURM_JOB_GPUS"] = "2,3"; // the batch step's
-    EXPECT_EQ(task_gpu(GpuPolicy::Auto, getenv, Vendor::Nvidia), "nvidia");
-    EXPECT_EQ(task_gpu(GpuPolicy::Auto, getenv, Vendor::Amd), "amd");
-    EXPECT_EQ(task_gpu(GpuPolicy::Auto, getenv, std::nullopt), std::nullopt); // no driver here
+    EXPECT_EQ(task_gpu(GpuPolicy::Auto, getenv, node(Vendor::Nvidia)), "nvidia");
+    EXPECT_EQ(task_gpu(GpuPolicy::Auto, getenv, node(Vendor::Amd)), "amd");
+    EXPECT_EQ(task_gpu(GpuPolicy::Auto, getenv, node(std::nullopt)), std::nullopt); // no driver
+    EXPECT_EQ(asked, 3);
     env["SLURM_STEP_GPUS"] = ""; // a step of that job given none
-    EXPECT_EQ(task_gpu(GpuPolicy::Auto, getenv, Vendor::Nvidia), std::nullopt);
+    EXPECT_EQ(task_gpu(GpuPolicy::Auto, getenv, node(Vendor::Nvidia)), std::nullopt);
     env["SLURM_STEP_GPUS"] = "3";
-    EXPECT_EQ(task_gpu(GpuPolicy::Auto, getenv, Vendor::Nvidia), "nvidia");
+    EXPECT_EQ(task_gpu(GpuPolicy::Auto, getenv, node(Vendor::Nvidia)), "nvidia");
     // nvidia, amd: every task on a node with that driver, GPUs given or not.
     env.clear();
-    EXPECT_EQ(task_gpu(GpuPolicy::Nvidia, getenv, Vendor::Nvidia), "nvidia");
-    EXPECT_EQ(task_gpu(GpuPolicy::Nvidia, getenv, Vendor::Amd), std::nullopt);
-    EXPECT_EQ(task_gpu(GpuPolicy::Amd, getenv, Vendor::Amd), "amd");
-    EXPECT_EQ(task_gpu(GpuPolicy::Amd, getenv, std::nullopt), std::nullopt);
-    // none: never.
+    EXPECT_EQ(task_gpu(GpuPolicy::Nvidia, getenv, node(Vendor::Nvidia)), "nvidia");
+    EXPECT_EQ(task_gpu(GpuPolicy::Nvidia, getenv, node(Vendor::Amd)), std::nullopt);
+    EXPECT_EQ(task_gpu(GpuPolicy::Amd, getenv, node(Vendor::Amd)), "amd");
+    EXPECT_EQ(task_gpu(GpuPolicy::Amd, getenv, node(std::nullopt)), std::nullopt);
+    // none: never, and without looking.
     env["SLURM_STEP_GPUS"] = "0";
-    EXPECT_EQ(task_gpu(GpuPolicy::None, getenv, Vendor::Nvidia), std::nullopt);
+    asked = 0;
+    EXPECT_EQ(task_gpu(GpuPolicy::None, getenv, node(Vendor::Nvidia)), std::nullopt);
+    EXPECT_EQ(asked, 0);
 }
 
 TEST(ContainerMounts, PyxisSyntax) {
