@@ -438,20 +438,22 @@ sync_log() {
     done
 }
 
+count_requests() { # count_requests ERE: access log lines matching it, once the log is current
+    [ -f "$DIR/registry.log" ] || die "no registry log in $DIR"
+    sync_log
+    grep -cE "$1" "$DIR/registry.log" || true
+}
+
 cmd_gets() {
     set_dir "${1-}"
     local digest=${2-'sha256:[0-9a-f]{64}'}
-    [ -f "$DIR/registry.log" ] || die "no registry log in $DIR"
-    sync_log
-    grep -cE "\"GET /v2/[^ ]+/blobs/$digest HTTP/[0-9.]+\" (200|206) " "$DIR/registry.log" || true
+    count_requests "\"GET /v2/[^ ]+/blobs/$digest HTTP/[0-9.]+\" (200|206) "
 }
 
 cmd_manifests() {
     set_dir "${1-}"
     local method=${2:?}
-    [ -f "$DIR/registry.log" ] || die "no registry log in $DIR"
-    sync_log
-    grep -cE "\"$method /v2/[^ ]+/manifests/[^ ]+ HTTP/[0-9.]+\" 200 " "$DIR/registry.log" || true
+    count_requests "\"$method /v2/[^ ]+/manifests/[^ ]+ HTTP/[0-9.]+\" 200 "
 }
 
 cmd_proxy() {
