@@ -40,6 +40,14 @@ std::string hash_hex(std::string_view text) {
     return out;
 }
 
+std::string_view trim(std::string_view text) {
+    const size_t b = text.find_first_not_of(" \t");
+    if (b == std::string_view::npos) {
+        return {};
+    }
+    return text.substr(b, text.find_last_not_of(" \t") - b + 1);
+}
+
 std::string one_line(std::string_view text) {
     static const char* const kHex = "0123456789abcdef";
     std::string out;

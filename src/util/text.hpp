@@ -19,6 +19,10 @@ std::vector<std::string_view> split(std::string_view text, char sep, Empty empty
 /// another line: lines("a\n\nb\n") -> {"a", "", "b"}, lines("") -> {}.
 std::vector<std::string_view> lines(std::string_view text);
 
+/// `text` without the spaces and tabs at its ends: trim(" a b\t") -> "a b".
+/// Points into `text`, which must outlive it.
+std::string_view trim(std::string_view text);
+
 /// `text` fit for a one-line message: each control character (below 0x20,
 /// and 0x7f) escaped as \n, \t, \r or \xHH; everything else as it is.
 /// For text that comes from a file into an error: one error, one line.

@@ -25,6 +25,13 @@ TEST(Lines, AFinalNewlineEndsTheLastLine) {
     EXPECT_EQ(text::lines(""), V{});
 }
 
+TEST(Trim, SpacesAndTabsAtTheEnds) {
+    EXPECT_EQ(husk::text::trim(" a b\t"), "a b");
+    EXPECT_EQ(husk::text::trim("\t \t"), "");
+    EXPECT_EQ(husk::text::trim(""), "");
+    EXPECT_EQ(husk::text::trim("x\n"), "x\n"); // lines() takes the newlines
+}
+
 TEST(ParseBind, Forms) {
     EXPECT_EQ(parse_bind("/scratch"), (BindSpec{"/scratch", "/scratch", false}));
     EXPECT_EQ(parse_bind("/scratch/me:/data"), (BindSpec{"/scratch/me", "/data", false}));
