@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <functional>
+#include <linux/mount.h>
 #include <sched.h>
 #include <sstream>
 #include <sys/mount.h>
@@ -85,6 +86,20 @@ std::vector<Step> namespace_steps(const std::string& scratch) {
              make_read_only(fd.get(), "the bind of /usr");
              must(::umount2((scratch + "/new").c_str(), MNT_DETACH), "umount");
              return std::string("recursive ro,nosuid,nodev");
+         }},
+        {"detached bind (open_tree, move_mount)", false,
+         [=] {
+             Fd usr(::open("/usr", O_PATH | O_DIRECTORY | O_CLOEXEC));
+             Fd at(::open((scratch + "/new").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+             if (!usr || !at) {
+                 throw_errno("open /usr and the scratch folder");
+             }
+             if (!bind_detached(usr.get(), at.get(),
+                                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)) {
+                 throw Error("not in this kernel (before 5.12): binds use mount(2) and a remount");
+             }
+             must(::umount2((scratch + "/new").c_str(), MNT_DETACH), "umount");
+             return std::string("/usr bound read-only before it was attached");
          }},
         {"overlayfs in a user namespace (--overlay)", false,
          [=] {

@@ -227,13 +227,16 @@ class RootBuilder {
         switch (p_.root_mode) {
         case RootMode::ReadOnly:
         case RootMode::Writable: {
-            sys_mount(path::fd_path(img.get(), proc_), kNewRoot, nullptr, MS_BIND | MS_REC, nullptr,
-                      "cannot bind image " + p_.image_path);
-            Fd root = open_dir(kNewRoot);
             uint64_t flags = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
             if (p_.root_mode == RootMode::ReadOnly) {
                 flags |= MOUNT_ATTR_RDONLY;
             }
+            if (Fd at = open_dir(kNewRoot); attach_clone(img.get(), at.get(), flags)) {
+                break;
+            }
+            sys_mount(path::fd_path(img.get(), proc_), kNewRoot, nullptr, MS_BIND | MS_REC, nullptr,
+                      "cannot bind image " + p_.image_path);
+            Fd root = open_dir(kNewRoot);
             mount_setattr_fd(root.get(), flags, "image " + p_.image_path, p_.legacy_mounts, proc_);
             break;
         }
@@ -483,6 +486,12 @@ class RootBuilder {
         if (!tgt) {
             return;
         }
+        if (attach_clone(src.fd.get(), tgt->fd.get(),
+                         op.read_only ? MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV
+                                      : 0)) {
+            log::debug("bound " + host_source + " on " + tgt->path + (op.read_only ? " (ro)" : ""));
+            return;
+        }
         sys_mount(path::fd_path(src.fd.get(), proc_), path::fd_path(tgt->fd.get(), proc_), nullptr,
                   MS_BIND | MS_REC, nullptr, "cannot bind " + host_source + " to " + tgt->path);
         if (op.read_only) {
@@ -490,6 +499,19 @@ class RootBuilder {
             make_read_only(mnt.get(), tgt->path, p_.legacy_mounts, proc_);
         }
         log::debug("bound " + host_source + " on " + tgt->path + (op.read_only ? " (ro)" : ""));
+    }
+
+    /// bind_detached(), unless legacy_mounts is set or the kernel said it
+    /// lacks the calls.
+    bool attach_clone(int source_fd, int target_fd, uint64_t attrs) {
+        if (p_.legacy_mounts) {
+            return false;
+        }
+        if (new_mount_api_ && bind_detached(source_fd, target_fd, attrs)) {
+            return true;
+        }
+        new_mount_api_ = false;
+        return false;
     }
 
     void tmpfs(const MountOp& op) {
@@ -664,6 +686,7 @@ class RootBuilder {
     Fd new_root_;
     uint64_t root_mount_ = 0;         ///< mount id of the image's root
     std::vector<uint64_t> own_tmpfs_; ///< mount ids of tmpfs husk mounted in the root
+    bool new_mount_api_ = true;       ///< open_tree(2) and friends, until ENOSYS says not
 };
 
 } // namespace
@@ -671,6 +694,34 @@ class RootBuilder {
 void make_read_only(int fd, const std::string& what, bool legacy, std::string_view proc) {
     mount_setattr_fd(fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, what, legacy,
                      proc);
+}
+
+bool bind_detached(int source_fd, int target_fd, uint64_t attrs) {
+    Fd tree(static_cast<int>(
+        ::syscall(SYS_open_tree, source_fd, "",
+                  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE)));
+    if (!tree) {
+        if (errno == ENOSYS) {
+            return false;
+        }
+        throw_errno("cannot clone the mount tree to bind (open_tree)");
+    }
+    if (attrs != 0) {
+        struct mount_attr attr {};
+        attr.attr_set = attrs;
+        if (::syscall(SYS_mount_setattr, tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+                      sizeof attr) != 0) {
+            if (errno == ENOSYS) {
+                return false; // the clone, never attached, goes with `tree`
+            }
+            throw_errno("cannot set the flags of the bind (mount_setattr)");
+        }
+    }
+    if (::syscall(SYS_move_mount, tree.get(), "", target_fd, "",
+                  MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0) {
+        throw_errno("cannot attach the bind (move_mount)");
+    }
+    return true;
 }
 
 void build_root(const LaunchPlan& p, const RootSource& src) {

@@ -65,7 +65,7 @@ struct LaunchPlan {
     bool cwd_required = false;      ///< -c given: failing to enter it is an error
     std::string cwd_fallback = "/"; ///< where to start when `cwd` is not there
     std::vector<std::string> argv;  ///< command and arguments; argv[0] searched in PATH
-    bool legacy_mounts = false;     ///< remount each submount instead of mount_setattr(2)
+    bool legacy_mounts = false;     ///< mount(2) and a remount of each submount, not open_tree(2)
 };
 
 /// Decides a launch: id maps, mounts, account, environment, cwd, argv.

@@ -93,9 +93,10 @@ struct Settings {
     /// not list them (a vendor's MPI): absolute paths. Site key
     /// `mpi_libraries`.
     Setting<std::vector<std::string>> mpi_libraries;
-    /// Make mounts read-only by remounting each submount instead of one
-    /// mount_setattr(2) (kernels before 5.12 do that anyway): site key
-    /// `legacy_mounts`; HUSK_LEGACY_MOUNTS=1.
+    /// Bind with mount(2) and make mounts read-only by remounting each
+    /// submount, instead of a detached clone (open_tree(2)) made read-only
+    /// with one mount_setattr(2) (kernels before 5.12 do that anyway): site
+    /// key `legacy_mounts`; HUSK_LEGACY_MOUNTS=1.
     Setting<bool> legacy_mounts;
 };
 

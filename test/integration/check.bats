@@ -18,7 +18,7 @@ load helpers
     run -0 husk check
     local step
     for step in "user.max_user_namespaces" "mount namespace" "settings" \
-        "tmpfs" "recursive bind mount" "read-only bind" "pivot_root"; do
+        "tmpfs" "recursive bind mount" "read-only bind" "detached bind" "pivot_root"; do
         if ! grep -Eq "^ +ok +$step" <<<"$output"; then
             printf 'step "%s" is not ok in:\n%s\n' "$step" "$output" >&2
             return 1
