@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <linux/mount.h>
+#include <map>
 #include <optional>
 #include <set>
 #include <sys/mount.h>
@@ -31,7 +32,7 @@ constexpr const char* kStageMount = "/tmp"; // where the staging tmpfs is mounte
 constexpr const char* kOldRoot = "/oldroot";
 constexpr const char* kNewRoot = "/newroot";
 constexpr const char* kFiles = "/files";     // generated files (passwd, group)
-constexpr const char* kOverlay = "/overlay"; // tmpfs holding the overlay's upper and work
+constexpr const char* kOverlay = "/overlay"; // the overlay's upper and work (or --overlay-dir)
 
 constexpr size_t kMaxAccountFile = 16 << 20; // bytes read from an image's passwd/group
 
@@ -241,10 +242,9 @@ class RootBuilder {
             break;
         }
         case RootMode::Overlay: {
-            if (p_.overlay_dir.empty()) {
-                sys_mount("tmpfs", kOverlay, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755",
-                          "cannot mount the overlay's tmpfs");
-            } else {
+            // The upper layer and its work folder are on the staging tmpfs
+            // (one mount fewer), unless the user gave a folder for them.
+            if (!p_.overlay_dir.empty()) {
                 // The user's folder, found without following a symlink
                 // the user could swap in below the runtime folder.
                 path::Resolved dir = path::resolve_in_root(old_root_.get(), p_.overlay_dir);
@@ -287,6 +287,11 @@ class RootBuilder {
         const std::string upper = std::string(kOverlay) + "/upper";
         std::set<std::string> made;             // folders of the upper layer made so far
         std::vector<std::string_view> covering; // targets of earlier mounts
+        // Folders the image lacks, found so far: the path asked (a
+        // target's leading parts) -> that folder in the upper layer.
+        // Nothing below one is in the image either, so a later target
+        // there (the next library in /usr/lib/husk-gpu) is not looked up.
+        std::map<std::string, std::string> lacking;
         for (const auto& op : p_.mounts) {
             if (op.kind == MountKind::Mask || op.kind == MountKind::Devpts ||
                 op.kind == MountKind::Proc) {
@@ -306,16 +311,46 @@ class RootBuilder {
             if (below) {
                 continue;
             }
-            path::Resolved r;
-            try {
-                r = path::resolve_in_root(image_fd, op.target,
-                                          op.kind == MountKind::Symlink ? path::Last::NoFollow
-                                                                        : path::Last::Follow);
-            } catch (const Error&) {
-                continue; // the mount itself says what is wrong
+            const std::vector<std::string> parts = path::split(op.target);
+            const bool plain = std::find(parts.begin(), parts.end(), "..") == parts.end();
+            std::string at;                    // where `existing` starts in the upper layer
+            std::vector<std::string> existing; // the deepest folder the image has, as parts
+            std::vector<std::string> missing;  // the parts below it, the last one the target
+            size_t known = 0;                  // parts of the longest prefix in `lacking`
+            for (size_t n = plain ? parts.size() - std::min<size_t>(parts.size(), 1) : 0; n > 0;
+                 --n) {
+                auto it = lacking.find(path::join({parts.begin(), parts.begin() + n}));
+                if (it != lacking.end()) {
+                    at = it->second;
+                    known = n;
+                    break;
+                }
             }
-            if (r.missing.empty()) {
-                continue;
+            if (known > 0) {
+                missing.assign(parts.begin() + static_cast<std::ptrdiff_t>(known), parts.end());
+            } else {
+                path::Resolved r;
+                try {
+                    r = path::resolve_in_root(image_fd, op.target,
+                                              op.kind == MountKind::Symlink ? path::Last::NoFollow
+                                                                            : path::Last::Follow);
+                } catch (const Error&) {
+                    continue; // the mount itself says what is wrong
+                }
+                if (r.missing.empty()) {
+                    continue;
+                }
+                at = upper;
+                existing = path::split(r.path);
+                missing = std::move(r.missing);
+                // Found missing only if they are the target's own last parts
+                // (not those of a dangling symlink's text on the way).
+                known =
+                    plain && missing.size() <= parts.size() &&
+                            std::equal(missing.begin(), missing.end(),
+                                       parts.end() - static_cast<std::ptrdiff_t>(missing.size()))
+                        ? parts.size() - missing.size()
+                        : 0;
             }
             bool file = op.kind == MountKind::Passwd || op.kind == MountKind::Group ||
                         (op.kind == MountKind::Bind && op.exact_source); // a file, checked later
@@ -329,24 +364,29 @@ class RootBuilder {
                     continue;
                 }
             }
-            std::string at = upper;
-            const auto folder = [&] {
+            for (const auto& part : existing) {
+                at += "/" + part;
                 if (made.insert(at).second) {
                     ::mkdir(at.c_str(), 0755);
                 }
-            };
-            for (const auto& part : path::split(r.path)) {
-                at += "/" + part;
-                folder();
             }
-            for (size_t i = 0; i < r.missing.size(); ++i) {
-                at += "/" + r.missing[i];
-                if (i + 1 == r.missing.size() && op.kind == MountKind::Symlink) {
+            for (size_t i = 0; i < missing.size(); ++i) {
+                at += "/" + missing[i];
+                const bool last = i + 1 == missing.size();
+                if (last && op.kind == MountKind::Symlink) {
                     if (::symlink(op.source.c_str(), at.c_str()) != 0 && errno != EEXIST) {
                         throw_errno("cannot create symlink " + op.target + " in the overlay");
                     }
-                } else if (i + 1 < r.missing.size() || !file) {
-                    folder();
+                } else if (!last || !file) {
+                    if (made.insert(at).second) {
+                        ::mkdir(at.c_str(), 0755);
+                    }
+                    if (known > 0) {
+                        lacking.emplace(
+                            path::join({parts.begin(), parts.begin() + static_cast<std::ptrdiff_t>(
+                                                                           known + i + 1)}),
+                            at);
+                    }
                 } else {
                     Fd f(::open(at.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
                 }

@@ -128,6 +128,26 @@ teardown() {
     [ "$(tree_sum "$IMG_BUSYBOX_OWNED")" = "$before" ]
 }
 
+@test "--overlay: many destinations in one missing folder, through an image symlink, and past a dangling one" {
+    # The overlay's upper layer gets each missing folder once; a target
+    # below one found missing is not looked up again, but one past a
+    # dangling symlink (whose missing parts are the link's, not the
+    # target's) still is.
+    ln -s /nowhere/at/all "$IMG_DEBIAN_OWNED/husk-dangling-$BATS_ROOT_PID"
+    CLEAN_PATHS="$IMG_DEBIAN_OWNED/husk-dangling-$BATS_ROOT_PID"
+    local before n=husk-new-$BATS_ROOT_PID
+    before=$(tree_sum "$IMG_DEBIAN_OWNED")
+    run -0 husk run --overlay \
+        -b "$SRC/marker:/opt/$n/f1" -b "$SRC/marker:/opt/$n/f2" -b "$SRC:/opt/$n/sub/dir" \
+        -b "$SRC/marker:/lib/$n/f3" -b "$SRC/marker:/usr/lib/$n/f4" \
+        -b "$SRC/marker:/husk-dangling-$BATS_ROOT_PID/d/f5" \
+        -b "$SRC/marker:/husk-dangling-$BATS_ROOT_PID/d/f6" \
+        "$IMG_DEBIAN_OWNED" -- sh -c "cat /opt/$n/f1 /opt/$n/f2 /opt/$n/sub/dir/marker \
+            /usr/lib/$n/f3 /lib/$n/f4 /nowhere/at/all/d/f5 /nowhere/at/all/d/f6 | uniq -c"
+    assert_output_is "      7 host-data"
+    [ "$(tree_sum "$IMG_DEBIAN_OWNED")" = "$before" ]
+}
+
 @test "-w creates a missing destination in the user's own image" {
     local dst=/husk-mnt-$BATS_ROOT_PID
     CLEAN_PATHS="$IMG_DEBIAN_OWNED$dst"
