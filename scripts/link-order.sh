@@ -13,9 +13,12 @@
 # starts that matter: `husk run` on the Debian fixture image as a directory
 # and as SquashFS (test/fixtures/make-images.sh), `husk run --gpu` and
 # `--device` on the fake NVIDIA tree (test/fixtures/make-fake-gpu-tree.sh),
-# and `husk --version`. Every function of the husk binary that a sample hit
-# is written, by its symbol name, sorted, one per line. The layout is what
-# counts, not the order inside the list: all of them land side by side.
+# and `husk --version`, each kind on its own. Every function of the husk
+# binary that a sample hit is written, by its symbol name, one per line, in
+# groups: first those of every start (static initializers, --version, a
+# directory image), then those --gpu and --device add, then SquashFS's;
+# sorted inside a group. The linker places them in that order, so a start
+# faults in the 64 KiB windows of its own groups only.
 #
 # Rerun it when a change moves a start's code (a new module on the run path,
 # a renamed function there): a name the binary lacks is skipped at link
@@ -88,31 +91,58 @@ install -d -m 755 "$work/cdi"
 install -m 666 /dev/null "$work/starts.err"
 HUSK_HOST_ROOT=$work/fake "$work/husk" cdi generate --gpu >"$work/cdi/nvidia.yaml" \
     || die "husk cdi generate --gpu failed"
-cat >"$work/starts.sh" <<EOF
+# Each kind of start, sampled on its own ($runs times; the warnings, that
+# the fake tree's device nodes are not in /dev, go to a file).
+kinds=(version dir gpu device sqfs)
+declare -A start=(
+    [version]="$work/husk --version"
+    [dir]="$work/husk run $dir -- /bin/true"
+    [gpu]="$work/husk run --gpu $dir -- /bin/true"
+    [device]="$work/husk run --device nvidia.com/gpu=0 $dir -- /bin/true"
+    [sqfs]="$work/husk run $sqfs -- /bin/true"
+)
+home=$(getent passwd "$BENCH_USER" | cut -d: -f6)
+for kind in "${kinds[@]}"; do
+    cat >"$work/starts-$kind.sh" <<EOF
 #!/bin/bash
-# The starts sampled: each kind $runs times (their warnings, that the fake
-# tree's device nodes are not in /dev, go to a file).
-exec 2>$work/starts.err
+exec 2>>$work/starts.err
 export HUSK_HOST_ROOT=$work/fake HUSK_CDI_SPEC_DIRS=$work/cdi
 for ((i = 0; i < $runs; i++)); do
-    $work/husk run $dir -- /bin/true || exit 1
-    $work/husk run $sqfs -- /bin/true || exit 1
-    $work/husk run --gpu $dir -- /bin/true || exit 1
-    $work/husk run --device nvidia.com/gpu=0 $dir -- /bin/true || exit 1
-    $work/husk --version >/dev/null || exit 1
+    ${start[$kind]} >/dev/null || exit 1
 done
 EOF
-chmod 755 "$work/starts.sh"
-log "sampling $((runs * 5)) starts as $BENCH_USER"
-home=$(getent passwd "$BENCH_USER" | cut -d: -f6)
-(cd / && perf record -q -e cpu-clock -F 40000 -o "$work/perf.data" -- \
-    setpriv --reuid "$BENCH_USER" --regid "$BENCH_USER" --init-groups \
-    env -i HOME="$home" USER="$BENCH_USER" PATH="$SAFE_PATH" "$work/starts.sh") \
-    || { tail -n 5 "$work/starts.err" >&2; die "a sampled start failed (its last words are above)"; }
-# Lines "IP SYMBOL (DSO)"; a symbol name (not demangled) has no blank.
-perf script -i "$work/perf.data" --no-demangle -F ip,sym,dso 2>/dev/null |
-    awk -v bin="($work/husk)" 'NF == 3 && $3 == bin && $2 != "[unknown]" { print $2 }' |
-    cat - <(init_functions "$work/husk") | LC_ALL=C sort -u >"$work/symbols"
+    chmod 755 "$work/starts-$kind.sh"
+    log "sampling $runs starts of kind $kind as $BENCH_USER"
+    (cd / && perf record -q -e cpu-clock -F 40000 -o "$work/perf-$kind.data" -- \
+        setpriv --reuid "$BENCH_USER" --regid "$BENCH_USER" --init-groups \
+        env -i HOME="$home" USER="$BENCH_USER" PATH="$SAFE_PATH" "$work/starts-$kind.sh") \
+        || { tail -n 5 "$work/starts.err" >&2; die "a sampled start failed (its last words are above)"; }
+    # Lines "IP SYMBOL (DSO)"; a symbol name (not demangled) has no blank.
+    perf script -i "$work/perf-$kind.data" --no-demangle -F ip,sym,dso 2>/dev/null |
+        awk -v bin="($work/husk)" 'NF == 3 && $3 == bin && $2 != "[unknown]" { print $2 }' |
+        LC_ALL=C sort -u >"$work/symbols-$kind"
+done
+# Groups, each sorted: what every start runs (the static initializers,
+# --version's and a directory start's), then what --gpu and --device add,
+# then SquashFS's. A start then faults in the 64 KiB windows of its own
+# groups only, not windows it shares with code it never runs.
+init_functions "$work/husk" | LC_ALL=C sort -u >"$work/symbols-init"
+: >"$work/placed"
+group() {
+    LC_ALL=C sort -u "$@" | LC_ALL=C comm -23 - "$work/placed" >"$work/group"
+    cat "$work/group"
+    LC_ALL=C sort -u "$work/placed" "$work/group" -o "$work/placed"
+}
+# A function that the SquashFS starts and the GPU starts were both seen
+# running, but the directory start was not (a sample misses most short
+# functions), is on every start's path all the same.
+LC_ALL=C sort -u "$work/symbols-gpu" "$work/symbols-device" |
+    LC_ALL=C comm -12 - "$work/symbols-sqfs" >"$work/symbols-shared"
+{
+    group "$work/symbols-init" "$work/symbols-version" "$work/symbols-dir" "$work/symbols-shared"
+    group "$work/symbols-gpu" "$work/symbols-device"
+    group "$work/symbols-sqfs"
+} >"$work/symbols"
 n=$(wc -l <"$work/symbols")
 ((n > 100)) || die "only $n functions sampled: is perf allowed to sample here?"
 {
