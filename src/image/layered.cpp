@@ -1,6 +1,7 @@
 #include "image/layered.hpp"
 
 #include "image/image.hpp"
+#include "image/registry_reply.hpp"
 
 #include "util/error.hpp"
 #include "util/fd.hpp"
@@ -146,7 +147,7 @@ std::string apply_oci(int store_fd, int root_fd, const std::string& name,
     {
         Fd layout = open_blob(store_fd, "oci-layout", name);
         json l = parse(file::read_fd(layout.get(), "oci-layout", kMaxJson), name + ": oci-layout");
-        if (l.value("imageLayoutVersion", "") == "") {
+        if (optional_string(l, "imageLayoutVersion", name + ": oci-layout").empty()) {
             throw Error(name + ": oci-layout: no imageLayoutVersion");
         }
     }
@@ -160,9 +161,13 @@ std::string apply_oci(int store_fd, int root_fd, const std::string& name,
             throw Error(name + ": image indexes nested too deep");
         }
         Fd blob = verified_blob(store_fd, desc, name);
-        where = name + ": manifest " + desc.value("digest", "");
+        where = name + ": manifest " + string_field(desc, "digest", name + ": descriptor");
         doc = parse(file::read_fd(blob.get(), where, kMaxJson), where);
-        if (!is_index(doc, desc.value("mediaType", doc.value("mediaType", "")))) {
+        std::string media_type = optional_string(desc, "mediaType", where + " (its descriptor)");
+        if (media_type.empty()) {
+            media_type = optional_string(doc, "mediaType", where);
+        }
+        if (!is_index(doc, media_type)) {
             break;
         }
         desc = choose(field(doc, "manifests", where), where);
@@ -175,7 +180,8 @@ std::string apply_oci(int store_fd, int root_fd, const std::string& name,
     }
     for (const auto& layer : layers) {
         Fd fd = verified_blob(store_fd, layer, name);
-        apply_layer(root_fd, fd.get(), name + ": layer " + layer.value("digest", ""), limits);
+        apply_layer(root_fd, fd.get(), name + ": layer " + string_field(layer, "digest", name),
+                    limits);
     }
     return config_text;
 }

@@ -345,7 +345,7 @@ Manifest fetch_manifest(Session& s, const std::string& what, const std::string& 
         throw Error(shown + ": digest mismatch: the registry's manifest is " + m.digest);
     }
     const json j = parse_reply(m.body, shown);
-    m.media_type = j.value("mediaType", "");
+    m.media_type = optional_string(j, "mediaType", shown);
     if (m.media_type.empty()) {
         m.media_type = r.header("content-type");
         m.media_type = m.media_type.substr(0, m.media_type.find(';'));

@@ -29,6 +29,20 @@ json parse_reply(const std::string& text, const std::string& where) {
     }
 }
 
+std::string optional_string(const json& obj, const char* key, const std::string& where) {
+    if (!obj.is_object()) {
+        return {};
+    }
+    const auto it = obj.find(key);
+    if (it == obj.end() || it->is_null()) {
+        return {};
+    }
+    if (!it->is_string()) {
+        throw Error(where + ": \"" + key + "\" is not a string");
+    }
+    return it->get<std::string>();
+}
+
 bool is_sha256_digest(std::string_view d) {
     return d.size() == 71 && d.substr(0, 7) == "sha256:" &&
            d.find_first_not_of("0123456789abcdef", 7) == std::string_view::npos;
@@ -85,12 +99,22 @@ std::string joined(const std::vector<std::string>& items) {
     return out;
 }
 
-std::string platform_text(const json& p) {
-    std::string s = p.value("os", "?") + "/" + p.value("architecture", "?");
-    if (p.contains("variant") && p["variant"].is_string()) {
-        s += "/" + p["variant"].get<std::string>();
-    }
-    return s;
+/// A platform of the index, as a message shows it: "os/architecture[/variant]",
+/// "?" for a part missing, on one line whatever the registry sent.
+std::string platform_text(const Platform& p) {
+    return text::one_line((p.os.empty() ? "?" : p.os) + "/" +
+                          (p.architecture.empty() ? "?" : p.architecture) +
+                          (p.variant.empty() ? "" : "/" + p.variant));
+}
+
+/// The "platform" object of an index's descriptor, its fields checked to be
+/// strings.
+Platform platform_of(const json& p, const std::string& where) {
+    Platform out;
+    out.os = optional_string(p, "os", where);
+    out.architecture = optional_string(p, "architecture", where);
+    out.variant = optional_string(p, "variant", where);
+    return out;
 }
 
 /// The manifest descriptor of `index` for `want`.
@@ -100,16 +124,19 @@ json choose_platform(const json& index, const Platform& want, const std::string&
     }
     std::vector<std::string> offered;
     const json* loose = nullptr; // the os and architecture, but a variant missing on one side
-    for (const auto& d : index["manifests"]) {
+    const json& manifests = index["manifests"];
+    for (size_t i = 0; i < manifests.size(); ++i) {
+        const json& d = manifests[i];
         if (!d.is_object() || !d.contains("platform") || !d["platform"].is_object()) {
             continue;
         }
-        const json& p = d["platform"];
+        const Platform p =
+            platform_of(d["platform"], shown + ": manifests[" + std::to_string(i) + "].platform");
         offered.push_back(platform_text(p));
-        if (p.value("os", "") != want.os || p.value("architecture", "") != want.architecture) {
+        if (p.os != want.os || p.architecture != want.architecture) {
             continue;
         }
-        const std::string variant = p.value("variant", "");
+        const std::string& variant = p.variant;
         if (variant == want.variant) {
             return d;
         }
@@ -274,9 +301,7 @@ std::string index_choice(std::string_view body, const Platform& want, const std:
     const json d = choose_platform(doc, want, shown);
     const std::string digest = checked_digest(d, shown);
     if (chosen != nullptr) {
-        chosen->os = d["platform"].value("os", "");
-        chosen->architecture = d["platform"].value("architecture", "");
-        chosen->variant = d["platform"].value("variant", "");
+        *chosen = platform_of(d["platform"], shown + ": the chosen manifest's platform");
     }
     return digest;
 }

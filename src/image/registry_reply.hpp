@@ -1,5 +1,7 @@
-// What the registry client's two halves share (registry.cpp, the network;
-// registry_reply.cpp, the readers of replies). Not for other modules.
+// What the image module's readers of untrusted JSON share: the registry
+// client's two halves (registry.cpp, the network; registry_reply.cpp, the
+// readers of replies) and the OCI layout reader (layered.cpp). Not for
+// other modules.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -19,5 +21,12 @@ bool is_sha256_digest(std::string_view d);
 /// @throws husk::Error "WHERE: not valid JSON (...)" / "WHERE: not a JSON
 ///         object".
 nlohmann::json parse_reply(const std::string& text, const std::string& where);
+
+/// The string member `key` of `obj` (any JSON value): "" when `obj` is not
+/// an object or has no such member, or it is null. Where nlohmann's
+/// value(key, "") would throw its own type_error, this names the field.
+/// @throws husk::Error "WHERE: \"KEY\" is not a string" for a member of
+///         another type.
+std::string optional_string(const nlohmann::json& obj, const char* key, const std::string& where);
 
 } // namespace husk::image

@@ -3,6 +3,7 @@
 #include "image/http.hpp"
 #include "image/reference.hpp"
 #include "image/registry.hpp"
+#include "image/registry_reply.hpp"
 #include "util/error.hpp"
 
 #include "../support/temp_tree.hpp"
@@ -148,6 +149,35 @@ TEST(RegistryReplies, IndexChoosesThePlatform) {
     EXPECT_THROW(index_choice("[]", Platform::host(), "x", nullptr), Error);
     EXPECT_THROW(Platform::parse("linux"), Error);
     EXPECT_THROW(Platform::parse("linux//v8"), Error);
+}
+
+TEST(RegistryReplies, AnIndexPlatformOfTheWrongTypeOrOnManyLinesIsOneLineOfError) {
+    // Found by the registry_reply fuzz harness: a number where a string
+    // goes was nlohmann's own type_error, and a newline in a platform made
+    // the "no image for" message two lines.
+    const std::string a(64, 'a');
+    const std::string head = R"({"manifests": [{"digest": "sha256:)" + a + R"(", "size": 1, )";
+    try {
+        index_choice(head + R"("platform": {"os": 5, "architecture": "amd64"}}]})",
+                     Platform::parse("linux/amd64"), "reg/app:1", nullptr);
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()),
+                  "reg/app:1: manifests[0].platform: \"os\" is not a string");
+    }
+    try {
+        index_choice(head + R"("platform": {"os": "linux\nx", "architecture": "amd64"}}]})",
+                     Platform::parse("linux/amd64"), "reg/app:1", nullptr);
+        FAIL();
+    } catch (const Error& e) {
+        const std::string what = e.what();
+        EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+        EXPECT_NE(what.find("no image for linux/amd64 (the index has linux"), std::string::npos)
+            << what;
+    }
+    EXPECT_EQ(optional_string(nlohmann::json::parse(R"({"k": null})"), "k", "w"), "");
+    EXPECT_EQ(optional_string(nlohmann::json::parse("[1]"), "k", "w"), "");
+    EXPECT_THROW(optional_string(nlohmann::json::parse(R"({"k": [1]})"), "k", "w"), Error);
 }
 
 TEST(RegistryReplies, ManifestBlobsAreChecked) {
