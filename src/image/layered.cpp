@@ -7,6 +7,7 @@
 #include "util/fd.hpp"
 #include "util/file.hpp"
 #include "util/path.hpp"
+#include "util/text.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -48,12 +49,12 @@ std::string host_arch() {
 Fd open_blob(int store_fd, const std::string& rel, const std::string& name) {
     path::Resolved r = path::resolve_in_root(store_fd, rel);
     if (!r.missing.empty()) {
-        throw Error(name + ": " + rel + ": missing from the archive");
+        throw Error(name + ": " + text::one_line(rel) + ": missing from the archive");
     }
     Fd fd(::open(path::fd_path(r.fd.get()).c_str(), O_RDONLY | O_CLOEXEC));
     struct stat st {};
     if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-        throw Error(name + ": " + rel + ": not a regular file");
+        throw Error(name + ": " + text::one_line(rel) + ": not a regular file");
     }
     return fd;
 }
@@ -91,7 +92,8 @@ std::string digest_hex(const std::string& digest, const std::string& where) {
         ok = ok && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
     }
     if (!ok) {
-        throw Error(where + ": digest \"" + digest + "\" is not sha256:<64 hex digits>");
+        throw Error(where + ": digest \"" + text::one_line(digest) +
+                    "\" is not sha256:<64 hex digits>");
     }
     return hex;
 }
@@ -220,7 +222,8 @@ std::string apply_docker(int store_fd, int root_fd, const std::string& name,
         if (diff_ids != nullptr && (*diff_ids)[i].is_string()) {
             const std::string want = (*diff_ids)[i].get<std::string>();
             if (sha256_hex(fd.get(), rel) != digest_hex(want, where + ": diff_ids")) {
-                throw Error(name + ": " + rel + ": content does not match diff_id " + want);
+                throw Error(name + ": " + text::one_line(rel) +
+                            ": content does not match diff_id " + text::one_line(want));
             }
             ::lseek(fd.get(), 0, SEEK_SET);
         }

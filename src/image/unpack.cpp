@@ -4,6 +4,7 @@
 #include "util/fd.hpp"
 #include "util/path.hpp"
 #include "util/progress.hpp"
+#include "util/text.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -53,7 +54,7 @@ void ArchiveFree::operator()(struct archive* a) const {
 
 std::string archive_reason(struct archive* a) {
     const char* s = archive_error_string(a);
-    return s != nullptr ? s : "unreadable archive";
+    return s != nullptr ? text::one_line(s) : "unreadable archive";
 }
 
 namespace {
@@ -345,7 +346,10 @@ class LayerWriter {
             try {
                 entry(a.get(), e);
             } catch (Error& err) {
-                throw Error(name_ + ": entry " + shown + ": " + err.message(), err.err());
+                // The entry's path and a link's target are the archive's
+                // bytes: a newline in one must not start a second line.
+                throw Error(text::one_line(name_ + ": entry " + shown + ": " + err.message()),
+                            err.err());
             }
         }
         return report_;

@@ -64,7 +64,8 @@ struct ArchiveFree {
 };
 using ArchiveReader = std::unique_ptr<struct archive, ArchiveFree>;
 
-/// libarchive's reason for the last error on `a`, or "unreadable archive".
+/// libarchive's reason for the last error on `a` (on one line: it may quote
+/// the archive's own bytes), or "unreadable archive".
 std::string archive_reason(struct archive* a);
 
 /// A libarchive reader of tar (POSIX and GNU) in any of the compressions

@@ -9,6 +9,8 @@
 // husk::Error must be one line.
 //
 // Input: the spec's text, as a file holds it.
+#include "fuzz_support.hpp"
+
 #include "host/cdi.hpp"
 #include "util/error.hpp"
 
@@ -18,17 +20,6 @@
 #include <string>
 #include <string_view>
 
-namespace {
-
-void check_one_line(const husk::Error& e) {
-    if (std::string_view(e.what()).find('\n') != std::string_view::npos) {
-        std::fprintf(stderr, "cdi_spec: an error of more than one line: %s\n", e.what());
-        std::abort();
-    }
-}
-
-} // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     namespace cdi = husk::host::cdi;
     const std::string_view text(reinterpret_cast<const char*>(data), size);
@@ -36,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
         spec = cdi::parse_spec(text, "fuzz.yaml");
     } catch (const husk::Error& e) {
-        check_one_line(e); // the expected outcome for most inputs
+        husk::fuzz::expect_one_line("cdi_spec", e.what()); // the expected outcome for most inputs
         return 0;
     }
     for (const bool yaml : {false, true}) {
@@ -68,7 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         try {
             cdi::device_edits(registry, {name}, cdi::HookContext{"/nonexistent-host-root"});
         } catch (const husk::Error& e) {
-            check_one_line(e);
+            husk::fuzz::expect_one_line("cdi_spec", e.what());
         }
     }
     return 0;

@@ -1,8 +1,9 @@
 // What the fuzz harnesses share: a scratch tree per input with a canary
-// beside it, checked after every input.
+// beside it, checked after every input; the check that an error is one line.
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
@@ -89,6 +90,16 @@ class Scratch {
   private:
     std::string dir_;
 };
+
+/// Aborts, a finding of `harness`, when the error message `what` is more
+/// than one line: bad input gets one line of error, whatever bytes it
+/// quotes (doc/design.md).
+inline void expect_one_line(const char* harness, const char* what) {
+    if (std::strchr(what, '\n') != nullptr) {
+        std::fprintf(stderr, "%s: an error of more than one line: %s\n", harness, what);
+        std::abort();
+    }
+}
 
 /// A memfd holding `size` bytes of `data`, at offset 0 (the caller closes).
 inline int memfd_of(const uint8_t* data, size_t size) {

@@ -121,8 +121,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const std::string config =
             husk::image::apply_image(store_fd.get(), root.get(), kind, "image", limits);
         husk::image::parse_oci_config(config, "config");
-    } catch (const husk::Error&) {
+    } catch (const husk::Error& e) {
         // one line naming the file or field: the expected outcome
+        husk::fuzz::expect_one_line("image_json", e.what());
     }
     return 0;
 }

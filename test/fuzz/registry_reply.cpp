@@ -8,6 +8,8 @@
 //
 // Input: one mode byte (mode % 4: challenge, index, manifest, reference),
 // then the text.
+#include "fuzz_support.hpp"
+
 #include "image/reference.hpp"
 #include "image/registry.hpp"
 #include "util/error.hpp"
@@ -19,13 +21,6 @@
 #include <string_view>
 
 namespace {
-
-void one_line(const husk::Error& e) {
-    if (std::string_view(e.what()).find('\n') != std::string_view::npos) {
-        std::fprintf(stderr, "registry_reply: an error of more than one line: %s\n", e.what());
-        std::abort();
-    }
-}
 
 void safe_digest(const std::string& d) {
     if (d.size() != 71 || d.compare(0, 7, "sha256:") != 0 ||
@@ -78,7 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         }
     } catch (const husk::Error& e) {
-        one_line(e);
+        husk::fuzz::expect_one_line("registry_reply", e.what());
     }
     return 0;
 }
