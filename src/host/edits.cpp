@@ -3,19 +3,43 @@
 #include "util/error.hpp"
 
 #include <algorithm>
+#include <iterator>
+#include <type_traits>
+#include <utility>
 
 namespace husk::host {
 
+namespace {
+
+/// Adds `from`'s elements at the end of `to`, moved (an rvalue `from`) or
+/// copied.
+template <typename To, typename From> void extend(To& to, From&& from) {
+    if constexpr (std::is_rvalue_reference_v<From&&>) {
+        to.insert(to.end(), std::make_move_iterator(from.begin()),
+                  std::make_move_iterator(from.end()));
+    } else {
+        to.insert(to.end(), from.begin(), from.end());
+    }
+}
+
+template <typename Edits> void append_to(ContainerEdits& to, Edits&& other) {
+    extend(to.env, std::forward<Edits>(other).env);
+    extend(to.mounts, std::forward<Edits>(other).mounts);
+    extend(to.device_nodes, std::forward<Edits>(other).device_nodes);
+    extend(to.hidden_device_nodes, std::forward<Edits>(other).hidden_device_nodes);
+    extend(to.ld_library_path, std::forward<Edits>(other).ld_library_path);
+    to.needs_new_paths = to.needs_new_paths || other.needs_new_paths;
+    extend(to.notes, std::forward<Edits>(other).notes);
+}
+
+} // namespace
+
+void ContainerEdits::append(ContainerEdits&& other) {
+    append_to(*this, std::move(other));
+}
+
 void ContainerEdits::append(const ContainerEdits& other) {
-    env.insert(env.end(), other.env.begin(), other.env.end());
-    mounts.insert(mounts.end(), other.mounts.begin(), other.mounts.end());
-    device_nodes.insert(device_nodes.end(), other.device_nodes.begin(), other.device_nodes.end());
-    hidden_device_nodes.insert(hidden_device_nodes.end(), other.hidden_device_nodes.begin(),
-                               other.hidden_device_nodes.end());
-    ld_library_path.insert(ld_library_path.end(), other.ld_library_path.begin(),
-                           other.ld_library_path.end());
-    needs_new_paths = needs_new_paths || other.needs_new_paths;
-    notes.insert(notes.end(), other.notes.begin(), other.notes.end());
+    append_to(*this, other);
 }
 
 std::vector<Mount> minimal_dev_mounts() {

@@ -91,8 +91,10 @@ struct ContainerEdits {
     /// What the generators decided, said at -v.
     std::vector<std::string> notes;
 
-    /// Appends `other`'s edits after these.
+    /// Appends `other`'s edits after these: copied, or moved from a
+    /// temporary (a generator's result), which is left valid but unspecified.
     void append(const ContainerEdits& other);
+    void append(ContainerEdits&& other);
 };
 
 /// What base_edits() needs to know.
