@@ -316,7 +316,9 @@ class RootBuilder {
             std::string at;                    // where `existing` starts in the upper layer
             std::vector<std::string> existing; // the deepest folder the image has, as parts
             std::vector<std::string> missing;  // the parts below it, the last one the target
-            size_t known = 0;                  // parts of the longest prefix in `lacking`
+            // missing[i] is parts[known + i]; 0 when it is not (a dangling
+            // symlink's parts), or starts at the root (not remembered then)
+            size_t known = 0;
             for (size_t n = plain ? parts.size() - std::min<size_t>(parts.size(), 1) : 0; n > 0;
                  --n) {
                 auto it = lacking.find(path::join({parts.begin(), parts.begin() + n}));
@@ -526,19 +528,30 @@ class RootBuilder {
         if (!tgt) {
             return;
         }
-        if (attach_clone(src.fd.get(), tgt->fd.get(),
-                         op.read_only ? MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV
-                                      : 0)) {
-            log::debug("bound " + host_source + " on " + tgt->path + (op.read_only ? " (ro)" : ""));
+        attach(op, src.fd.get(), tgt->fd.get(), tgt->path, op.read_only,
+               "cannot bind " + host_source + " to " + tgt->path);
+        log::debug("bound " + host_source + " on " + tgt->path + (op.read_only ? " (ro)" : ""));
+    }
+
+    /// Binds the tree at `source_fd` on `target_fd` (`at` in the new root,
+    /// where op.target resolves), recursively; with `read_only`, read-only,
+    /// nosuid and nodev on every submount. A detached clone where the
+    /// kernel has the calls (attach_clone()), else mount(2) through /proc,
+    /// then make_read_only() of the mount found again.
+    /// @throws husk::Error `what` when mount(2) fails, or as attach_clone().
+    void attach(const MountOp& op, int source_fd, int target_fd, const std::string& at,
+                bool read_only, const std::string& what) {
+        if (attach_clone(source_fd, target_fd,
+                         read_only ? MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV
+                                   : 0)) {
             return;
         }
-        sys_mount(path::fd_path(src.fd.get(), proc_), path::fd_path(tgt->fd.get(), proc_), nullptr,
-                  MS_BIND | MS_REC, nullptr, "cannot bind " + host_source + " to " + tgt->path);
-        if (op.read_only) {
+        sys_mount(path::fd_path(source_fd, proc_), path::fd_path(target_fd, proc_), nullptr,
+                  MS_BIND | MS_REC, nullptr, what);
+        if (read_only) {
             Fd mnt = reopen(op);
-            make_read_only(mnt.get(), tgt->path, p_.legacy_mounts, proc_);
+            make_read_only(mnt.get(), at, p_.legacy_mounts, proc_);
         }
-        log::debug("bound " + host_source + " on " + tgt->path + (op.read_only ? " (ro)" : ""));
     }
 
     /// bind_detached(), unless legacy_mounts is set or the kernel said it
@@ -631,10 +644,11 @@ class RootBuilder {
                 throw_errno("cannot create " + empty);
             }
         }
-        sys_mount(empty, path::fd_path(r.fd.get(), proc_), nullptr, MS_BIND, nullptr,
-                  "cannot hide " + op.target);
-        Fd mnt = reopen(op);
-        make_read_only(mnt.get(), op.target, p_.legacy_mounts, proc_);
+        Fd source(::open(empty.c_str(), O_PATH | O_CLOEXEC));
+        if (!source) {
+            throw_errno("cannot open " + empty);
+        }
+        attach(op, source.get(), r.fd.get(), op.target, true, "cannot hide " + op.target);
         log::debug("hid " + op.target);
     }
 
