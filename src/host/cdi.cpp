@@ -52,14 +52,6 @@ std::string quote(std::string_view s) {
     return "\"" + shown(s) + "\"";
 }
 
-std::string joined(const std::vector<std::string>& v, const char* sep) {
-    std::string out;
-    for (const auto& s : v) {
-        out += (out.empty() ? "" : sep) + s;
-    }
-    return out;
-}
-
 std::string text_problem(std::string_view s) {
     if (s.find('\0') != std::string_view::npos) {
         return "a NUL byte";

@@ -51,8 +51,6 @@ std::string shown(std::string_view s, size_t limit = 80);
 Error line_error(const std::string& message, int err = 0);
 /// `s` shown, in double quotes.
 std::string quote(std::string_view s);
-/// The elements of `v` with `sep` between them.
-std::string joined(const std::vector<std::string>& v, const char* sep);
 /// Why `s` cannot be a spec's text, or "": a NUL byte, bytes that are not
 /// UTF-8, or a Unicode noncharacter (U+FDD0..U+FDEF, U+xFFFE, U+xFFFF:
 /// YAML has no way to write one, and a reader replaces it).

@@ -102,7 +102,7 @@ class Builder {
             for (const uint32_t g : e.additional_gids) {
                 gids.push_back(std::to_string(g));
             }
-            note(what + ": additionalGids " + joined(gids, ",") +
+            note(what + ": additionalGids " + text::join(gids, ",") +
                  " not added: the container's process keeps the user's groups");
         }
         if (!e.intel_rdt_class.empty()) {
@@ -378,12 +378,12 @@ ContainerEdits device_edits(const Registry& registry, const std::vector<std::str
         if (k == index.by_kind.end()) {
             std::string from;
             if (!registry.dirs.empty()) {
-                from = "specs read from " + joined(registry.dirs, ", ") + "; ";
+                from = "specs read from " + text::join(registry.dirs, ", ") + "; ";
             }
-            throw line_error("--device " + text + ": no CDI spec of the node offers kind " + kind +
-                             " (" + from + "kinds offered: " +
-                             (index.kind_order.empty() ? "none" : joined(index.kind_order, ", ")) +
-                             ")");
+            throw line_error(
+                "--device " + text + ": no CDI spec of the node offers kind " + kind + " (" + from +
+                "kinds offered: " +
+                (index.kind_order.empty() ? "none" : text::join(index.kind_order, ", ")) + ")");
         }
         if (std::find(kinds_used.begin(), kinds_used.end(), kind) == kinds_used.end()) {
             kinds_used.push_back(kind);
@@ -401,7 +401,7 @@ ContainerEdits device_edits(const Registry& registry, const std::vector<std::str
                 offered.push_back(registry.specs[r.spec].devices[r.device].name);
             }
             throw line_error("--device " + text + ": no such device; " + kind +
-                             " offers: " + joined(offered, ", "));
+                             " offers: " + text::join(offered, ", "));
         }
     }
     Builder b(ctx);

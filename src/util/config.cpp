@@ -153,14 +153,6 @@ uint64_t positive(const std::string& name, const std::string& text) {
     return n;
 }
 
-std::string joined(const std::vector<std::string>& v, const char* sep) {
-    std::string out;
-    for (const auto& s : v) {
-        out += (out.empty() ? "" : sep) + s;
-    }
-    return out;
-}
-
 } // namespace
 
 Identity Identity::current() {
@@ -402,9 +394,9 @@ std::vector<Shown> describe(const Settings& s) {
     return {
         {"site config", s.site_config, s.site_config_read ? "read" : "not present"},
         {"storage", s.storage.value, s.storage.from},
-        {"binds", binds.empty() ? "(none)" : joined(binds, ", "), s.binds.from},
-        {"cdi_spec_dirs", joined(s.cdi_spec_dirs.value, ":"), s.cdi_spec_dirs.from},
-        {"devices", s.devices.value.empty() ? "(none)" : joined(s.devices.value, ", "),
+        {"binds", binds.empty() ? "(none)" : text::join(binds, ", "), s.binds.from},
+        {"cdi_spec_dirs", text::join(s.cdi_spec_dirs.value, ":"), s.cdi_spec_dirs.from},
+        {"devices", s.devices.value.empty() ? "(none)" : text::join(s.devices.value, ", "),
          s.devices.from},
         {"max_unpack_bytes", std::to_string(s.max_unpack_bytes.value), s.max_unpack_bytes.from},
         {"max_unpack_entries", std::to_string(s.max_unpack_entries.value),
@@ -419,7 +411,7 @@ std::vector<Shown> describe(const Settings& s) {
         {"mpi_abi_policy", s.mpi_abi_policy.value, s.mpi_abi_policy.from},
         {"mpi_libraries",
          s.mpi_libraries.value.empty() ? "(the linker cache's)"
-                                       : joined(s.mpi_libraries.value, ", "),
+                                       : text::join(s.mpi_libraries.value, ", "),
          s.mpi_libraries.from},
         {"legacy_mounts", s.legacy_mounts.value ? "true" : "false", s.legacy_mounts.from},
     };

@@ -40,6 +40,17 @@ std::string hash_hex(std::string_view text) {
     return out;
 }
 
+std::string join(const std::vector<std::string>& parts, std::string_view sep) {
+    std::string out;
+    for (size_t i = 0; i < parts.size(); ++i) {
+        if (i > 0) {
+            out += sep;
+        }
+        out += parts[i];
+    }
+    return out;
+}
+
 std::string_view trim(std::string_view text) {
     const size_t b = text.find_first_not_of(" \t");
     if (b == std::string_view::npos) {

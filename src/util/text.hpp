@@ -19,6 +19,10 @@ std::vector<std::string_view> split(std::string_view text, char sep, Empty empty
 /// another line: lines("a\n\nb\n") -> {"a", "", "b"}, lines("") -> {}.
 std::vector<std::string_view> lines(std::string_view text);
 
+/// The strings of `parts` with `sep` between each two: join({"a", "b"},
+/// ", ") -> "a, b"; "" for none.
+std::string join(const std::vector<std::string>& parts, std::string_view sep);
+
 /// `text` without the spaces and tabs at its ends: trim(" a b\t") -> "a b".
 /// Points into `text`, which must outlive it.
 std::string_view trim(std::string_view text);

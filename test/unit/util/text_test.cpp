@@ -56,6 +56,13 @@ TEST(ParseBind, ErrorsSayWhatIsWrong) {
     EXPECT_EQ(error_of("/a:/b:ro:x"), "expected SRC[:DST[:ro|rw]]");
 }
 
+TEST(Text, JoinPutsTheSeparatorBetweenEachTwo) {
+    EXPECT_EQ(text::join({}, ", "), "");
+    EXPECT_EQ(text::join({"a"}, ", "), "a");
+    EXPECT_EQ(text::join({"a", "b", "c"}, ", "), "a, b, c");
+    EXPECT_EQ(text::join({"", "b"}, ":"), ":b"); // an empty part still gets its separator
+}
+
 TEST(Text, OneLineEscapesControlCharacters) {
     EXPECT_EQ(text::one_line("plain: ok"), "plain: ok");
     EXPECT_EQ(text::one_line(std::string("a\nb\tc\rd\x01\x7f\0e", 11)),
