@@ -1,9 +1,12 @@
-// The dynamic linker's cache, /etc/ld.so.cache (ldconfig(8)): which file
-// each soname is, on the host or in an image.
+// The dynamic linker's cache, /etc/ld.so.cache (ldconfig(8), ld.so(8)):
+// which file each soname is, on the host or in an image; read, and written
+// again with more libraries for a container.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace husk::host {
@@ -18,13 +21,69 @@ struct CachedLibrary {
 /// Largest cache read (a real one is tens of KiB).
 inline constexpr size_t kMaxLdCache = 16 << 20;
 
-/// Parses the bytes of an ld.so.cache: glibc's format "glibc-ld.so.cache1.1"
+/// The cache's flags for a library of this machine: FLAG_ELF_LIBC6 with
+/// FLAG_X8664_LIB64 (x86-64) or FLAG_AARCH64_LIB64 (aarch64), as built.
+int native_ld_cache_flags();
+
+/// One entry of the "glibc-ld.so.cache1.1" table, whatever its machine.
+struct LdCacheEntry {
+    int32_t flags = 0; ///< library type and machine (glibc's ldconfig.h FLAG_*)
+    std::string key;   ///< the soname: "libc.so.6"
+    std::string value; ///< the file: "/lib/x86_64-linux-gnu/libc.so.6"
+    uint32_t osversion = 0;
+    /// Hardware capabilities; with bit 62 set, its low 32 bits index
+    /// LdCache::hwcaps (a glibc-hwcaps subfolder, glibc 2.33 and later).
+    uint64_t hwcap = 0;
+
+    bool operator==(const LdCacheEntry&) const = default;
+};
+
+/// A whole cache, as read_ld_cache() reads it and write_ld_cache() writes it.
+struct LdCache {
+    /// In the cache's order: descending by ld_cache_compare() of the keys,
+    /// which the dynamic linker's binary search needs.
+    std::vector<LdCacheEntry> entries;
+    /// The glibc-hwcaps subfolder names of the cache's extension
+    /// ("x86-64-v3"), in their order; empty when it has none.
+    std::vector<std::string> hwcaps;
+
+    bool operator==(const LdCache&) const = default;
+};
+
+/// Reads the bytes of an ld.so.cache: glibc's format "glibc-ld.so.cache1.1"
 /// (glibc 2.32 and later write only it), alone or after the old
-/// "ld.so-1.7.0" table (older glibc write both). Untrusted input: every
-/// offset is checked. Only entries for this machine (x86-64 ELF, libc6) are
-/// returned, in the cache's order (ldconfig's preference first).
-/// @throws husk::Error "<name>: <reason>" for a cache that is not one, or
-///         whose tables or strings lie outside the file.
+/// "ld.so-1.7.0" table (older glibc write both; the old table is skipped),
+/// with its extension's glibc-hwcaps folders where it has them (an
+/// extension without glibc's magic is ignored, as the dynamic linker
+/// ignores it). Untrusted input (an image's file): every offset is checked.
+/// @throws husk::Error "<name>: <reason>", one line, for a cache that is not
+///         one, or whose tables or strings lie outside the file.
+LdCache read_ld_cache(std::string_view bytes, const std::string& name);
+
+/// The bytes of `cache` in the "glibc-ld.so.cache1.1" format of glibc 2.33
+/// and later, this machine's byte order: the header, the entries in the
+/// given order, the strings, then an extension with the generator "husk"
+/// and, when there are any, the glibc-hwcaps folders. glibc before 2.33
+/// reads it too (it ignores the extension).
+/// @throws husk::Error when the cache would pass 4 GiB (the format's offsets
+///         are 32 bits).
+std::string write_ld_cache(const LdCache& cache);
+
+/// glibc's order of sonames in the cache (_dl_cache_libcmp): character by
+/// character, except that runs of digits compare as numbers, and a digit
+/// sorts after any other character. <0, 0 or >0.
+int ld_cache_compare(std::string_view a, std::string_view b);
+
+/// Puts each (soname, path) of `libraries` into `cache` as a library of
+/// this machine (native_ld_cache_flags()), where the binary search finds
+/// it, in place of the cache's own entries of this machine for that
+/// soname. The first of two with one soname wins.
+void add_to_ld_cache(LdCache& cache,
+                     const std::vector<std::pair<std::string, std::string>>& libraries);
+
+/// The libraries of this machine in an ld.so.cache (read_ld_cache()), in
+/// the cache's order (ldconfig's preference first).
+/// @throws husk::Error as read_ld_cache().
 std::vector<CachedLibrary> parse_ld_cache(std::string_view bytes, const std::string& name);
 
 /// The first entry for `soname`, or nullptr.

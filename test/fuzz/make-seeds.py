@@ -30,6 +30,10 @@ fuzzer starts from what real images look like:
                      Docker Hub's and a basic realm, an OCI index of two
                      platforms, a Docker manifest list, OCI and Docker
                      manifests, and references.
+  seeds/ld_cache/    ld.so.caches as ldconfig writes them: glibc's new
+                     format, the new with an extension of glibc-hwcaps
+                     folders (glibc 2.33 and later), and the old format
+                     followed by the new (glibc before 2.32).
 Deterministic: the same IMAGE_DIR gives the same bytes (mtimes fixed).
 """
 import bz2
@@ -338,6 +342,67 @@ def write_registry_reply_seeds():
         write(os.path.join(rr, f"reference-{i}.bin"), b"\x03" + ref.encode())
 
 
+def ld_cache(entries, hwcaps=(), old=False):
+    """entries: (flags, soname, path, hwcap) -> an ld.so.cache as glibc's
+    ldconfig lays it out (dl-cache.h): the new header, its entries, the
+    strings, then an extension (generator, glibc-hwcaps folders); with
+    old=True, the old table ("ld.so-1.7.0") first, as ldconfig -c compat.
+    String offsets count from the new header; the extension's offsets
+    from the start of the file."""
+    import struct
+    n = len(entries)
+    oldhead = 16 + 12 * n
+    pad = -oldhead % 8
+    start = oldhead + pad if old else 0  # where the new header is
+    head = 48 + 24 * n
+    strings = b""
+    offsets = {}
+
+    def intern(text):
+        nonlocal strings
+        if text not in offsets:
+            offsets[text] = head + len(strings)
+            strings += text.encode() + b"\0"
+        return offsets[text]
+
+    table = b"".join(struct.pack("<iIIIQ", f, intern(k), intern(v), 0, h)
+                     for f, k, v, h in entries)
+    hw = [intern(h) for h in hwcaps]
+    body = table + strings
+    body += b"\0" * (-(48 + len(body)) % 4)
+    ext = start + 48 + len(body)
+    gen = b"ldconfig (seed)"
+    count = 2 if hw else 1
+    data = ext + 8 + 16 * count
+    sections = struct.pack("<IIII", 0, 0, data, len(gen))
+    tail = gen + b"\0" * (-(data + len(gen)) % 4)
+    if hw:
+        sections += struct.pack("<IIII", 1, 0, data + len(tail), 4 * len(hw))
+        tail += b"".join(struct.pack("<I", o) for o in hw)
+    new = (b"glibc-ld.so.cache1.1" + struct.pack("<IIB3xI12x", n, len(strings), 2, ext) +
+           body + struct.pack("<II", 0xeaa42174, count) + sections + tail)
+    if not old:
+        return new
+    # The old table's offsets count from the end of its own entries.
+    oldtab = b"".join(struct.pack("<iII", f & 0xffff, pad + intern(k), pad + intern(v))
+                      for f, k, v, _ in entries)
+    return b"ld.so-1.7.0\0" + struct.pack("<I", n) + oldtab + b"\0" * pad + new
+
+
+def write_ld_cache_seeds():
+    lc = os.path.join(OUT, "ld_cache")
+    libs = [(0x303, "libz.so.1", "/lib/x86_64-linux-gnu/libz.so.1", 0),
+            (0x303, "libm.so.6", "/lib/x86_64-linux-gnu/libm.so.6", 0),
+            (0x003, "libm.so.6", "/lib/i386-linux-gnu/libm.so.6", 0),
+            (0x303, "libc.so.6", "/lib/x86_64-linux-gnu/libc.so.6", 0)]
+    write(os.path.join(lc, "new.cache"), ld_cache(libs))
+    hw = [(0x303, "libz.so.1", "/lib/x86_64-linux-gnu/glibc-hwcaps/x86-64-v3/libz.so.1",
+           (1 << 62) | 0)] + libs
+    write(os.path.join(lc, "hwcaps.cache"), ld_cache(hw, hwcaps=["x86-64-v3"]))
+    write(os.path.join(lc, "compat.cache"), ld_cache(libs, old=True))
+    write(os.path.join(lc, "compat-hwcaps.cache"), ld_cache(hw, hwcaps=["x86-64-v3"], old=True))
+
+
 def main():
     image_dir = sys.argv[1] if len(sys.argv) > 1 else None
     if image_dir is None:
@@ -417,6 +482,7 @@ def main():
     write_cdi_seeds()
     write_site_config_seeds()
     write_registry_reply_seeds()
+    write_ld_cache_seeds()
     print(f"make-seeds: wrote {OUT}")
 
 

@@ -5,11 +5,12 @@
 #   test/fuzz/run.sh [SECONDS] [NAME[:SECONDS]...]
 #
 # SECONDS: per harness (default 60); NAME:SECONDS gives one its own. NAME:
-# tar_layer, image_json, squashfs, cdi_spec, site_config, registry_reply (default:
-# tar_layer and image_json for SECONDS; cdi_spec, whose inputs are small
-# text files, and squashfs, whose every input is a whole tree, for half of
-# it; site_config, one small JSON file, and registry_reply, a registry's
-# small replies, for a quarter). The working corpus grows in $HUSK_FUZZ_CORPUS/NAME (default
+# tar_layer, image_json, squashfs, cdi_spec, site_config, registry_reply,
+# ld_cache (default: tar_layer and image_json for SECONDS; cdi_spec, whose
+# inputs are small text files, and squashfs, whose every input is a whole
+# tree, for half of it; site_config, one small JSON file, registry_reply, a
+# registry's small replies, and ld_cache, an image's linker cache, for a
+# quarter). The working corpus grows in $HUSK_FUZZ_CORPUS/NAME (default
 # /var/cache/husk-test/fuzz/NAME, outside the clone, kept between runs),
 # started from test/fuzz/seeds/NAME and test/fuzz/corpus/NAME. A crash,
 # leak, hang or sanitizer report fails the run and names the input it
@@ -22,7 +23,7 @@ shift || true
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(tar_layer image_json "cdi_spec:$(((seconds + 1) / 2))"
     "squashfs:$(((seconds + 1) / 2))" "site_config:$(((seconds + 3) / 4))"
-    "registry_reply:$(((seconds + 3) / 4))")
+    "registry_reply:$(((seconds + 3) / 4))" "ld_cache:$(((seconds + 3) / 4))")
 cache=${HUSK_FUZZ_CORPUS:-/var/cache/husk-test/fuzz}
 artifacts=$(mktemp -d "${TMPDIR:-/tmp}/husk-fuzz-findings.XXXXXX")
 
