@@ -340,8 +340,7 @@ class Builder {
                     ld.push_back(f);
                 }
             }
-            note(hw + ": its folders put first in LD_LIBRARY_PATH (the image's ld.so.cache is "
-                      "not rewritten)");
+            note(hw + ": its folders' libraries go into the container's ld.so.cache");
         } else if (sub == "enable-cuda-compat") {
             note(hw + ": nothing done: husk does not set up CUDA's forward-compatibility "
                       "libraries");

@@ -25,6 +25,7 @@ enum class MountKind {
     Devpts,  ///< a new devpts instance on `target` (newinstance, ptmxmode=0666)
     Symlink, ///< a symlink at `target` whose text is `source`, where nothing is yet
     Mask,    ///< an empty, unreadable file bound over `target` where it exists
+    File,    ///< a file whose bytes are `source`, made on the staging tmpfs and bound on `target`
 };
 
 /// What to do when `target` does not exist in the image and cannot be created
@@ -41,7 +42,7 @@ enum class OnMissing {
 /// runtime::build_root().
 struct Mount {
     MountKind kind = MountKind::Bind;
-    std::string source; ///< absolute host path (Bind), link text (Symlink), else ""
+    std::string source; ///< absolute host path (Bind), link text (Symlink), bytes (File), else ""
     std::string target; ///< absolute path inside the container
     bool read_only = false;
     OnMissing on_missing = OnMissing::Fail;
@@ -80,9 +81,10 @@ struct ContainerEdits {
     /// Device nodes that must not be reachable inside: the nodes of the
     /// GPUs that were not selected. Under DevMode::Host they are masked.
     std::vector<std::string> hidden_device_nodes;
-    /// Folders put first in LD_LIBRARY_PATH, in this order (the fallback
-    /// for CDI's update-ldcache hook: the image's ld.so.cache is never
-    /// written).
+    /// The folders of CDI's update-ldcache hook, in this order: their
+    /// libraries go into the container's ld.so.cache (cache_ld_folders(),
+    /// host/ldcache.hpp), which empties this; what it leaves is put first
+    /// in LD_LIBRARY_PATH (the fallback; the image is never written).
     std::vector<std::string> ld_library_path;
     /// Some target may be missing in the image: the plan mounts a read-only
     /// root under an overlay (tmpfs upper) so that mount points can be made

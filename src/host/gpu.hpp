@@ -19,7 +19,7 @@ enum class Vendor { Nvidia, Amd };
 Vendor parse_vendor(const std::string& text, const std::string& what);
 
 /// Where in the container the injected libraries are bound (each under its
-/// soname), put first in LD_LIBRARY_PATH.
+/// soname), the folder of an update-ldcache hook (cache_ld_folders()).
 inline constexpr const char* kNvidiaLibDir = "/usr/lib/husk-gpu";
 
 /// What discovery reads.

@@ -90,3 +90,32 @@ std::vector<CachedLibrary> parse_ld_cache(std::string_view bytes, const std::str
 const CachedLibrary* find_library(const std::vector<CachedLibrary>& cache, std::string_view soname);
 
 } // namespace husk::host
+
+namespace husk::image {
+class ImageFiles;
+} // namespace husk::image
+
+namespace husk::host {
+
+struct ContainerEdits;
+
+/// CDI's update-ldcache hook done without running ldconfig in the
+/// container: the libraries that `edits` bind into its ld_library_path
+/// folders go into a copy of the image's /etc/ld.so.cache
+/// (add_to_ld_cache()), which a MountKind::File mount puts over the
+/// image's (runtime::build_root() binds it, or writes it into an overlay
+/// where the user may write the file); the folders so covered leave ld_library_path, so no
+/// LD_LIBRARY_PATH is set for them. A library's soname is its name in the
+/// folder when that reads NAME.so.DIGITS (what husk's own generators bind),
+/// else its DT_SONAME (read_elf_dynamic(), as ldconfig reads it), else its
+/// name.
+///
+/// The documented fallback, LD_LIBRARY_PATH (`edits` left as they are, a
+/// note saying why): the image has no /etc/ld.so.cache (musl, BusyBox) or
+/// one husk cannot read, or the folder's contents are not only files bound
+/// by the edits (a folder bound whole from the host). Never throws for
+/// what the image holds: a file it cannot read is the fallback.
+void cache_ld_folders(ContainerEdits& edits, image::ImageFiles& image,
+                      const std::string& shown_image);
+
+} // namespace husk::host

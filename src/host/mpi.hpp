@@ -73,8 +73,8 @@ std::optional<MpiLibrary> find_host_mpi(const HostMpiOptions& o, std::optional<M
 /// family that the host has (and, for Open MPI, its plugin folder and
 /// configuration) and their dependencies from the host's linker cache
 /// (DT_NEEDED, read with libelf; glibc's own libraries excepted, the
-/// image's are used), bound read-only into /usr/lib/husk-host-mpi, put
-/// first in LD_LIBRARY_PATH, and bound over the image's own files of the
+/// image's are used), bound read-only into /usr/lib/husk-host-mpi (in
+/// ld_library_path, for cache_ld_folders()), and bound over the image's own files of the
 /// same sonames (for programs with an RPATH); plus the fabric where the
 /// host has it: /dev/infiniband, /etc/libibverbs.d, libfabric's and UCX's
 /// provider folders. Nothing of the image is written: missing mount points

@@ -2,6 +2,7 @@
 
 #include "host/cdi.hpp"
 #include "host/gpu.hpp"
+#include "host/ldcache.hpp"
 #include "host/mpi.hpp"
 #include "image/files.hpp"
 #include "image/image.hpp"
@@ -133,6 +134,17 @@ host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& i
     if (opts.mpi.value_or(settings.mpi.value) == "host") {
         log::Phase ph("host stage: --mpi=host");
         edits.append(host::host_mpi_edits(host_mpi_options(settings), image_files(), img.path));
+    }
+    if (!edits.ld_library_path.empty()) {
+        if (opts.root_mode == RootMode::Writable) {
+            // ldconfig inside would write the image's own cache, which a
+            // bind would make fail; -w is for changing the image.
+            edits.notes.push_back("dynamic linker: the image is writable (-w), its ld.so.cache "
+                                  "left as it is; LD_LIBRARY_PATH names the folders " +
+                                  text::one_line(text::join(edits.ld_library_path, ", ")));
+        } else {
+            host::cache_ld_folders(edits, image_files(), img.path);
+        }
     }
     // Under the host's /dev (--dev=host) a node can be shown only where the
     // host has one at that path: husk creates nothing there. Said now, with

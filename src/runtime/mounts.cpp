@@ -355,6 +355,7 @@ class RootBuilder {
                         : 0;
             }
             bool file = op.kind == MountKind::Passwd || op.kind == MountKind::Group ||
+                        op.kind == MountKind::File ||
                         (op.kind == MountKind::Bind && op.exact_source); // a file, checked later
             if (op.kind == MountKind::Bind && !op.exact_source) {
                 try {
@@ -666,6 +667,44 @@ class RootBuilder {
         bind(op, stage.get(), staged);
     }
 
+    /// A file husk made (MountKind::File: the container's ld.so.cache),
+    /// written on the staging tmpfs and bound on op.target; under
+    /// --overlay, where the user may write the image's own file, written
+    /// into the overlay instead (its tmpfs upper layer), so that ldconfig
+    /// inside can still replace it, as it cannot replace a bind.
+    void generated_file(const MountOp& op) {
+        if (p_.root_mode == RootMode::Overlay && write_through(op)) {
+            log::debug("wrote " + op.target + " in the overlay");
+            return;
+        }
+        const std::string staged = std::string(kFiles) + "/file-" + std::to_string(++files_);
+        file::write(staged, op.source);
+        Fd stage = open_dir("/");
+        bind(op, stage.get(), staged);
+    }
+
+    /// Writes op.source over op.target where that is a regular file of the
+    /// overlay itself (not a bind) that the user may write.
+    bool write_through(const MountOp& op) {
+        path::Resolved r;
+        try {
+            r = path::resolve_in_root(new_root_.get(), op.target);
+        } catch (const Error&) {
+            return false;
+        }
+        struct stat st {};
+        if (!r.missing.empty() || ::fstat(r.fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+            mount_id(r.fd.get(), proc_) != root_mount_) {
+            return false;
+        }
+        Fd f(::open(path::fd_path(r.fd.get(), proc_).c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+        if (!f) {
+            return false; // the image's, not the user's: bound instead
+        }
+        file::write_all(f.get(), op.source, op.target);
+        return true;
+    }
+
     /// A procfs of the container's PID namespace (the caller is its init),
     /// so that /proc/PID and ps agree with getpid(2). The kernel refuses it
     /// where the host's /proc has parts hidden by overmounts
@@ -708,6 +747,9 @@ class RootBuilder {
         case MountKind::Mask:
             mask(op);
             return;
+        case MountKind::File:
+            generated_file(op);
+            return;
         }
     }
 
@@ -741,6 +783,7 @@ class RootBuilder {
     uint64_t root_mount_ = 0;         ///< mount id of the image's root
     std::vector<uint64_t> own_tmpfs_; ///< mount ids of tmpfs husk mounted in the root
     bool new_mount_api_ = true;       ///< open_tree(2) and friends, until ENOSYS says not
+    unsigned files_ = 0;              ///< MountKind::File mounts made so far
 };
 
 } // namespace

@@ -81,8 +81,9 @@ struct LaunchPlan {
 /// --mpi=host; their mounts, then their device nodes by
 /// host::device_mounts), then each -b in order, so user binds win.
 ///
-/// The generated edits' environment comes after the image's Env, and their
-/// folders first in LD_LIBRARY_PATH. When they may need new mount points, a
+/// The generated edits' environment comes after the image's Env, and the
+/// folders of their ld_library_path (what host::cache_ld_folders() left)
+/// first in LD_LIBRARY_PATH. When they may need new mount points, a
 /// read-only root becomes --overlay, so nothing of the image is written.
 ///
 /// @throws husk::Error on contradictory options, a relative bind target, a

@@ -49,7 +49,7 @@ EOF
     before=$(tree_state "$IMG_DEBIAN" | sha256sum)
     run -0 gpu --dev=minimal -b "$app:/cuda-app" "$IMG_DEBIAN" -- sh -c '
         ls /usr/lib/husk-gpu; ls /dev | grep nvidia; /usr/bin/nvidia-smi; /cuda-app;
-        echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"'
+        echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; /sbin/ldconfig -p'
     echo "$output"
     assert_output_has libcuda.so.1
     assert_output_has libnvidia-ml.so.1
@@ -59,7 +59,11 @@ EOF
     assert_output_has "fake nvidia-smi"
     assert_output_has "cuInit: 0"
     assert_output_has "driver: fake 550.54.15"
-    [[ $output == *"LD_LIBRARY_PATH=/usr/lib/husk-gpu"* ]]
+    # the dynamic linker finds the libraries through the container's
+    # ld.so.cache (the image's, with them added), not LD_LIBRARY_PATH
+    assert_output_has "LD_LIBRARY_PATH="
+    [[ $output == *"libcuda.so.1 (libc6,x86-64) => /usr/lib/husk-gpu/libcuda.so.1"* ]]
+    [[ $output == *"libc.so.6 (libc6,x86-64) => /lib/x86_64-linux-gnu/libc.so.6"* ]]
     # the image is unchanged: new mount points live in an overlay
     [ "$(tree_state "$IMG_DEBIAN" | sha256sum)" = "$before" ]
     # under the host's /dev (the default) the fake tree's nodes, which the
@@ -73,10 +77,65 @@ EOF
     local app
     app=$(cuda_app)
     run -0 gpu --dev=minimal -b "$app:/cuda-app" "$IMG_DEBIAN_SQFS" -- sh -c '
-        ls /usr/lib/husk-gpu; /usr/bin/nvidia-smi; /cuda-app'
+        ls /usr/lib/husk-gpu; /usr/bin/nvidia-smi; env -u LD_LIBRARY_PATH /cuda-app'
     echo "$output"
     assert_output_has libcuda.so.1
     assert_output_has "fake nvidia-smi"
+    assert_output_has "driver: fake 550.54.15"
+}
+
+@test "--gpu: an image without ld.so.cache gets LD_LIBRARY_PATH instead, and says so at -v" {
+    run -0 gpu -v "$IMG_BUSYBOX" -- sh -c 'echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"'
+    echo "$output"
+    assert_output_has "LD_LIBRARY_PATH=/usr/lib/husk-gpu"
+    [[ $output == *"has no /etc/ld.so.cache; LD_LIBRARY_PATH names the folders /usr/lib/husk-gpu"* ]]
+}
+
+@test "--gpu on an image the user owns: ldconfig inside still works under --overlay; -w uses LD_LIBRARY_PATH" {
+    local before img=$BATS_TEST_TMPDIR/owned
+    before=$(tree_sum "$IMG_DEBIAN_OWNED")
+    # the cache is written into the overlay, not bound: ldconfig can replace it
+    run -0 gpu --overlay --fake-root "$IMG_DEBIAN_OWNED" -- sh -c '
+        /sbin/ldconfig -p | grep -c husk-gpu; /sbin/ldconfig && echo ldconfig-ok'
+    echo "$output"
+    assert_output_has 2
+    assert_output_has ldconfig-ok
+    [ "$(tree_sum "$IMG_DEBIAN_OWNED")" = "$before" ]
+    # -w changes the image (here a copy): its cache is left alone
+    copy_busybox "$img"
+    cp "$IMG_DEBIAN/etc/ld.so.cache" "$img/etc/ld.so.cache"
+    run -0 gpu -v -w "$img" -- sh -c 'echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"'
+    echo "$output"
+    assert_output_has "LD_LIBRARY_PATH=/usr/lib/husk-gpu"
+    [[ $output == *"the image is writable (-w)"* ]]
+    cmp "$IMG_DEBIAN/etc/ld.so.cache" "$img/etc/ld.so.cache"
+}
+
+@test "--device: a library mounted under its file name (as nvidia-ctk mounts them) is found by its soname" {
+    local app real
+    app=$(cuda_app)
+    real=$(readlink -f "$FAKE_NVIDIA/usr/lib/x86_64-linux-gnu/libcuda.so.1")
+    spec ctk.yaml "---
+cdiVersion: 0.5.0
+kind: example.com/ctk
+devices:
+- name: gpu
+  containerEdits:
+    env: [CTK=1]
+containerEdits:
+  mounts:
+  - hostPath: $real
+    containerPath: /usr/lib/x86_64-linux-gnu/${real##*/}
+    options: [ro, nosuid, nodev, bind]
+  hooks:
+  - hookName: createContainer
+    path: /usr/bin/nvidia-cdi-hook
+    args: [nvidia-cdi-hook, update-ldcache, --folder, /usr/lib/x86_64-linux-gnu]"
+    [[ ${real##*/} == libcuda.so.550.54.15 ]]
+    run -0 husk run --device example.com/ctk=gpu -b "$app:/cuda-app" "$IMG_DEBIAN" -- sh -c '
+        /sbin/ldconfig -p | grep libcuda; /cuda-app'
+    echo "$output"
+    [[ $output == *"libcuda.so.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcuda.so.550.54.15"* ]]
     assert_output_has "driver: fake 550.54.15"
 }
 

@@ -1,3 +1,4 @@
+#include "host/edits.hpp"
 #include "host/elf.hpp"
 #include "host/ldcache.hpp"
 #include "host/mpi.hpp"
@@ -242,6 +243,83 @@ TEST(LdCache, HostileExtensionsAreOneLineErrorsOrIgnored) {
     std::string other_order = good;
     other_order[28] = 3; // big-endian
     EXPECT_THROW(read_ld_cache(other_order, "c"), Error);
+}
+
+/// A directory image with `cache` as its /etc/ld.so.cache ("" for none).
+struct CacheImage {
+    explicit CacheImage(const std::string& cache) {
+        t.mkdir("etc");
+        if (!cache.empty()) {
+            t.write("etc/ld.so.cache", cache);
+        }
+        img.kind = image::Kind::Directory;
+        img.path = t.root().string();
+    }
+    test::TempTree t;
+    image::Image img;
+};
+
+Mount lib_bind(const std::string& source, const std::string& target) {
+    return {MountKind::Bind, source, target, true, OnMissing::Fail, "test"};
+}
+
+TEST(CacheLdFolders, TheFoldersLibrariesGoIntoACopyOfTheImagesCache) {
+    CacheImage im(make_cache({{"libz.so.1", "/lib/libz.so.1", 0x303}}));
+    image::ImageFiles files(im.img);
+    ContainerEdits e;
+    e.ld_library_path = {"/usr/lib/husk-gpu", "/opt/whole"};
+    e.mounts = {lib_bind("/host/libcuda.so.550.54.15", "/usr/lib/husk-gpu/libcuda.so.1"),
+                lib_bind("/host/lib", "/opt/whole"), // a folder bound whole: LD_LIBRARY_PATH
+                lib_bind("/host/other.so.1", "/usr/lib/other/other.so.1")};
+    cache_ld_folders(e, files, "img");
+    EXPECT_EQ(e.ld_library_path, std::vector<std::string>{"/opt/whole"});
+    ASSERT_EQ(e.mounts.size(), 4u);
+    const Mount& m = e.mounts.back();
+    EXPECT_EQ(m.kind, MountKind::File);
+    EXPECT_EQ(m.target, "/etc/ld.so.cache");
+    EXPECT_TRUE(m.read_only);
+    const auto libs = parse_ld_cache(m.source, "generated");
+    ASSERT_EQ(libs.size(), 2u);
+    EXPECT_EQ(find_library(libs, "libcuda.so.1")->path, "/usr/lib/husk-gpu/libcuda.so.1");
+    EXPECT_EQ(find_library(libs, "libz.so.1")->path, "/lib/libz.so.1");
+    EXPECT_EQ(find_library(libs, "other.so.1"), nullptr);
+    // the image's own file is as it was
+    EXPECT_EQ(file::read((im.t / "etc/ld.so.cache").string(), kMaxLdCache),
+              make_cache({{"libz.so.1", "/lib/libz.so.1", 0x303}}));
+}
+
+TEST(CacheLdFolders, ALibraryNamedOtherwiseIsEnteredByItsSoname) {
+    // libc.so.6 mounted under another name, as nvidia-ctk mounts libcuda.so.550.54.15
+    const std::string libc = "/lib/x86_64-linux-gnu/libc.so.6";
+    if (::access(libc.c_str(), R_OK) != 0) {
+        GTEST_SKIP() << "no " << libc;
+    }
+    CacheImage im(make_cache({}));
+    image::ImageFiles files(im.img);
+    ContainerEdits e;
+    e.ld_library_path = {"/opt/lib"};
+    e.mounts = {lib_bind(libc, "/opt/lib/libc-2.36.so")};
+    cache_ld_folders(e, files, "img");
+    ASSERT_EQ(e.mounts.back().kind, MountKind::File);
+    const auto libs = parse_ld_cache(e.mounts.back().source, "generated");
+    ASSERT_EQ(libs.size(), 1u);
+    EXPECT_EQ(libs[0].soname, "libc.so.6");
+    EXPECT_EQ(libs[0].path, "/opt/lib/libc-2.36.so");
+}
+
+TEST(CacheLdFolders, WithoutAUsableCacheLdLibraryPathStays) {
+    for (const std::string& cache : {std::string(), std::string("not a cache, not at all, no")}) {
+        CacheImage im(cache);
+        image::ImageFiles files(im.img);
+        ContainerEdits e;
+        e.ld_library_path = {"/usr/lib/husk-gpu"};
+        e.mounts = {lib_bind("/host/libcuda.so.1", "/usr/lib/husk-gpu/libcuda.so.1")};
+        cache_ld_folders(e, files, "img");
+        EXPECT_EQ(e.ld_library_path, std::vector<std::string>{"/usr/lib/husk-gpu"});
+        EXPECT_EQ(e.mounts.size(), 1u);
+        ASSERT_FALSE(e.notes.empty());
+        EXPECT_NE(e.notes.back().find("LD_LIBRARY_PATH"), std::string::npos) << e.notes.back();
+    }
 }
 
 TEST(ImageFiles, SymlinksResolveInsideTheImage) {
