@@ -75,84 +75,270 @@ int native_ld_cache_flags() {
 #endif
 }
 
-LdCache read_ld_cache(std::string_view bytes, const std::string& name) {
-    const std::string shown = text::one_line(name);
-    auto fail = [&](const std::string& why) { return Error(shown + ": " + why); };
-    size_t base = 0; // where the new format's header, and its string offsets, start
-    if (bytes.substr(0, kOldMagic.size()) == kOldMagic) {
-        if (bytes.size() < kOldHeader) {
-            throw fail("truncated ld.so.cache");
+namespace {
+
+/// The bytes of a cache, checked, read in place (nothing copied): where
+/// its new table starts (`base`, after an old table), its entries, its
+/// strings, and its extension's sections.
+class CacheView {
+  public:
+    /// Checks the header and that the table lies inside (not the strings:
+    /// string() checks each).
+    CacheView(std::string_view bytes, const std::string& name)
+        : bytes_(bytes), shown_(text::one_line(name)) {
+        if (bytes.substr(0, kOldMagic.size()) == kOldMagic) {
+            if (bytes.size() < kOldHeader) {
+                throw fail("truncated ld.so.cache");
+            }
+            const uint64_t n = u32(bytes, 12);
+            // The new table follows, aligned to 8 bytes.
+            base_ = (kOldHeader + n * kOldEntry + 7) & ~uint64_t{7};
+            if (base_ > bytes.size()) {
+                throw fail("the old table of its ld.so.cache runs past its end");
+            }
         }
-        const uint64_t n = u32(bytes, 12);
-        base = kOldHeader + n * kOldEntry;
-        // The new table follows, aligned to 8 bytes.
-        base = (base + 7) & ~static_cast<size_t>(7);
-        if (base > bytes.size()) {
-            throw fail("the old table of its ld.so.cache runs past its end");
+        cache_ = bytes.substr(base_);
+        if (cache_.size() < kNewHeader || cache_.substr(0, kNewMagic.size()) != kNewMagic) {
+            throw fail("not an ld.so.cache of the glibc-ld.so.cache1.1 format");
         }
+        const uint8_t order = static_cast<uint8_t>(cache_[28]) & 3; // 0: not said
+        if (order != 0 && order != native_byte_order()) {
+            throw fail("its ld.so.cache was written for another byte order");
+        }
+        n_ = u32(cache_, 20);
+        if (n_ > (cache_.size() - kNewHeader) / kNewEntry) {
+            throw fail("its ld.so.cache has " + std::to_string(n_) +
+                       " entries, more than it holds");
+        }
+        find_hwcaps();
     }
-    const std::string_view cache = bytes.substr(base);
-    if (cache.size() < kNewHeader || cache.substr(0, kNewMagic.size()) != kNewMagic) {
-        throw fail("not an ld.so.cache of the glibc-ld.so.cache1.1 format");
+
+    Error fail(const std::string& why) const { return Error(shown_ + ": " + why); }
+
+    std::string_view bytes() const { return bytes_; }
+    uint64_t base() const { return base_; }           ///< of the new table, in the file
+    std::string_view cache() const { return cache_; } ///< from the new table on
+    uint64_t size() const { return n_; }
+    uint64_t table_end() const { return kNewHeader + n_ * kNewEntry; } ///< in cache()
+
+    /// Entry `i`'s field at byte `field` (0 flags, 4 key, 8 value, 12
+    /// osversion), and its hwcap.
+    uint32_t field(uint64_t i, size_t field) const {
+        return u32(cache_, kNewHeader + i * kNewEntry + field);
     }
-    const uint8_t order = static_cast<uint8_t>(cache[28]) & 3; // 0: not said
-    if (order != 0 && order != native_byte_order()) {
-        throw fail("its ld.so.cache was written for another byte order");
-    }
-    const uint64_t n = u32(cache, 20);
-    if (n > (cache.size() - kNewHeader) / kNewEntry) {
-        throw fail("its ld.so.cache has " + std::to_string(n) + " entries, more than it holds");
-    }
-    auto string_at = [&](uint32_t offset) -> std::string_view {
-        if (offset >= cache.size()) {
+    uint64_t hwcap(uint64_t i) const { return u64(cache_, kNewHeader + i * kNewEntry + 16); }
+
+    /// The string at `offset` of the new table.
+    std::string_view string(uint32_t offset) const {
+        if (offset >= cache_.size()) {
             throw fail("a string offset of its ld.so.cache is past its end");
         }
-        const std::string_view rest = cache.substr(offset);
+        const std::string_view rest = cache_.substr(offset);
         const size_t end = rest.find('\0');
         if (end == std::string_view::npos) {
             throw fail("a string of its ld.so.cache is not terminated");
         }
         return rest.substr(0, end);
-    };
-    LdCache out;
-    out.entries.reserve(n);
-    for (uint64_t i = 0; i < n; ++i) {
-        const size_t at = kNewHeader + i * kNewEntry;
-        LdCacheEntry e;
-        e.flags = static_cast<int32_t>(u32(cache, at));
-        e.key = string_at(u32(cache, at + 4));
-        e.value = string_at(u32(cache, at + 8));
-        e.osversion = u32(cache, at + 12);
-        e.hwcap = u64(cache, at + 16);
-        out.entries.push_back(std::move(e));
     }
-    // The extension (glibc 2.33): only its glibc-hwcaps folders matter. Its
-    // offsets count from the start of the file (after an old table too, as
-    // ldconfig -c compat writes it); the folder names are strings of the
-    // new table, like the others.
-    const uint64_t ext = u32(cache, 32);
-    if (ext != 0 && ext % 4 == 0 && ext <= bytes.size() && bytes.size() - ext >= 8 &&
-        u32(bytes, ext) == kExtensionMagic) {
-        const uint64_t count = u32(bytes, ext + 4);
-        if (count > kMaxSections || count * 16 > bytes.size() - ext - 8) {
+
+    /// The extension's place in the file (glibc 2.33: its offsets count
+    /// from the start of the file, after an old table too, as ldconfig -c
+    /// compat writes it), or 0 when it has none that glibc would read.
+    uint64_t extension() const { return ext_; }
+    /// Where the glibc-hwcaps table is in the file, and its entry count
+    /// (offsets of strings of the new table); 0, 0 when there is none.
+    uint64_t hwcaps_at() const { return hwcaps_at_; }
+    uint64_t hwcaps_count() const { return hwcaps_count_; }
+
+  private:
+    void find_hwcaps() {
+        const uint64_t ext = u32(cache_, 32);
+        if (ext == 0 || ext % 4 != 0 || ext > bytes_.size() || bytes_.size() - ext < 8 ||
+            u32(bytes_, ext) != kExtensionMagic) {
+            return; // none, or not glibc's: the dynamic linker ignores it too
+        }
+        ext_ = ext;
+        const uint64_t count = u32(bytes_, ext + 4);
+        if (count > kMaxSections || count * 16 > bytes_.size() - ext - 8) {
             throw fail("the extension of its ld.so.cache has more sections than it holds");
         }
         for (uint64_t s = 0; s < count; ++s) {
             const size_t at = ext + 8 + s * 16;
-            if (u32(bytes, at) != kTagHwcaps) {
-                continue;
+            const uint64_t offset = u32(bytes_, at + 8), size = u32(bytes_, at + 12);
+            if (offset > bytes_.size() || size > bytes_.size() - offset) {
+                throw fail("a section of the extension of its ld.so.cache lies outside it");
             }
-            const uint64_t offset = u32(bytes, at + 8), size = u32(bytes, at + 12);
-            if (offset % 4 != 0 || size % 4 != 0 || offset > bytes.size() ||
-                size > bytes.size() - offset) {
-                throw fail("the glibc-hwcaps table of its ld.so.cache lies outside it");
-            }
-            out.hwcaps.clear();
-            for (uint64_t i = 0; i < size / 4; ++i) {
-                out.hwcaps.emplace_back(string_at(u32(bytes, offset + i * 4)));
+            if (u32(bytes_, at) == kTagHwcaps) {
+                if (offset % 4 != 0 || size % 4 != 0) {
+                    throw fail("the glibc-hwcaps table of its ld.so.cache is misaligned");
+                }
+                hwcaps_at_ = offset;
+                hwcaps_count_ = size / 4;
             }
         }
     }
+
+    std::string_view bytes_;
+    std::string shown_;
+    uint64_t base_ = 0;
+    std::string_view cache_;
+    uint64_t n_ = 0;
+    uint64_t ext_ = 0;
+    uint64_t hwcaps_at_ = 0, hwcaps_count_ = 0;
+};
+
+} // namespace
+
+LdCache read_ld_cache(std::string_view bytes, const std::string& name) {
+    const CacheView v(bytes, name);
+    LdCache out;
+    out.entries.reserve(v.size());
+    for (uint64_t i = 0; i < v.size(); ++i) {
+        out.entries.push_back({static_cast<int32_t>(v.field(i, 0)),
+                               std::string(v.string(v.field(i, 4))),
+                               std::string(v.string(v.field(i, 8))), v.field(i, 12), v.hwcap(i)});
+    }
+    for (uint64_t i = 0; i < v.hwcaps_count(); ++i) {
+        out.hwcaps.emplace_back(v.string(u32(bytes, v.hwcaps_at() + i * 4)));
+    }
+    return out;
+}
+
+std::string add_to_ld_cache_file(std::string_view bytes,
+                                 const std::vector<std::pair<std::string, std::string>>& libraries,
+                                 const std::string& name) {
+    const CacheView v(bytes, name);
+    const int32_t flags = native_ld_cache_flags();
+    // The libraries, each soname once (the first wins), sorted as the
+    // table is: descending.
+    std::vector<const std::pair<std::string, std::string>*> add;
+    for (const auto& l : libraries) {
+        if (std::none_of(add.begin(), add.end(),
+                         [&](const auto* a) { return a->first == l.first; })) {
+            add.push_back(&l);
+        }
+    }
+    std::stable_sort(add.begin(), add.end(), [](const auto* a, const auto* b) {
+        return ld_cache_compare(a->first, b->first) > 0;
+    });
+    auto added = [&](std::string_view key) {
+        return std::any_of(add.begin(), add.end(), [&](const auto* a) { return a->first == key; });
+    };
+    // Which entries stay, each string checked; the image's strings must lie
+    // past its table (as ldconfig writes them), since the table grows.
+    const uint64_t table_end = v.table_end();
+    auto checked = [&](uint32_t offset) {
+        const std::string_view s = v.string(offset);
+        if (offset < table_end) {
+            throw v.fail("a string of its ld.so.cache lies inside its table");
+        }
+        return s;
+    };
+    std::vector<char> keep(v.size());
+    uint64_t kept = 0;
+    for (uint64_t i = 0; i < v.size(); ++i) {
+        const std::string_view key = checked(v.field(i, 4));
+        checked(v.field(i, 8));
+        keep[i] = !(native(static_cast<int32_t>(v.field(i, 0))) && added(key));
+        kept += keep[i] ? 1 : 0;
+    }
+    for (uint64_t i = 0; i < v.hwcaps_count(); ++i) {
+        checked(u32(bytes, v.hwcaps_at() + i * 4));
+    }
+    // The new file: header, table, then the image's new table's bytes past
+    // its own table (its strings, its extension) as they are, moved by
+    // `shift`, then the added libraries' strings.
+    const uint64_t count = kept + add.size();
+    const int64_t shift =
+        static_cast<int64_t>(count * kNewEntry) - static_cast<int64_t>(v.size() * kNewEntry);
+    const std::string_view tail = v.cache().substr(table_end);
+    std::string out(kNewHeader + count * kNewEntry, '\0');
+    out.reserve(out.size() + tail.size() + 64 * add.size());
+    out += tail;
+    std::vector<std::pair<uint32_t, uint32_t>> strings; // of `add`: key, value
+    for (const auto* a : add) {
+        const auto key = static_cast<uint64_t>(out.size());
+        out.append(a->first).push_back('\0');
+        const auto value = static_cast<uint64_t>(out.size());
+        out.append(a->second).push_back('\0');
+        if (out.size() > UINT32_MAX) {
+            throw v.fail("with the libraries added, its ld.so.cache is past the format's 4 GiB");
+        }
+        strings.emplace_back(static_cast<uint32_t>(key), static_cast<uint32_t>(value));
+    }
+    auto moved = [&](uint32_t offset) { return static_cast<uint32_t>(offset + shift); };
+    size_t at = kNewHeader, next = 0;
+    auto put_added = [&](size_t j) {
+        put32(out, at, static_cast<uint32_t>(flags));
+        put32(out, at + 4, strings[j].first);
+        put32(out, at + 8, strings[j].second);
+        at += kNewEntry;
+    };
+    for (uint64_t i = 0; i < v.size(); ++i) {
+        if (!keep[i]) {
+            continue;
+        }
+        // Descending order; among equal sonames, larger flags first (ldconfig's).
+        const std::string_view key = v.string(v.field(i, 4));
+        const auto entry_flags = static_cast<int32_t>(v.field(i, 0));
+        while (next < add.size()) {
+            const int c = ld_cache_compare(key, add[next]->first);
+            if (!(c < 0 || (c == 0 && entry_flags <= flags))) {
+                break;
+            }
+            put_added(next++);
+        }
+        put32(out, at, v.field(i, 0));
+        put32(out, at + 4, moved(v.field(i, 4)));
+        put32(out, at + 8, moved(v.field(i, 8)));
+        put32(out, at + 12, v.field(i, 12));
+        put64(out, at + 16, v.hwcap(i));
+        at += kNewEntry;
+    }
+    while (next < add.size()) {
+        put_added(next++);
+    }
+    // The extension, written again at the end (nothing of the tail is
+    // changed): its sections' data stays in the tail, their offsets
+    // (counted from the start of the file) moved, but the glibc-hwcaps
+    // table, whose entries are offsets of strings, is new.
+    uint64_t ext = 0;
+    if (v.extension() != 0) {
+        const uint64_t tail_at = v.base() + table_end; // where the tail was
+        const uint64_t sections = u32(bytes, v.extension() + 4);
+        out.resize((out.size() + 3) & ~size_t{3});
+        ext = out.size();
+        const uint64_t hwcaps = ext + 8 + sections * 16;
+        out.resize(hwcaps + v.hwcaps_count() * 4);
+        put32(out, ext, kExtensionMagic);
+        put32(out, ext + 4, static_cast<uint32_t>(sections));
+        for (uint64_t s = 0; s < sections; ++s) {
+            const uint64_t from = v.extension() + 8 + s * 16, to = ext + 8 + s * 16;
+            const uint32_t tag = u32(bytes, from), offset = u32(bytes, from + 8);
+            put32(out, to, tag);
+            put32(out, to + 4, u32(bytes, from + 4));
+            if (tag == kTagHwcaps) {
+                put32(out, to + 8, static_cast<uint32_t>(hwcaps));
+                put32(out, to + 12, static_cast<uint32_t>(v.hwcaps_count() * 4));
+            } else if (offset >= tail_at) {
+                put32(out, to + 8, static_cast<uint32_t>(offset - v.base() + shift));
+                put32(out, to + 12, u32(bytes, from + 12));
+            } else {
+                throw v.fail("a section of the extension of its ld.so.cache lies in its table");
+            }
+        }
+        for (uint64_t i = 0; i < v.hwcaps_count(); ++i) {
+            put32(out, hwcaps + i * 4, moved(u32(bytes, v.hwcaps_at() + i * 4)));
+        }
+        if (out.size() > UINT32_MAX) {
+            throw v.fail("with the libraries added, its ld.so.cache is past the format's 4 GiB");
+        }
+    }
+    std::memcpy(out.data(), kNewMagic.data(), kNewMagic.size());
+    put32(out, 20, static_cast<uint32_t>(count));
+    put32(out, 24, static_cast<uint32_t>(out.size() - kNewHeader - count * kNewEntry));
+    out[28] = static_cast<char>(native_byte_order());
+    put32(out, 32, static_cast<uint32_t>(ext));
     return out;
 }
 

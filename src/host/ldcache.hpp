@@ -81,6 +81,19 @@ int ld_cache_compare(std::string_view a, std::string_view b);
 void add_to_ld_cache(LdCache& cache,
                      const std::vector<std::pair<std::string, std::string>>& libraries);
 
+/// The bytes of the cache `bytes` (read_ld_cache()'s input) with
+/// `libraries` added as add_to_ld_cache() adds them, in glibc 2.33's
+/// format: what husk binds over an image's cache. Made without reading the
+/// cache into entries (an image's has thousands): its table is copied with
+/// the added entries merged in, then the bytes past it (its strings) as
+/// they are, the added strings, and its extension written again.
+/// @throws husk::Error "<name>: <reason>" as read_ld_cache(), and for a
+///         layout ldconfig never writes: a string or an extension section
+///         inside the table (which grows).
+std::string add_to_ld_cache_file(std::string_view bytes,
+                                 const std::vector<std::pair<std::string, std::string>>& libraries,
+                                 const std::string& name);
+
 /// The libraries of this machine in an ld.so.cache (read_ld_cache()), in
 /// the cache's order (ldconfig's preference first).
 /// @throws husk::Error as read_ld_cache().

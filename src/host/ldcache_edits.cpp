@@ -46,16 +46,15 @@ void cache_ld_folders(ContainerEdits& edits, image::ImageFiles& image,
         edits.notes.push_back("dynamic linker: " + why + "; LD_LIBRARY_PATH names the folders " +
                               text::one_line(text::join(edits.ld_library_path, ", ")));
     };
-    LdCache cache;
+    std::optional<std::string> bytes;
     try {
-        const std::optional<std::string> bytes = image.read("/etc/ld.so.cache", kMaxLdCache);
-        if (!bytes) {
-            fallback("the image " + shown_image + " has no /etc/ld.so.cache");
-            return;
-        }
-        cache = read_ld_cache(*bytes, where);
+        bytes = image.read("/etc/ld.so.cache", kMaxLdCache);
     } catch (const Error& e) {
         fallback(e.what());
+        return;
+    }
+    if (!bytes) {
+        fallback("the image " + shown_image + " has no /etc/ld.so.cache");
         return;
     }
     std::vector<std::pair<std::string, std::string>> libraries; // soname, path inside
@@ -108,9 +107,16 @@ void cache_ld_folders(ContainerEdits& edits, image::ImageFiles& image,
         fallback("the folders are bound whole from the host");
         return;
     }
-    add_to_ld_cache(cache, libraries);
-    Mount m{MountKind::File, write_ld_cache(cache),       "/etc/ld.so.cache", true,
-            OnMissing::Warn, "the dynamic linker's cache"};
+    std::string cache;
+    try {
+        cache = add_to_ld_cache_file(*bytes, libraries, where);
+    } catch (const Error& e) {
+        fallback(e.what());
+        return;
+    }
+    Mount m{MountKind::File,    std::move(cache),
+            "/etc/ld.so.cache", true,
+            OnMissing::Warn,    "the dynamic linker's cache"};
     edits.mounts.push_back(std::move(m));
     std::vector<std::string> covered;
     for (const auto& f : edits.ld_library_path) {

@@ -143,6 +143,7 @@ host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& i
                                   "left as it is; LD_LIBRARY_PATH names the folders " +
                                   text::one_line(text::join(edits.ld_library_path, ", ")));
         } else {
+            log::Phase ph("host stage: ld.so.cache");
             host::cache_ld_folders(edits, image_files(), img.path);
         }
     }

@@ -694,6 +694,7 @@ class RootBuilder {
         }
         struct stat st {};
         if (!r.missing.empty() || ::fstat(r.fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+            st.st_uid != ::geteuid() || (st.st_mode & S_IWUSR) == 0 || // not the user's
             mount_id(r.fd.get(), proc_) != root_mount_) {
             return false;
         }
