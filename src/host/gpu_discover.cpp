@@ -193,16 +193,27 @@ class HostTree {
     }
 
     /// The names in the folder `p` of the tree (symlinks resolved inside
-    /// it), sorted; empty when there is none.
+    /// it), sorted; empty when there is none. Read through the descriptor
+    /// that the check opened where no symlink is on the way.
     std::vector<std::string> list(const std::string& p) const {
         std::vector<std::string> out;
-        const auto dir = find(p, S_IFDIR);
-        if (!dir) {
+        path::Probed probed =
+            path::probe_exact(fd_.get(), p, path::Last::Follow, O_RDONLY | O_DIRECTORY);
+        DIR* d = nullptr;
+        if (probed.state == path::Probe::Exact) {
+            d = ::fdopendir(probed.fd.get());
+            if (d != nullptr) {
+                (void)probed.fd.release(); // the DIR owns it now
+            }
+        } else if (probed.state == path::Probe::Unsure) {
+            if (const auto dir = find(p, S_IFDIR)) {
+                d = ::opendir(dir->real.c_str());
+            }
+        } else {
             return out;
         }
-        DIR* d = ::opendir(dir->real.c_str());
         if (d == nullptr) {
-            log::info("--gpu: cannot list " + dir->real);
+            log::info("--gpu: cannot list " + host(p));
             return out;
         }
         while (const dirent* e = ::readdir(d)) {
@@ -216,18 +227,62 @@ class HostTree {
         return out;
     }
 
-    /// The text of the regular file `p`, or nullopt.
-    std::optional<std::string> read(const std::string& p) const {
-        const auto f = find(p, S_IFREG);
-        if (!f) {
-            return std::nullopt;
-        }
+    /// The text of the regular file `p`, or nullopt; read through the
+    /// descriptor that the check opened where no symlink is on the way.
+    std::optional<std::string> read(const std::string& p, size_t limit = 1 << 20) const {
         try {
-            return file::read(f->real, 1 << 20);
+            path::Probed probed =
+                path::probe_exact(fd_.get(), p, path::Last::Follow, O_RDONLY | O_NONBLOCK);
+            if (probed.state == path::Probe::Missing) {
+                return std::nullopt;
+            }
+            if (probed.state == path::Probe::Exact) {
+                struct stat st {};
+                if (::fstat(probed.fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+                    log::info("--gpu: skipping " + host(p) + ": not a regular file");
+                    return std::nullopt;
+                }
+                return file::read_fd(probed.fd.get(), host(p), limit);
+            }
+            const auto f = find(p, S_IFREG);
+            if (!f) {
+                return std::nullopt;
+            }
+            return file::read(f->real, limit);
         } catch (const Error& e) {
             log::info(std::string("--gpu: skipping ") + e.what());
             return std::nullopt;
         }
+    }
+
+    /// The character device /dev/NAME of the tree, never through a
+    /// symlink: one fstatat(2) in the tree's /dev, opened once, where that
+    /// has no symlink on the way; else find().
+    std::optional<Found> dev_node(const std::string& name) const {
+        if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
+            return std::nullopt;
+        }
+        if (!dev_checked_) {
+            dev_checked_ = true;
+            path::Probed probed =
+                path::probe_exact(fd_.get(), "/dev", path::Last::Follow, O_PATH | O_DIRECTORY);
+            if (probed.state == path::Probe::Exact) {
+                dev_ = std::move(probed.fd);
+            }
+        }
+        if (!dev_) {
+            return find("/dev/" + name, S_IFCHR, path::Last::NoFollow);
+        }
+        Found f;
+        if (::fstatat(dev_.get(), name.c_str(), &f.st, AT_SYMLINK_NOFOLLOW) != 0) {
+            return std::nullopt;
+        }
+        if (!S_ISCHR(f.st.st_mode)) {
+            log::info("--gpu: skipping " + host("/dev/" + name) + ": not a character device");
+            return std::nullopt;
+        }
+        f.real = host("/dev/" + name);
+        return f;
     }
 
   private:
@@ -248,6 +303,8 @@ class HostTree {
 
     std::string root_;
     Fd fd_;
+    mutable bool dev_checked_ = false;
+    mutable Fd dev_; ///< the tree's /dev, when no symlink is on the way
 };
 
 /// Whether `s` is a dotted version: digits and dots, at least one dot.
@@ -307,7 +364,9 @@ long number_after(std::string_view name, std::string_view prefix) {
 /// The node `p` of the tree as a CDI device node, when it is a character
 /// device (never through a symlink).
 std::optional<cdi::SpecDeviceNode> char_node(const HostTree& tree, const std::string& p) {
-    const auto f = tree.find(p, S_IFCHR, path::Last::NoFollow);
+    const std::optional<Found> f = p.rfind("/dev/", 0) == 0 && p.find('/', 5) == std::string::npos
+                                       ? tree.dev_node(p.substr(5))
+                                       : tree.find(p, S_IFCHR, path::Last::NoFollow);
     if (!f) {
         return std::nullopt;
     }
@@ -491,8 +550,8 @@ std::optional<cdi::Spec> discover_nvidia(const DiscoverOptions& o) {
     }
     std::vector<CachedLibrary> cache;
     const std::string cache_path = tree.host("/etc/ld.so.cache");
-    if (const auto f = tree.find("/etc/ld.so.cache", S_IFREG)) {
-        cache = parse_ld_cache(file::read(f->real, kMaxLdCache), cache_path);
+    if (const auto bytes = tree.read("/etc/ld.so.cache", kMaxLdCache)) {
+        cache = parse_ld_cache(*bytes, cache_path);
     } else {
         log::info("--gpu: no " + cache_path + ": no NVIDIA libraries");
     }

@@ -81,22 +81,24 @@ namespace {
 /// before 5.6 (ENOSYS).
 /// `resolve`: more RESOLVE_* flags (probe_parts() adds RESOLVE_NO_SYMLINKS).
 int open_beneath(int root_fd, const std::vector<std::string>& parts, Last last,
-                 uint64_t resolve = 0) {
+                 uint64_t resolve = 0, int flags = O_PATH) {
     std::string rel = parts.empty() ? "." : parts.front();
     for (size_t i = 1; i < parts.size(); ++i) {
         rel += '/';
         rel += parts[i];
     }
     struct open_how how {};
-    how.flags = O_PATH | O_CLOEXEC | (last == Last::NoFollow ? O_NOFOLLOW : 0);
+    how.flags =
+        static_cast<uint64_t>(flags) | O_CLOEXEC | (last == Last::NoFollow ? O_NOFOLLOW : 0);
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | resolve;
     return static_cast<int>(::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how));
 }
 
 /// probe_exact() of split components that hold no "..".
-Probed probe_parts(int root_fd, const std::vector<std::string>& parts, Last last) {
+Probed probe_parts(int root_fd, const std::vector<std::string>& parts, Last last,
+                   int flags = O_PATH) {
     Probed out;
-    const int fd = open_beneath(root_fd, parts, last, RESOLVE_NO_SYMLINKS);
+    const int fd = open_beneath(root_fd, parts, last, RESOLVE_NO_SYMLINKS, flags);
     if (fd >= 0) {
         out.state = Probe::Exact;
         out.fd = Fd(fd);
@@ -226,12 +228,12 @@ Resolved resolve_in_root(int root_fd, std::string_view path, Last last) {
     return r;
 }
 
-Probed probe_exact(int root_fd, std::string_view path, Last last) {
+Probed probe_exact(int root_fd, std::string_view path, Last last, int flags) {
     const auto parts = split(path);
     if (std::find(parts.begin(), parts.end(), "..") != parts.end()) {
         return {};
     }
-    return probe_parts(root_fd, parts, last);
+    return probe_parts(root_fd, parts, last, flags);
 }
 
 Fd create_missing(const Resolved& r, Kind last) {

@@ -3,6 +3,7 @@
 
 #include "util/fd.hpp"
 
+#include <fcntl.h>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -69,14 +70,20 @@ enum class Probe {
 /// The result of probe_exact(): `fd` is set for Probe::Exact only.
 struct Probed {
     Probe state = Probe::Unsure;
-    Fd fd; ///< O_PATH descriptor of the path, owned
+    Fd fd; ///< descriptor of the path (O_PATH unless asked otherwise), owned
 };
 
 /// The cheap question before resolve_in_root(): one openat2(2) with
 /// RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS (O_NOFOLLOW
 /// too for Last::NoFollow). For Probe::Exact the real path of the file is
-/// the root's followed by `path` as written. Never throws.
-Probed probe_exact(int root_fd, std::string_view path, Last last = Last::Follow);
+/// the root's followed by `path` as written. `flags`: O_PATH, or the
+/// open(2) flags of a descriptor to read through (O_RDONLY with
+/// O_DIRECTORY, or with O_NONBLOCK so that a FIFO does not block; the file
+/// is opened, so never for a device node); O_CLOEXEC is added. An open
+/// that fails for another reason than ENOENT (ENOTDIR, ENXIO for a socket,
+/// ...) is Probe::Unsure. Never throws.
+Probed probe_exact(int root_fd, std::string_view path, Last last = Last::Follow,
+                   int flags = O_PATH);
 
 /// What create_missing() makes for the last missing component.
 enum class Kind { Directory, File };

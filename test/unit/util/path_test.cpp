@@ -165,6 +165,22 @@ TEST_F(ResolveTest, ProbeExactAnswersOnlyWithoutSymlinks) {
     EXPECT_EQ(inode_of_fd(link.fd), inode_of("lib"));
 }
 
+TEST_F(ResolveTest, ProbeExactOpensForReadingWhenAsked) {
+    Probed dir = probe_exact(root.get(), "/usr/lib", Last::Follow, O_RDONLY | O_DIRECTORY);
+    ASSERT_EQ(dir.state, Probe::Exact);
+    EXPECT_EQ(::fcntl(dir.fd.get(), F_GETFL) & O_PATH, 0); // a descriptor to read through
+    EXPECT_NE(::fcntl(dir.fd.get(), F_GETFD) & FD_CLOEXEC, 0);
+    // A file asked for as a folder: not found out here (ENOTDIR), the walk answers.
+    EXPECT_EQ(probe_exact(root.get(), "/etc/passwd", Last::Follow, O_RDONLY | O_DIRECTORY).state,
+              Probe::Unsure);
+    Probed file = probe_exact(root.get(), "/etc/passwd", Last::Follow, O_RDONLY | O_NONBLOCK);
+    ASSERT_EQ(file.state, Probe::Exact);
+    char c;
+    EXPECT_GE(::read(file.fd.get(), &c, 1), 0);
+    EXPECT_EQ(probe_exact(root.get(), "/lib", Last::Follow, O_RDONLY | O_DIRECTORY).state,
+              Probe::Unsure); // still no symlink followed
+}
+
 TEST_F(ResolveTest, CreateMissingMakesDirectoriesAndFile) {
     auto r = resolve_in_root(root.get(), "/opt/x/y");
     Fd made = create_missing(r, Kind::File);
