@@ -26,8 +26,12 @@ std::string elf_header_problem(const std::string& path) {
     if (!fd) {
         return "cannot open it";
     }
+    return elf_header_problem(fd.get());
+}
+
+std::string elf_header_problem(int fd) {
     Elf64_Ehdr h{};
-    if (::pread(fd.get(), &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h) ||
+    if (::pread(fd, &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h) ||
         std::memcmp(h.e_ident, ELFMAG, SELFMAG) != 0) {
         return "not an ELF file";
     }

@@ -26,4 +26,7 @@ ElfDynamic read_elf_dynamic(const std::string& path);
 /// way on every start.
 std::string elf_header_problem(const std::string& path);
 
+/// The same, of the file open for reading on `fd` (not closed).
+std::string elf_header_problem(int fd);
+
 } // namespace husk::host

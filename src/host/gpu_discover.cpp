@@ -20,9 +20,11 @@
 #include <cstdlib>
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <map>
 #include <set>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -190,6 +192,51 @@ class HostTree {
             log::info(std::string("--gpu: skipping ") + host(p) + ": " + e.what());
             return std::nullopt;
         }
+    }
+
+    /// The regular file `p` opened for reading, with its real path: in
+    /// one openat2(2) beneath the tree where only relative symlinks that
+    /// stay in it are on the way (a driver's libraries: libcuda.so.1 ->
+    /// libcuda.so.550.54.15), else as find() resolves it. nullopt as find().
+    std::optional<std::pair<Found, Fd>> open_file(const std::string& p) const {
+        const auto parts = path::split(p);
+        if (!parts.empty() && std::find(parts.begin(), parts.end(), "..") == parts.end()) {
+            std::string rel = parts.front();
+            for (size_t i = 1; i < parts.size(); ++i) {
+                rel += "/" + parts[i];
+            }
+            struct open_how how {};
+            how.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+            how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+            Fd fd(
+                static_cast<int>(::syscall(SYS_openat2, fd_.get(), rel.c_str(), &how, sizeof how)));
+            if (!fd && errno == ENOENT) {
+                return std::nullopt;
+            }
+            if (fd) {
+                Found f;
+                char buf[PATH_MAX];
+                const std::string link = path::fd_path(fd.get());
+                const ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
+                if (::fstat(fd.get(), &f.st) != 0 || !S_ISREG(f.st.st_mode) || n <= 0 ||
+                    static_cast<size_t>(n) >= sizeof buf) {
+                    log::info("--gpu: skipping " + host(p) + ": not a regular file");
+                    return std::nullopt;
+                }
+                f.real.assign(buf, static_cast<size_t>(n));
+                return std::pair<Found, Fd>{std::move(f), std::move(fd)};
+            }
+        }
+        auto f = find(p, S_IFREG);
+        if (!f) {
+            return std::nullopt;
+        }
+        Fd fd(::open(f->real.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+        if (!fd) {
+            log::info("--gpu: skipping " + f->real + ": cannot open it");
+            return std::nullopt;
+        }
+        return std::pair<Found, Fd>{std::move(*f), std::move(fd)};
     }
 
     /// The names in the folder `p` of the tree (symlinks resolved inside
@@ -425,10 +472,11 @@ void add_libraries(const HostTree& tree, const std::vector<CachedLibrary>& cache
             if (entry.path.empty() || entry.path[0] != '/') {
                 continue; // ldconfig writes absolute paths
             }
-            const auto f = tree.find(entry.path, S_IFREG);
-            if (!f) {
+            const auto opened = tree.open_file(entry.path);
+            if (!opened) {
                 continue;
             }
+            const Found* f = &opened->first;
             const std::string name = f->real.substr(f->real.rfind('/') + 1);
             if (!version.empty() && (name.size() <= version.size() ||
                                      name.compare(name.size() - version.size() - 1,
@@ -438,7 +486,8 @@ void add_libraries(const HostTree& tree, const std::vector<CachedLibrary>& cache
                           "): not of the running driver " + version);
                 continue;
             }
-            if (const std::string problem = elf_header_problem(f->real); !problem.empty()) {
+            if (const std::string problem = elf_header_problem(opened->second.get());
+                !problem.empty()) {
                 throw Error("--gpu: the NVIDIA driver library " + soname + " (" + f->real +
                             ") is not a shared object of this machine: " + problem);
             }
