@@ -33,11 +33,18 @@ TEST(LdCache, ParsesThisMachinesEntriesInOrder) {
     EXPECT_EQ(find_library(cache, "libnone.so.1"), nullptr);
 }
 
-TEST(LdCache, ThisHostsOwnParses) {
-    std::string bytes;
+/// This host's /etc/ld.so.cache, or "" where it has none.
+std::string host_ld_cache() {
     try {
-        bytes = file::read("/etc/ld.so.cache", kMaxLdCache);
+        return file::read("/etc/ld.so.cache", kMaxLdCache);
     } catch (const Error&) {
+        return "";
+    }
+}
+
+TEST(LdCache, ThisHostsOwnParses) {
+    const std::string bytes = host_ld_cache();
+    if (bytes.empty()) {
         GTEST_SKIP() << "no /etc/ld.so.cache here";
     }
     const auto cache = parse_ld_cache(bytes, "/etc/ld.so.cache");
@@ -176,13 +183,26 @@ TEST(LdCache, AddedLibrariesReplaceThisMachinesAndKeepTheOrder) {
     EXPECT_EQ(c.entries[2].flags, native);
 }
 
+/// `ldconfig -p -C CACHE`: what glibc's own reader makes of `cache`, and
+/// its exit status.
+std::pair<int, std::string> ldconfig_print(const std::string& cache) {
+    FILE* p = ::popen(("/sbin/ldconfig -p -C " + cache + " 2>&1").c_str(), "r");
+    if (p == nullptr) {
+        return {-1, "cannot run /sbin/ldconfig"};
+    }
+    std::string out;
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) {
+        out.append(buf, n);
+    }
+    return {::pclose(p), out};
+}
+
 // The real test of the format: glibc's own ldconfig reads what husk wrote,
 // from this host's cache with two libraries added, in the order it needs.
 TEST(LdCache, LdconfigReadsTheRewrittenCacheOfThisHost) {
-    std::string bytes;
-    try {
-        bytes = file::read("/etc/ld.so.cache", kMaxLdCache);
-    } catch (const Error&) {
+    const std::string bytes = host_ld_cache();
+    if (bytes.empty()) {
         GTEST_SKIP() << "no /etc/ld.so.cache here";
     }
     if (::access("/sbin/ldconfig", X_OK) != 0) {
@@ -199,14 +219,8 @@ TEST(LdCache, LdconfigReadsTheRewrittenCacheOfThisHost) {
     const std::string path = (t / "ld.so.cache").string();
     file::write(path, write_ld_cache(c));
     EXPECT_EQ(read_ld_cache(file::read(path, kMaxLdCache), path), c);
-    FILE* p = ::popen(("/sbin/ldconfig -p -C " + path + " 2>&1").c_str(), "r");
-    ASSERT_NE(p, nullptr);
-    std::string out;
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) {
-        out.append(buf, n);
-    }
-    ASSERT_EQ(::pclose(p), 0) << out;
+    const auto [status, out] = ldconfig_print(path);
+    ASSERT_EQ(status, 0) << out;
     EXPECT_NE(out.find(std::to_string(c.entries.size()) + " libs found"), std::string::npos) << out;
     EXPECT_LE(c.entries.size(), before + 1); // libc.so.6 replaced, one library added
     EXPECT_NE(out.find("libhusk-unit.so.1 ("), std::string::npos) << out;
@@ -263,10 +277,8 @@ TEST(LdCache, TheSplicedFileIsTheModelsCache) {
 }
 
 TEST(LdCache, TheSplicedFileOfThisHostsCacheIsTheModelsAndLdconfigReadsIt) {
-    std::string bytes;
-    try {
-        bytes = file::read("/etc/ld.so.cache", kMaxLdCache);
-    } catch (const Error&) {
+    const std::string bytes = host_ld_cache();
+    if (bytes.empty()) {
         GTEST_SKIP() << "no /etc/ld.so.cache here";
     }
     const std::vector<std::pair<std::string, std::string>> libs = {
@@ -280,14 +292,8 @@ TEST(LdCache, TheSplicedFileOfThisHostsCacheIsTheModelsAndLdconfigReadsIt) {
     test::TempTree t;
     const std::string path = (t / "ld.so.cache").string();
     file::write(path, spliced);
-    FILE* p = ::popen(("/sbin/ldconfig -p -C " + path + " 2>&1").c_str(), "r");
-    ASSERT_NE(p, nullptr);
-    std::string out;
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) {
-        out.append(buf, n);
-    }
-    ASSERT_EQ(::pclose(p), 0) << out;
+    const auto [status, out] = ldconfig_print(path);
+    ASSERT_EQ(status, 0) << out;
     EXPECT_NE(out.find("=> /opt/husk-unit/libhusk-unit.so.1"), std::string::npos) << out;
     EXPECT_NE(out.find("=> /opt/husk-unit/libc.so.6"), std::string::npos) << out;
 }
