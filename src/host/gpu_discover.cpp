@@ -20,11 +20,9 @@
 #include <cstdlib>
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <map>
 #include <set>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -175,14 +173,12 @@ class HostTree {
                 f.real = host(path::join(path::split(p)));
                 return f;
             }
-            char buf[PATH_MAX];
-            const std::string link = path::fd_path(r.fd.get());
-            const ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
-            if (n <= 0 || static_cast<size_t>(n) >= sizeof buf) {
+            std::optional<std::string> real = real_path(r.fd.get());
+            if (!real) {
                 log::info("--gpu: skipping " + host(p) + ": cannot tell its real path");
                 return std::nullopt;
             }
-            f.real.assign(buf, static_cast<size_t>(n));
+            f.real = std::move(*real);
             if (root_ != "/" && f.real != root_ && f.real.rfind(root_ + "/", 0) != 0) {
                 log::info("--gpu: skipping " + host(p) + ": it is outside " + root_);
                 return std::nullopt;
@@ -199,33 +195,17 @@ class HostTree {
     /// stay in it are on the way (a driver's libraries: libcuda.so.1 ->
     /// libcuda.so.550.54.15), else as find() resolves it. nullopt as find().
     std::optional<std::pair<Found, Fd>> open_file(const std::string& p) const {
-        const auto parts = path::split(p);
-        if (!parts.empty() && std::find(parts.begin(), parts.end(), "..") == parts.end()) {
-            std::string rel = parts.front();
-            for (size_t i = 1; i < parts.size(); ++i) {
-                rel += "/" + parts[i];
-            }
-            struct open_how how {};
-            how.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
-            how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-            Fd fd(
-                static_cast<int>(::syscall(SYS_openat2, fd_.get(), rel.c_str(), &how, sizeof how)));
-            if (!fd && errno == ENOENT) {
+        if (Fd fd = path::open_beneath(fd_.get(), p, O_RDONLY | O_NONBLOCK | O_NOCTTY); fd) {
+            Found f;
+            std::optional<std::string> real = real_path(fd.get());
+            if (::fstat(fd.get(), &f.st) != 0 || !S_ISREG(f.st.st_mode) || !real) {
+                log::info("--gpu: skipping " + host(p) + ": not a regular file");
                 return std::nullopt;
             }
-            if (fd) {
-                Found f;
-                char buf[PATH_MAX];
-                const std::string link = path::fd_path(fd.get());
-                const ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
-                if (::fstat(fd.get(), &f.st) != 0 || !S_ISREG(f.st.st_mode) || n <= 0 ||
-                    static_cast<size_t>(n) >= sizeof buf) {
-                    log::info("--gpu: skipping " + host(p) + ": not a regular file");
-                    return std::nullopt;
-                }
-                f.real.assign(buf, static_cast<size_t>(n));
-                return std::pair<Found, Fd>{std::move(f), std::move(fd)};
-            }
+            f.real = std::move(*real);
+            return std::pair<Found, Fd>{std::move(f), std::move(fd)};
+        } else if (errno == ENOENT) {
+            return std::nullopt;
         }
         auto f = find(p, S_IFREG);
         if (!f) {
@@ -333,6 +313,17 @@ class HostTree {
     }
 
   private:
+    /// The path of the file open on `fd`, as the kernel tells it
+    /// (/proc/self/fd), or nullopt.
+    static std::optional<std::string> real_path(int fd) {
+        char buf[PATH_MAX];
+        const ssize_t n = ::readlink(path::fd_path(fd).c_str(), buf, sizeof buf);
+        if (n <= 0 || static_cast<size_t>(n) >= sizeof buf) {
+            return std::nullopt;
+        }
+        return std::string(buf, static_cast<size_t>(n));
+    }
+
     static std::string type_name(mode_t type) {
         switch (type) {
         case S_IFREG:

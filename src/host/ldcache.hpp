@@ -126,9 +126,11 @@ struct ContainerEdits;
 /// The documented fallback, LD_LIBRARY_PATH (`edits` left as they are, a
 /// note saying why): the image has no /etc/ld.so.cache (musl, BusyBox) or
 /// one husk cannot read, or the folder's contents are not only files bound
-/// by the edits (a folder bound whole from the host). Never throws for
-/// what the image holds: a file it cannot read is the fallback.
+/// by the edits (a folder bound whole from the host), or the image is
+/// `writable` (-w: ldconfig inside would write the image's own cache, which
+/// a bind would make fail). Never throws for what the image holds: a file
+/// it cannot read is the fallback.
 void cache_ld_folders(ContainerEdits& edits, image::ImageFiles& image,
-                      const std::string& shown_image);
+                      const std::string& shown_image, bool writable = false);
 
 } // namespace husk::host

@@ -37,7 +37,7 @@ std::string name_of(const std::string& p) {
 } // namespace
 
 void cache_ld_folders(ContainerEdits& edits, image::ImageFiles& image,
-                      const std::string& shown_image) {
+                      const std::string& shown_image, bool writable) {
     if (edits.ld_library_path.empty()) {
         return;
     }
@@ -46,6 +46,10 @@ void cache_ld_folders(ContainerEdits& edits, image::ImageFiles& image,
         edits.notes.push_back("dynamic linker: " + why + "; LD_LIBRARY_PATH names the folders " +
                               text::one_line(text::join(edits.ld_library_path, ", ")));
     };
+    if (writable) {
+        fallback("the image is writable (-w), its ld.so.cache left as it is");
+        return;
+    }
     std::optional<std::string> bytes;
     try {
         bytes = image.read("/etc/ld.so.cache", kMaxLdCache);

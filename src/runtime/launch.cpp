@@ -136,16 +136,9 @@ host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& i
         edits.append(host::host_mpi_edits(host_mpi_options(settings), image_files(), img.path));
     }
     if (!edits.ld_library_path.empty()) {
-        if (opts.root_mode == RootMode::Writable) {
-            // ldconfig inside would write the image's own cache, which a
-            // bind would make fail; -w is for changing the image.
-            edits.notes.push_back("dynamic linker: the image is writable (-w), its ld.so.cache "
-                                  "left as it is; LD_LIBRARY_PATH names the folders " +
-                                  text::one_line(text::join(edits.ld_library_path, ", ")));
-        } else {
-            log::Phase ph("host stage: ld.so.cache");
-            host::cache_ld_folders(edits, image_files(), img.path);
-        }
+        log::Phase ph("host stage: ld.so.cache");
+        host::cache_ld_folders(edits, image_files(), img.path,
+                               opts.root_mode == RootMode::Writable);
     }
     // Under the host's /dev (--dev=host) a node can be shown only where the
     // host has one at that path: husk creates nothing there. Said now, with

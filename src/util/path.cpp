@@ -228,6 +228,10 @@ Resolved resolve_in_root(int root_fd, std::string_view path, Last last) {
     return r;
 }
 
+Fd open_beneath(int root_fd, std::string_view path, int flags) {
+    return Fd(open_beneath(root_fd, split(path), Last::Follow, 0, flags));
+}
+
 Probed probe_exact(int root_fd, std::string_view path, Last last, int flags) {
     const auto parts = split(path);
     if (std::find(parts.begin(), parts.end(), "..") != parts.end()) {

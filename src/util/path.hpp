@@ -60,6 +60,14 @@ enum class Last { Follow, NoFollow };
 ///         middle (ENOTDIR), or a failed openat/readlinkat/fstat.
 Resolved resolve_in_root(int root_fd, std::string_view path, Last last = Last::Follow);
 
+/// One openat2(2) of `path` beneath `root_fd` with RESOLVE_BENEATH |
+/// RESOLVE_NO_MAGICLINKS: relative symlinks that stay beneath the root are
+/// followed; an absolute symlink or a ".." above the root fails (EXDEV),
+/// as on kernels before 5.6 (ENOSYS): resolve_in_root() answers those.
+/// `flags` as probe_exact(). @returns the descriptor, or an empty Fd with
+/// errno set. Never throws.
+Fd open_beneath(int root_fd, std::string_view path, int flags = O_PATH);
+
 /// What probe_exact() found.
 enum class Probe {
     Exact,   ///< the path exists, and no component of it is a symlink

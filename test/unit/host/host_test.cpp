@@ -390,6 +390,19 @@ TEST(CacheLdFolders, ALibraryNamedOtherwiseIsEnteredByItsSoname) {
     EXPECT_EQ(libs[0].path, "/opt/lib/libc-2.36.so");
 }
 
+TEST(CacheLdFolders, AWritableImageKeepsItsCacheAndGetsLdLibraryPath) {
+    CacheImage im(make_cache({{"libz.so.1", "/lib/libz.so.1", 0x303}}));
+    image::ImageFiles files(im.img);
+    ContainerEdits e;
+    e.ld_library_path = {"/usr/lib/husk-gpu"};
+    e.mounts = {lib_bind("/host/libcuda.so.1", "/usr/lib/husk-gpu/libcuda.so.1")};
+    cache_ld_folders(e, files, "img", /*writable=*/true);
+    EXPECT_EQ(e.ld_library_path, std::vector<std::string>{"/usr/lib/husk-gpu"});
+    EXPECT_EQ(e.mounts.size(), 1u);
+    ASSERT_FALSE(e.notes.empty());
+    EXPECT_NE(e.notes.back().find("writable (-w)"), std::string::npos) << e.notes.back();
+}
+
 TEST(CacheLdFolders, WithoutAUsableCacheLdLibraryPathStays) {
     for (const std::string& cache : {std::string(), std::string("not a cache, not at all, no")}) {
         CacheImage im(cache);
