@@ -1,6 +1,7 @@
 #include "runtime/mounts.hpp"
 
 #include "runtime/mountinfo.hpp"
+#include "runtime/overlay_upper.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/file.hpp"
@@ -14,9 +15,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <linux/mount.h>
-#include <map>
 #include <optional>
-#include <set>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -256,7 +255,8 @@ class RootBuilder {
             }
             sys_mkdir(std::string(kOverlay) + "/upper", 0755);
             sys_mkdir(std::string(kOverlay) + "/work", 0755);
-            prepare_upper(img.get());
+            prepare_overlay_upper(p_.mounts, img.get(), old_root_.get(),
+                                  std::string(kOverlay) + "/upper");
             // lowerdir "." (the image, entered by descriptor) spares escaping
             // ',' and ':' in the image's path. userxattr: overlayfs in a user
             // namespace keeps its metadata in user.* xattrs (Linux 5.11).
@@ -274,127 +274,6 @@ class RootBuilder {
         }
         new_root_ = open_dir(kNewRoot);
         root_mount_ = mount_id(new_root_.get(), proc_);
-    }
-
-    /// Makes, in the overlay's upper layer before it is mounted, the mount
-    /// points that the image lacks: once mounted, a new entry in a
-    /// directory of a root-owned image (/usr/lib) needs a write permission
-    /// the user does not have there (root is not mapped), while a directory
-    /// that the upper layer already has is merged with the image's and
-    /// shows as the user's. Only the upper layer, a tmpfs of ours, is
-    /// written; targets are resolved inside the image.
-    void prepare_upper(int image_fd) {
-        const std::string upper = std::string(kOverlay) + "/upper";
-        std::set<std::string> made;             // folders of the upper layer made so far
-        std::vector<std::string_view> covering; // targets of earlier mounts
-        // Folders the image lacks, found so far: the path asked (a
-        // target's leading parts) -> that folder in the upper layer.
-        // Nothing below one is in the image either, so a later target
-        // there (the next library in /usr/lib/husk-gpu) is not looked up.
-        std::map<std::string, std::string> lacking;
-        for (const auto& op : p_.mounts) {
-            if (op.kind == MountKind::Mask || op.kind == MountKind::Devpts ||
-                op.kind == MountKind::Proc) {
-                covering.push_back(op.target);
-                continue;
-            }
-            // Below an earlier mount (/dev/nvidia0 below the /dev bind) the
-            // mount point is made in that mount, if anywhere, never here:
-            // the path resolves through the same folder either way.
-            const bool below = std::any_of(covering.begin(), covering.end(), [&](auto t) {
-                return t != "/" && op.target.size() > t.size() && op.target.starts_with(t) &&
-                       op.target[t.size()] == '/';
-            });
-            if (op.kind != MountKind::Symlink) {
-                covering.push_back(op.target);
-            }
-            if (below) {
-                continue;
-            }
-            const std::vector<std::string> parts = path::split(op.target);
-            const bool plain = std::find(parts.begin(), parts.end(), "..") == parts.end();
-            std::string at;                    // where `existing` starts in the upper layer
-            std::vector<std::string> existing; // the deepest folder the image has, as parts
-            std::vector<std::string> missing;  // the parts below it, the last one the target
-            // missing[i] is parts[known + i]; 0 when it is not (a dangling
-            // symlink's parts), or starts at the root (not remembered then)
-            size_t known = 0;
-            for (size_t n = plain ? parts.size() - std::min<size_t>(parts.size(), 1) : 0; n > 0;
-                 --n) {
-                auto it = lacking.find(path::join({parts.begin(), parts.begin() + n}));
-                if (it != lacking.end()) {
-                    at = it->second;
-                    known = n;
-                    break;
-                }
-            }
-            if (known > 0) {
-                missing.assign(parts.begin() + static_cast<std::ptrdiff_t>(known), parts.end());
-            } else {
-                path::Resolved r;
-                try {
-                    r = path::resolve_in_root(image_fd, op.target,
-                                              op.kind == MountKind::Symlink ? path::Last::NoFollow
-                                                                            : path::Last::Follow);
-                } catch (const Error&) {
-                    continue; // the mount itself says what is wrong
-                }
-                if (r.missing.empty()) {
-                    continue;
-                }
-                at = upper;
-                existing = path::split(r.path);
-                missing = std::move(r.missing);
-                // Found missing only if they are the target's own last parts
-                // (not those of a dangling symlink's text on the way).
-                known =
-                    plain && missing.size() <= parts.size() &&
-                            std::equal(missing.begin(), missing.end(),
-                                       parts.end() - static_cast<std::ptrdiff_t>(missing.size()))
-                        ? parts.size() - missing.size()
-                        : 0;
-            }
-            bool file = op.kind == MountKind::Passwd || op.kind == MountKind::Group ||
-                        op.kind == MountKind::File ||
-                        (op.kind == MountKind::Bind && op.exact_source); // a file, checked later
-            if (op.kind == MountKind::Bind && !op.exact_source) {
-                try {
-                    path::Resolved src = path::resolve_in_root(old_root_.get(), op.source);
-                    struct stat st {};
-                    file = src.missing.empty() && ::fstat(src.fd.get(), &st) == 0 &&
-                           !S_ISDIR(st.st_mode);
-                } catch (const Error&) {
-                    continue;
-                }
-            }
-            for (const auto& part : existing) {
-                at += "/" + part;
-                if (made.insert(at).second) {
-                    ::mkdir(at.c_str(), 0755);
-                }
-            }
-            for (size_t i = 0; i < missing.size(); ++i) {
-                at += "/" + missing[i];
-                const bool last = i + 1 == missing.size();
-                if (last && op.kind == MountKind::Symlink) {
-                    if (::symlink(op.source.c_str(), at.c_str()) != 0 && errno != EEXIST) {
-                        throw_errno("cannot create symlink " + op.target + " in the overlay");
-                    }
-                } else if (!last || !file) {
-                    if (made.insert(at).second) {
-                        ::mkdir(at.c_str(), 0755);
-                    }
-                    if (known > 0) {
-                        lacking.emplace(
-                            path::join({parts.begin(), parts.begin() + static_cast<std::ptrdiff_t>(
-                                                                           known + i + 1)}),
-                            at);
-                    }
-                } else {
-                    Fd f(::open(at.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
-                }
-            }
-        }
     }
 
     /// Whether a missing mount point may be created below `parent` (the
@@ -660,9 +539,16 @@ class RootBuilder {
         if (existing.missing.empty()) {
             image_text = read_small_file(existing.fd.get(), op.target, proc_);
         }
-        std::string staged = std::string(kFiles) + (passwd ? "/passwd" : "/group");
-        file::write(staged, passwd ? merge_passwd(image_text, p_.account)
-                                   : merge_group(image_text, p_.account));
+        bind_staged(op, passwd ? "passwd" : "group",
+                    passwd ? merge_passwd(image_text, p_.account)
+                           : merge_group(image_text, p_.account));
+    }
+
+    /// Writes `bytes` as /files/NAME on the staging tmpfs and binds that on
+    /// op.target.
+    void bind_staged(const MountOp& op, const std::string& name, std::string_view bytes) {
+        const std::string staged = std::string(kFiles) + "/" + name;
+        file::write(staged, bytes);
         Fd stage = open_dir("/");
         bind(op, stage.get(), staged);
     }
@@ -677,10 +563,7 @@ class RootBuilder {
             log::debug("wrote " + op.target + " in the overlay");
             return;
         }
-        const std::string staged = std::string(kFiles) + "/file-" + std::to_string(++files_);
-        file::write(staged, op.source);
-        Fd stage = open_dir("/");
-        bind(op, stage.get(), staged);
+        bind_staged(op, "file-" + std::to_string(++files_), op.source);
     }
 
     /// Writes op.source over op.target where that is a regular file of the
