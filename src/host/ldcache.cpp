@@ -63,6 +63,24 @@ constexpr uint8_t native_byte_order() {
     return std::endian::native == std::endian::little ? kLittleEndian : kBigEndian;
 }
 
+/// Fills the header of the new format at the start of `out`: `count`
+/// entries, `strings` bytes of strings, the extension at `ext` (0: none).
+void put_header(std::string& out, uint64_t count, uint64_t strings, uint64_t ext) {
+    std::memcpy(out.data(), kNewMagic.data(), kNewMagic.size());
+    put32(out, 20, static_cast<uint32_t>(count));
+    put32(out, 24, static_cast<uint32_t>(strings));
+    out[28] = static_cast<char>(native_byte_order());
+    put32(out, 32, static_cast<uint32_t>(ext));
+}
+
+/// Whether a library (`soname`, `flags`) added to a table goes before its
+/// entry (`key`, `key_flags`): the table is in descending order, and among
+/// equal sonames larger flags come first (ldconfig's order).
+bool goes_before(std::string_view key, int32_t key_flags, std::string_view soname, int32_t flags) {
+    const int c = ld_cache_compare(key, soname);
+    return c < 0 || (c == 0 && key_flags <= flags);
+}
+
 } // namespace
 
 int native_ld_cache_flags() {
@@ -278,14 +296,9 @@ std::string add_to_ld_cache_file(std::string_view bytes,
         if (!keep[i]) {
             continue;
         }
-        // Descending order; among equal sonames, larger flags first (ldconfig's).
         const std::string_view key = v.string(v.field(i, 4));
-        const auto entry_flags = static_cast<int32_t>(v.field(i, 0));
-        while (next < add.size()) {
-            const int c = ld_cache_compare(key, add[next]->first);
-            if (!(c < 0 || (c == 0 && entry_flags <= flags))) {
-                break;
-            }
+        const auto key_flags = static_cast<int32_t>(v.field(i, 0));
+        while (next < add.size() && goes_before(key, key_flags, add[next]->first, flags)) {
             put_added(next++);
         }
         put32(out, at, v.field(i, 0));
@@ -334,11 +347,7 @@ std::string add_to_ld_cache_file(std::string_view bytes,
             throw v.fail("with the libraries added, its ld.so.cache is past the format's 4 GiB");
         }
     }
-    std::memcpy(out.data(), kNewMagic.data(), kNewMagic.size());
-    put32(out, 20, static_cast<uint32_t>(count));
-    put32(out, 24, static_cast<uint32_t>(out.size() - kNewHeader - count * kNewEntry));
-    out[28] = static_cast<char>(native_byte_order());
-    put32(out, 32, static_cast<uint32_t>(ext));
+    put_header(out, count, out.size() - kNewHeader - count * kNewEntry, ext);
     return out;
 }
 
@@ -400,11 +409,7 @@ std::string write_ld_cache(const LdCache& cache) {
         throw Error("an ld.so.cache of " + std::to_string(out.size()) +
                     " bytes is past the format's 4 GiB");
     }
-    std::memcpy(out.data(), kNewMagic.data(), kNewMagic.size());
-    put32(out, 20, static_cast<uint32_t>(n));
-    put32(out, 24, static_cast<uint32_t>(strings.size()));
-    out[28] = static_cast<char>(native_byte_order());
-    put32(out, 32, static_cast<uint32_t>(ext));
+    put_header(out, n, strings.size(), ext);
     return out;
 }
 
@@ -454,10 +459,8 @@ void add_to_ld_cache(LdCache& cache,
         }
         auto& e = cache.entries;
         std::erase_if(e, [&](const LdCacheEntry& x) { return x.key == soname && native(x.flags); });
-        // Descending order; among equal sonames, larger flags first (ldconfig's).
         const auto at = std::find_if(e.begin(), e.end(), [&](const LdCacheEntry& x) {
-            const int c = ld_cache_compare(x.key, soname);
-            return c < 0 || (c == 0 && x.flags <= flags);
+            return goes_before(x.key, x.flags, soname, flags);
         });
         e.insert(at, LdCacheEntry{flags, soname, library.second, 0, 0});
     }
