@@ -11,6 +11,7 @@
 
 #include <cctype>
 #include <cstring>
+#include <optional>
 #include <sys/utsname.h>
 
 namespace husk::image {
@@ -91,14 +92,6 @@ std::string auth_key_host(std::string key) {
     return key.substr(0, key.find('/'));
 }
 
-std::string joined(const std::vector<std::string>& items) {
-    std::string out;
-    for (const auto& i : items) {
-        out += (out.empty() ? "" : ", ") + i;
-    }
-    return out;
-}
-
 /// A platform of the index, as a message shows it: "os/architecture[/variant]",
 /// "?" for a part missing, on one line whatever the registry sent.
 std::string platform_text(const Platform& p) {
@@ -117,39 +110,45 @@ Platform platform_of(const json& p, const std::string& where) {
     return out;
 }
 
+/// A manifest descriptor of an index, and its platform.
+struct Choice {
+    json descriptor;
+    Platform platform;
+};
+
 /// The manifest descriptor of `index` for `want`.
-json choose_platform(const json& index, const Platform& want, const std::string& shown) {
+Choice choose_platform(const json& index, const Platform& want, const std::string& shown) {
     if (!index.contains("manifests") || !index["manifests"].is_array()) {
         throw Error(shown + ": the index has no \"manifests\" array");
     }
     std::vector<std::string> offered;
-    const json* loose = nullptr; // the os and architecture, but a variant missing on one side
+    std::optional<Choice> loose; // the os and architecture, but a variant missing on one side
     const json& manifests = index["manifests"];
     for (size_t i = 0; i < manifests.size(); ++i) {
         const json& d = manifests[i];
         if (!d.is_object() || !d.contains("platform") || !d["platform"].is_object()) {
             continue;
         }
-        const Platform p =
+        Platform p =
             platform_of(d["platform"], shown + ": manifests[" + std::to_string(i) + "].platform");
         offered.push_back(platform_text(p));
         if (p.os != want.os || p.architecture != want.architecture) {
             continue;
         }
-        const std::string& variant = p.variant;
-        if (variant == want.variant) {
-            return d;
+        if (p.variant == want.variant) {
+            return {d, std::move(p)};
         }
-        if ((want.variant.empty() || variant.empty()) && loose == nullptr) {
-            loose = &d;
+        if ((want.variant.empty() || p.variant.empty()) && !loose) {
+            loose = Choice{d, std::move(p)};
         }
     }
-    if (loose != nullptr) {
-        return *loose;
+    if (loose) {
+        return std::move(*loose);
     }
-    throw Error(shown + ": no image for " + want.str() + " (the index has " +
-                (offered.empty() ? std::string("none with a platform") : joined(offered)) +
-                "); choose one with --platform");
+    throw Error(
+        shown + ": no image for " + want.str() + " (the index has " +
+        (offered.empty() ? std::string("none with a platform") : text::join(offered, ", ")) +
+        "); choose one with --platform");
 }
 
 } // namespace
@@ -298,10 +297,10 @@ std::string find_credentials(const std::string& registry, const std::string& hom
 std::string index_choice(std::string_view body, const Platform& want, const std::string& shown,
                          Platform* chosen) {
     const json doc = parse_reply(std::string(body), shown);
-    const json d = choose_platform(doc, want, shown);
-    const std::string digest = checked_digest(d, shown);
+    Choice c = choose_platform(doc, want, shown);
+    const std::string digest = checked_digest(c.descriptor, shown);
     if (chosen != nullptr) {
-        *chosen = platform_of(d["platform"], shown + ": the chosen manifest's platform");
+        *chosen = std::move(c.platform);
     }
     return digest;
 }
