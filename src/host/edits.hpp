@@ -86,9 +86,9 @@ struct ContainerEdits {
     /// host/ldcache.hpp), which empties this; what it leaves is put first
     /// in LD_LIBRARY_PATH (the fallback; the image is never written).
     std::vector<std::string> ld_library_path;
-    /// Some target may be missing in the image: the plan mounts a read-only
-    /// root under an overlay (tmpfs upper) so that mount points can be made
-    /// without writing the image.
+    /// Some target may be missing in the image: the plan gives a read-only
+    /// root a mount-point layer (runtime::LaunchPlan::mount_point_layer) so
+    /// that mount points can be made without writing the image.
     bool needs_new_paths = false;
     /// What the generators decided, said at -v.
     std::vector<std::string> notes;

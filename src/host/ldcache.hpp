@@ -116,8 +116,9 @@ struct ContainerEdits;
 /// container: the libraries that `edits` bind into its ld_library_path
 /// folders go into a copy of the image's /etc/ld.so.cache
 /// (add_to_ld_cache()), which a MountKind::File mount puts over the
-/// image's (runtime::build_root() binds it, or writes it into an overlay
-/// where the user may write the file); the folders so covered leave ld_library_path, so no
+/// image's (runtime::build_root() binds it, writes it in the mount-point
+/// layer of a read-only root, or writes it into an --overlay where the
+/// user may write the file); the folders so covered leave ld_library_path, so no
 /// LD_LIBRARY_PATH is set for them. A library's soname is its name in the
 /// folder when that reads NAME.so.DIGITS (what husk's own generators bind),
 /// else its DT_SONAME (read_elf_dynamic(), as ldconfig reads it), else its

@@ -78,7 +78,7 @@ std::optional<MpiLibrary> find_host_mpi(const HostMpiOptions& o, std::optional<M
 /// same sonames (for programs with an RPATH); plus the fabric where the
 /// host has it: /dev/infiniband, /etc/libibverbs.d, libfabric's and UCX's
 /// provider folders. Nothing of the image is written: missing mount points
-/// are made in an overlay (needs_new_paths).
+/// are made in the mount-point layer (needs_new_paths).
 /// @throws husk::Error: no MPI in the image or on the host, the ABI check,
 ///         a library that cannot be read.
 ContainerEdits host_mpi_edits(const HostMpiOptions& o, image::ImageFiles& image,

@@ -120,7 +120,8 @@ std::optional<JoinSpec> detect_join(const RunOptions& opts,
 
 std::string container_digest(const LaunchPlan& p) {
     std::string s = p.image_path + '\n' + std::to_string(static_cast<int>(p.image_kind)) + ' ' +
-                    std::to_string(static_cast<int>(p.root_mode)) + ' ' + format_id_map(p.ids.uid) +
+                    std::to_string(static_cast<int>(p.root_mode)) +
+                    (p.mount_point_layer ? " layer " : " ") + format_id_map(p.ids.uid) +
                     format_id_map(p.ids.gid) + p.account.name + ':' +
                     std::to_string(p.account.uid) + ':' + std::to_string(p.account.gid) + ':' +
                     p.account.home + ':' + p.account.group_name + '\n' +

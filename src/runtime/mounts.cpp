@@ -162,7 +162,11 @@ class RootBuilder {
         }
         {
             log::Phase ph("mount: binds");
-            for (const auto& op : p_.mounts) {
+            for (size_t i = 0; i < p_.mounts.size(); ++i) {
+                const MountOp& op = p_.mounts[i];
+                if (std::binary_search(in_layer_.begin(), in_layer_.end(), i)) {
+                    continue; // written whole in the mount-point layer
+                }
                 try {
                     log::Phase step(op.what, log::Level::Debug);
                     apply(op);
@@ -226,6 +230,11 @@ class RootBuilder {
         Fd img = image_source();
         switch (p_.root_mode) {
         case RootMode::ReadOnly:
+            if (p_.mount_point_layer) {
+                mount_layered_root(img.get());
+                break;
+            }
+            [[fallthrough]];
         case RootMode::Writable: {
             uint64_t flags = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
             if (p_.root_mode == RootMode::ReadOnly) {
@@ -274,6 +283,46 @@ class RootBuilder {
         }
         new_root_ = open_dir(kNewRoot);
         root_mount_ = mount_id(new_root_.get(), proc_);
+    }
+
+    /// The read-only root with a mount-point layer: overlayfs with two
+    /// lower layers and no upper, so read-only by construction: a folder of
+    /// the staging tmpfs with the mount points the image lacks and the
+    /// files husk generates (passwd, group, the container's ld.so.cache)
+    /// written whole, over the image. Cheaper than --overlay's upper and
+    /// work folders (no work folder, no copy-up, no xattr probes), and each
+    /// generated file is one write instead of a staged file and a bind.
+    void mount_layered_root(int img) {
+        const std::string layer = std::string(kOverlay) + "/layer";
+        sys_mkdir(layer, 0755);
+        {
+            log::Phase step("mount-point layer", log::Level::Debug);
+            in_layer_ = prepare_overlay_upper(
+                p_.mounts, img, old_root_.get(), layer,
+                [this](const MountOp& op, int image_file) -> std::optional<std::string> {
+                    if (op.kind == MountKind::File) {
+                        return op.source;
+                    }
+                    const std::string text =
+                        image_file < 0 ? "" : read_small_file(image_file, op.target, proc_);
+                    return op.kind == MountKind::Passwd ? merge_passwd(text, p_.account)
+                                                        : merge_group(text, p_.account);
+                });
+            std::sort(in_layer_.begin(), in_layer_.end());
+        }
+        for (const size_t i : in_layer_) {
+            log::debug("wrote " + p_.mounts[i].target + " in the mount-point layer");
+        }
+        // lowerdir "." as under --overlay; the layer's path has no ',' or ':'.
+        if (::fchdir(img) != 0) {
+            throw_errno("cannot enter image " + p_.image_path);
+        }
+        sys_mount("overlay", kNewRoot, "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV,
+                  ("lowerdir=" + layer + ":.,userxattr").c_str(),
+                  "cannot mount overlayfs over image " + p_.image_path);
+        if (::chdir("/") != 0) {
+            throw_errno("cannot enter the staging root");
+        }
     }
 
     /// Whether a missing mount point may be created below `parent` (the
@@ -668,6 +717,7 @@ class RootBuilder {
     std::vector<uint64_t> own_tmpfs_; ///< mount ids of tmpfs husk mounted in the root
     bool new_mount_api_ = true;       ///< open_tree(2) and friends, until ENOSYS says not
     unsigned files_ = 0;              ///< MountKind::File mounts made so far
+    std::vector<size_t> in_layer_;    ///< p_.mounts written whole in the mount-point layer, sorted
 };
 
 } // namespace

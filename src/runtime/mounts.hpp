@@ -31,9 +31,10 @@ struct RootSource {
 /// pivot_root(2) into it, the host's root then being /oldroot (or
 /// /oldroot/host, see RootSource; the method of bubblewrap, so no host
 /// directory is hidden while binding); mount the image at /newroot
-/// (read-only bind, writable bind, or overlayfs with a tmpfs upper; a
-/// SquashFS image is the server's FUSE mount, bound the same way); apply
-/// p.mounts in order, resolving every target inside /newroot with
+/// (read-only bind, writable bind, overlayfs with a tmpfs upper, or a
+/// read-only overlayfs of the mount-point layer over it; a SquashFS image
+/// is the server's FUSE mount, used the same way); apply p.mounts in order
+/// (but those the layer holds whole), resolving every target inside /newroot with
 /// path::resolve_in_root; finally pivot_root(".", ".") into /newroot and
 /// detach the old root, so no host path stays reachable except through the
 /// binds.

@@ -4,6 +4,7 @@
 
 #include "util/error.hpp"
 #include "util/fd.hpp"
+#include "util/file.hpp"
 #include "util/path.hpp"
 
 #include <algorithm>
@@ -17,8 +18,10 @@
 
 namespace husk::runtime {
 
-void prepare_overlay_upper(const std::vector<MountOp>& mounts, int image_fd, int host_root_fd,
-                           const std::string& upper) {
+std::vector<size_t> prepare_overlay_upper(const std::vector<MountOp>& mounts, int image_fd,
+                                          int host_root_fd, const std::string& upper,
+                                          const GeneratedContents& contents) {
+    std::vector<size_t> written;            // generated files written whole
     std::set<std::string> made;             // folders of the upper layer made so far
     std::vector<std::string_view> covering; // targets of earlier mounts
     // Folders the image lacks, found so far: the path asked (a
@@ -31,7 +34,19 @@ void prepare_overlay_upper(const std::vector<MountOp>& mounts, int image_fd, int
             ::mkdir(at.c_str(), 0755);
         }
     };
-    for (const auto& op : mounts) {
+    // The bytes of a generated file the image lacks, or nullopt.
+    const auto new_contents = [&contents](const MountOp& op) -> std::optional<std::string> {
+        try {
+            return contents(op, -1);
+        } catch (const Error&) {
+            return std::nullopt; // the mount says what is wrong
+        }
+    };
+    for (size_t index = 0; index < mounts.size(); ++index) {
+        const MountOp& op = mounts[index];
+        const bool generated =
+            contents && (op.kind == MountKind::Passwd || op.kind == MountKind::Group ||
+                         op.kind == MountKind::File);
         if (op.kind == MountKind::Mask || op.kind == MountKind::Devpts ||
             op.kind == MountKind::Proc) {
             covering.push_back(op.target);
@@ -78,6 +93,30 @@ void prepare_overlay_upper(const std::vector<MountOp>& mounts, int image_fd, int
                 continue; // the mount itself says what is wrong
             }
             if (r.missing.empty()) {
+                // The image has it: a generated file covers it in the
+                // layer, at the path it resolves to.
+                struct stat st {};
+                if (!generated || r.path == "/" || ::fstat(r.fd.get(), &st) != 0 ||
+                    S_ISDIR(st.st_mode)) {
+                    continue;
+                }
+                std::optional<std::string> bytes;
+                try {
+                    bytes = contents(op, r.fd.get());
+                } catch (const Error&) {
+                    continue; // the mount says what is wrong
+                }
+                if (!bytes) {
+                    continue;
+                }
+                std::vector<std::string> file_parts = path::split(r.path);
+                at = upper;
+                for (size_t i = 0; i + 1 < file_parts.size(); ++i) {
+                    at += "/" + file_parts[i];
+                    folder(at);
+                }
+                file::write(at + "/" + file_parts.back(), *bytes);
+                written.push_back(index);
                 continue;
             }
             at = upper;
@@ -123,11 +162,16 @@ void prepare_overlay_upper(const std::vector<MountOp>& mounts, int image_fd, int
                                     parts.begin() + static_cast<std::ptrdiff_t>(known + i + 1)}),
                         at);
                 }
+            } else if (std::optional<std::string> bytes =
+                           generated ? new_contents(op) : std::nullopt) {
+                file::write(at, *bytes);
+                written.push_back(index);
             } else {
                 Fd f(::open(at.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
             }
         }
     }
+    return written;
 }
 
 } // namespace husk::runtime

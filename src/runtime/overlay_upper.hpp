@@ -1,9 +1,13 @@
 // The overlay's upper layer: the mount points an image lacks, made before
-// the overlay is mounted (runtime::build_root() under --overlay).
+// the overlay is mounted (runtime::build_root() under --overlay, and the
+// mount-point layer of a read-only root, LaunchPlan::mount_point_layer).
 #pragma once
 
 #include "runtime/plan.hpp"
 
+#include <cstddef>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,8 +24,22 @@ namespace husk::runtime {
 /// tell a file from a folder). Targets below an earlier mount are left to
 /// that mount; a mount that cannot be resolved is skipped (it says what is
 /// wrong when it is made).
-/// @throws husk::Error when a Symlink mount's link cannot be made.
-void prepare_overlay_upper(const std::vector<MountOp>& mounts, int image_fd, int host_root_fd,
-                           const std::string& upper);
+///
+/// With `contents`, the files husk generates (MountKind::Passwd, Group and
+/// File) are written into `upper` whole, where the image has the target or
+/// could hold it, instead of an empty mount point: `contents` gets the op
+/// and an O_PATH descriptor of the image's file at the target (-1 where
+/// the image has none) and gives the bytes, or nullopt (or throws
+/// husk::Error) to leave the op to its mount. The file is written where
+/// the target resolves in the image (through the image's symlinks), so
+/// that it covers the image's file there.
+/// @returns the indices into `mounts` of the files written whole: they
+///          need no mount.
+/// @throws husk::Error when a Symlink mount's link cannot be made, or a
+///         generated file cannot be written.
+using GeneratedContents = std::function<std::optional<std::string>(const MountOp&, int image_file)>;
+std::vector<size_t> prepare_overlay_upper(const std::vector<MountOp>& mounts, int image_fd,
+                                          int host_root_fd, const std::string& upper,
+                                          const GeneratedContents& contents = {});
 
 } // namespace husk::runtime

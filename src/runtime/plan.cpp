@@ -62,9 +62,8 @@ LaunchPlan plan(const RunOptions& opts, const image::Image& image, const HostFac
     p.image_path = image.path;
     p.root_mode = opts.root_mode;
     p.overlay_dir = opts.overlay_dir;
-    if (edits.needs_new_paths && p.root_mode == RootMode::ReadOnly) {
-        p.root_mode = RootMode::Overlay; // mount points without writing the image
-    }
+    // Mount points without writing the image, and no writable root either.
+    p.mount_point_layer = edits.needs_new_paths && p.root_mode == RootMode::ReadOnly;
     p.mounts = plan_mounts(opts, host, settings, edits);
     p.legacy_mounts = settings.legacy_mounts.value;
 

@@ -57,6 +57,11 @@ struct LaunchPlan {
     std::string image_path;                          ///< absolute host path of the image
     image::Kind image_kind = image::Kind::Directory; ///< Directory or Squashfs
     RootMode root_mode = RootMode::ReadOnly;
+    /// With root_mode ReadOnly: the mount points the image lacks, and the
+    /// files husk generates, are in a layer of the staging tmpfs, put over
+    /// the image as a read-only overlay (no upper layer: nothing the
+    /// container does is written, as without it).
+    bool mount_point_layer = false;
     std::string overlay_dir;        ///< RunOptions::overlay_dir; "": a tmpfs upper
     std::vector<MountOp> mounts;    ///< in order; later ones may cover earlier
     Account account;                ///< the user's passwd/group entry inside
@@ -84,7 +89,8 @@ struct LaunchPlan {
 /// The generated edits' environment comes after the image's Env, and the
 /// folders of their ld_library_path (what host::cache_ld_folders() left)
 /// first in LD_LIBRARY_PATH. When they may need new mount points, a
-/// read-only root becomes --overlay, so nothing of the image is written.
+/// read-only root gets a mount-point layer (LaunchPlan::mount_point_layer),
+/// so nothing of the image is written and the root stays read-only.
 ///
 /// @throws husk::Error on contradictory options, a relative bind target, a
 ///         malformed -e or env file line, or no command at all.

@@ -64,8 +64,17 @@ EOF
     assert_output_has "LD_LIBRARY_PATH="
     [[ $output == *"libcuda.so.1 (libc6,x86-64) => /usr/lib/husk-gpu/libcuda.so.1"* ]]
     [[ $output == *"libc.so.6 (libc6,x86-64) => /lib/x86_64-linux-gnu/libc.so.6"* ]]
-    # the image is unchanged: new mount points live in an overlay
+    # the image is unchanged: new mount points live in a layer of husk's
+    # own, under which the root stays read-only, as without --gpu; the
+    # user's passwd entry and the cache are written whole in that layer
     [ "$(tree_state "$IMG_DEBIAN" | sha256sum)" = "$before" ]
+    run -0 gpu -vv "$IMG_DEBIAN" -- sh -c 'touch /probe 2>&1; touch /usr/lib/probe 2>&1;
+        grep -c "^$(id -un):" /etc/passwd'
+    echo "$output"
+    [ "$(grep -c 'Read-only file system' <<<"$output")" -eq 2 ]
+    assert_output_has "husk: wrote /etc/passwd in the mount-point layer"
+    assert_output_has "husk: wrote /etc/ld.so.cache in the mount-point layer"
+    [ "${lines[-1]}" = 1 ]
     # under the host's /dev (the default) the fake tree's nodes, which the
     # host's /dev lacks, cannot be shown: one warning each, the rest works
     run -0 gpu "$IMG_DEBIAN" -- sh -c 'ls /usr/lib/husk-gpu; ls /dev/nvidia0 2>&1; true'

@@ -207,8 +207,18 @@ TEST(Plan, EditsComeAfterTheBaseAndBeforeUserBinds) {
     EXPECT_EQ(n2->on_missing, OnMissing::Warn);
     ASSERT_NE(find(p, "/dev/nvidia0"), nullptr);
     EXPECT_EQ(find(p, "/dev/nvidia0")->kind, MountKind::Mask);
-    // New mount points without writing the image.
-    EXPECT_EQ(p.root_mode, RootMode::Overlay);
+    // New mount points without writing the image, in a layer that keeps
+    // the root read-only; none where the root is writable anyway.
+    EXPECT_EQ(p.root_mode, RootMode::ReadOnly);
+    EXPECT_TRUE(p.mount_point_layer);
+    for (const RootMode mode : {RootMode::Writable, RootMode::Overlay}) {
+        RunOptions writable = o;
+        writable.root_mode = mode;
+        const LaunchPlan w = plan(writable, dir_image(), h, settings(), gpu_edits());
+        EXPECT_EQ(w.root_mode, mode);
+        EXPECT_FALSE(w.mount_point_layer);
+    }
+    EXPECT_FALSE(plan(o, dir_image(), h, settings()).mount_point_layer);
     EXPECT_EQ(Environment(p.env).get("LD_LIBRARY_PATH").value_or(""), "/usr/lib/husk-gpu");
 }
 
