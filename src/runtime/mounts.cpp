@@ -105,18 +105,38 @@ void mount_setattr_fd(int fd, uint64_t set, const std::string& what, bool legacy
     remount_each(fd, set, what, proc);
 }
 
-std::string read_small_file(int opath_fd, const std::string& what, const std::string& proc) {
-    // Reopen the O_PATH descriptor for reading through its /proc magic link,
-    // so the file read is the one resolved inside the image.
-    Fd fd(::open(path::fd_path(opath_fd, proc).c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) {
-        throw_errno("cannot open " + what);
-    }
+/// The regular file open for reading at `fd`, whole (at most kMaxAccountFile).
+std::string read_regular(int fd, const std::string& what) {
     struct stat st {};
-    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         throw Error(what + " in the image is not a regular file");
     }
-    return file::read_fd(fd.get(), what + " in the image", kMaxAccountFile);
+    return file::read_fd(fd, what + " in the image", kMaxAccountFile);
+}
+
+/// The file `target` of the tree at `root_fd` (resolved inside it), whole;
+/// nullopt when it does not exist. One openat2(2) where no symlink is on
+/// the way; else resolve_in_root() and a reopen of its O_PATH descriptor
+/// through `proc`'s magic link, so the file read is the one resolved.
+std::optional<std::string> read_small_file(int root_fd, const std::string& target,
+                                           const std::string& proc) {
+    path::Probed probed =
+        path::probe_exact(root_fd, target, path::Last::Follow, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+    if (probed.state == path::Probe::Exact) {
+        return read_regular(probed.fd.get(), target);
+    }
+    if (probed.state == path::Probe::Missing) {
+        return std::nullopt;
+    }
+    path::Resolved r = path::resolve_in_root(root_fd, target);
+    if (!r.missing.empty()) {
+        return std::nullopt;
+    }
+    Fd fd(::open(path::fd_path(r.fd.get(), proc).c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    if (!fd) {
+        throw_errno("cannot open " + target);
+    }
+    return read_regular(fd.get(), target);
 }
 
 /// The id of the mount that `fd` lies on (statx(2) STATX_MNT_ID, Linux 5.8;
@@ -304,7 +324,7 @@ class RootBuilder {
                         return op.source;
                     }
                     const std::string text =
-                        image_file < 0 ? "" : read_small_file(image_file, op.target, proc_);
+                        image_file < 0 ? "" : read_regular(image_file, op.target);
                     return op.kind == MountKind::Passwd ? merge_passwd(text, p_.account)
                                                         : merge_group(text, p_.account);
                 });
@@ -583,11 +603,8 @@ class RootBuilder {
 
     void account_file(const MountOp& op) {
         const bool passwd = op.kind == MountKind::Passwd;
-        std::string image_text;
-        path::Resolved existing = path::resolve_in_root(new_root_.get(), op.target);
-        if (existing.missing.empty()) {
-            image_text = read_small_file(existing.fd.get(), op.target, proc_);
-        }
+        const std::string image_text =
+            read_small_file(new_root_.get(), op.target, proc_).value_or("");
         bind_staged(op, passwd ? "passwd" : "group",
                     passwd ? merge_passwd(image_text, p_.account)
                            : merge_group(image_text, p_.account));

@@ -44,9 +44,8 @@ std::vector<size_t> prepare_overlay_upper(const std::vector<MountOp>& mounts, in
     };
     for (size_t index = 0; index < mounts.size(); ++index) {
         const MountOp& op = mounts[index];
-        const bool generated =
-            contents && (op.kind == MountKind::Passwd || op.kind == MountKind::Group ||
-                         op.kind == MountKind::File);
+        bool generated = contents && (op.kind == MountKind::Passwd || op.kind == MountKind::Group ||
+                                      op.kind == MountKind::File);
         if (op.kind == MountKind::Mask || op.kind == MountKind::Devpts ||
             op.kind == MountKind::Proc) {
             covering.push_back(op.target);
@@ -66,6 +65,36 @@ std::vector<size_t> prepare_overlay_upper(const std::vector<MountOp>& mounts, in
             continue;
         }
         const std::vector<std::string> parts = path::split(op.target);
+        if (generated) {
+            // Written whole only where no symlink is on the way, so that
+            // its folders in the layer are the image's own (a layer folder
+            // /etc would hide an image's /etc -> usr/etc); elsewhere it is
+            // left to its mount.
+            path::Probed probed = path::probe_exact(image_fd, op.target, path::Last::Follow,
+                                                    O_RDONLY | O_NONBLOCK | O_NOCTTY);
+            if (probed.state == path::Probe::Exact) {
+                struct stat st {};
+                std::optional<std::string> bytes;
+                if (::fstat(probed.fd.get(), &st) == 0 && S_ISREG(st.st_mode)) {
+                    try {
+                        bytes = contents(op, probed.fd.get());
+                    } catch (const Error&) {
+                        // the mount says what is wrong
+                    }
+                }
+                if (bytes && !parts.empty()) {
+                    std::string at = upper;
+                    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+                        at += "/" + parts[i];
+                        folder(at);
+                    }
+                    file::write(at + "/" + parts.back(), *bytes);
+                    written.push_back(index);
+                }
+                continue;
+            }
+            generated = probed.state == path::Probe::Missing;
+        }
         const bool plain = std::find(parts.begin(), parts.end(), "..") == parts.end();
         std::string at;                    // where `existing` starts in the upper layer
         std::vector<std::string> existing; // the deepest folder the image has, as parts
@@ -93,30 +122,6 @@ std::vector<size_t> prepare_overlay_upper(const std::vector<MountOp>& mounts, in
                 continue; // the mount itself says what is wrong
             }
             if (r.missing.empty()) {
-                // The image has it: a generated file covers it in the
-                // layer, at the path it resolves to.
-                struct stat st {};
-                if (!generated || r.path == "/" || ::fstat(r.fd.get(), &st) != 0 ||
-                    S_ISDIR(st.st_mode)) {
-                    continue;
-                }
-                std::optional<std::string> bytes;
-                try {
-                    bytes = contents(op, r.fd.get());
-                } catch (const Error&) {
-                    continue; // the mount says what is wrong
-                }
-                if (!bytes) {
-                    continue;
-                }
-                std::vector<std::string> file_parts = path::split(r.path);
-                at = upper;
-                for (size_t i = 0; i + 1 < file_parts.size(); ++i) {
-                    at += "/" + file_parts[i];
-                    folder(at);
-                }
-                file::write(at + "/" + file_parts.back(), *bytes);
-                written.push_back(index);
                 continue;
             }
             at = upper;

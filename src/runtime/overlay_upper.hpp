@@ -26,13 +26,13 @@ namespace husk::runtime {
 /// wrong when it is made).
 ///
 /// With `contents`, the files husk generates (MountKind::Passwd, Group and
-/// File) are written into `upper` whole, where the image has the target or
-/// could hold it, instead of an empty mount point: `contents` gets the op
-/// and an O_PATH descriptor of the image's file at the target (-1 where
-/// the image has none) and gives the bytes, or nullopt (or throws
-/// husk::Error) to leave the op to its mount. The file is written where
-/// the target resolves in the image (through the image's symlinks), so
-/// that it covers the image's file there.
+/// File) are written into `upper` whole, at their target, instead of an
+/// empty mount point, where no component of the target is a symlink in
+/// the image (so that no folder of `upper` hides an image's symlink such as
+/// /etc -> usr/etc): `contents` gets the op and a descriptor open for
+/// reading of the image's regular file at the target (-1 where the image
+/// has none) and gives the bytes, or nullopt (or throws husk::Error) to
+/// leave the op to its mount, as a symlink on the way does.
 /// @returns the indices into `mounts` of the files written whole: they
 ///          need no mount.
 /// @throws husk::Error when a Symlink mount's link cannot be made, or a

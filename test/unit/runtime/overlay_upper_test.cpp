@@ -72,7 +72,7 @@ std::string listing(const std::string& root) {
     return out;
 }
 
-TEST_F(Layer, GeneratedFilesAreWrittenWholeWhereTheTargetResolves) {
+TEST_F(Layer, GeneratedFilesAreWrittenWholeAtTheirTargets) {
     const std::vector<MountOp> mounts = {
         op(MountKind::Proc, "/proc"),
         op(MountKind::Passwd, "/etc/passwd"),
@@ -114,6 +114,27 @@ TEST_F(Layer, GeneratedFilesAreWrittenWholeWhereTheTargetResolves) {
                                "/usr/lib/husk-gpu\n"
                                "/usr/lib/husk-gpu/libcuda.so.1=\n");
     EXPECT_EQ(listing(image_), before);
+}
+
+TEST_F(Layer, ASymlinkOnTheWayLeavesTheGeneratedFileToItsMount) {
+    // /etc -> usr/etc: a folder /etc in the layer would hide the image's.
+    fs::create_directories(image_ + "/usr/etc");
+    fs::rename(image_ + "/etc/passwd", image_ + "/usr/etc/passwd");
+    fs::remove(image_ + "/etc");
+    fs::create_symlink("usr/etc", image_ + "/etc");
+    const std::vector<MountOp> mounts = {op(MountKind::Passwd, "/etc/passwd"),
+                                         op(MountKind::File, "/etc/ld.so.cache", "CACHE")};
+    int asked = 0;
+    const auto written =
+        prepare_overlay_upper(mounts, image_fd_.get(), host_fd_.get(), layer_,
+                              [&](const MountOp&, int) -> std::optional<std::string> {
+                                  ++asked;
+                                  return "X";
+                              });
+    EXPECT_TRUE(written.empty());
+    EXPECT_EQ(asked, 0);
+    // the missing one's mount point is made where the symlink leads
+    EXPECT_EQ(listing(layer_), "/usr\n/usr/etc\n/usr/etc/ld.so.cache=\n");
 }
 
 TEST_F(Layer, WithoutContentsOnlyMissingMountPointsAreMade) {
