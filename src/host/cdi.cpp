@@ -6,6 +6,7 @@
 #include "host/cdi_detail.hpp"
 
 #include "util/error.hpp"
+#include "util/fd.hpp"
 #include "util/file.hpp"
 #include "util/log.hpp"
 
@@ -14,7 +15,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
-#include <dirent.h>
+#include <fcntl.h>
 #include <map>
 #include <set>
 #include <sys/stat.h>
@@ -284,21 +285,22 @@ Registry Registry::load(const std::vector<std::string>& dirs, bool strict) {
         log::warn(shown(message, std::string::npos));
     };
     for (size_t d = 0; d < dirs.size(); ++d) {
-        DIR* dir = ::opendir(dirs[d].c_str());
-        if (dir == nullptr) {
+        const Fd dir(::open(dirs[d].c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!dir) {
             if (errno == ENOENT || errno == ENOTDIR) {
                 continue;
             }
             throw line_error("cannot read the CDI spec folder " + dirs[d], errno);
         }
         std::vector<std::string> names;
-        while (const dirent* e = ::readdir(dir)) {
-            const std::string n = e->d_name;
-            if (n.ends_with(".json") || n.ends_with(".yaml") || n.ends_with(".yml")) {
-                names.push_back(n);
-            }
+        try {
+            names = dir_names(dir.get(), dirs[d]);
+        } catch (const Error& e) {
+            throw line_error("cannot read the CDI spec folder " + dirs[d], e.err());
         }
-        ::closedir(dir);
+        std::erase_if(names, [](const std::string& n) {
+            return !n.ends_with(".json") && !n.ends_with(".yaml") && !n.ends_with(".yml");
+        });
         std::sort(names.begin(), names.end());
         std::map<std::string, std::string> in_this_dir; // qualified name -> file
         for (const auto& n : names) {

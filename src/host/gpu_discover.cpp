@@ -18,7 +18,6 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
-#include <dirent.h>
 #include <fcntl.h>
 #include <map>
 #include <set>
@@ -226,30 +225,30 @@ class HostTree {
         std::vector<std::string> out;
         path::Probed probed =
             path::probe_exact(fd_.get(), p, path::Last::Follow, O_RDONLY | O_DIRECTORY);
-        DIR* d = nullptr;
+        Fd dir;
         if (probed.state == path::Probe::Exact) {
-            d = ::fdopendir(probed.fd.get());
-            if (d != nullptr) {
-                (void)probed.fd.release(); // the DIR owns it now
-            }
+            dir = std::move(probed.fd);
         } else if (probed.state == path::Probe::Unsure) {
-            if (const auto dir = find(p, S_IFDIR)) {
-                d = ::opendir(dir->real.c_str());
+            if (const auto found = find(p, S_IFDIR)) {
+                dir.reset(::open(found->real.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
             }
         } else {
             return out;
         }
-        if (d == nullptr) {
-            log::info("--gpu: cannot list " + host(p));
+        try {
+            if (!dir) {
+                throw Error("cannot open it");
+            }
+            out = dir_names(dir.get(), host(p));
+        } catch (const Error& e) {
+            log::info("--gpu: cannot list " + host(p) + ": " + e.what());
             return out;
         }
-        while (const dirent* e = ::readdir(d)) {
-            const std::string name = e->d_name;
-            if (name != "." && name != "..") {
-                out.push_back(name);
-            }
+        if (p == "/dev" && probed.state == path::Probe::Exact && !dev_checked_) {
+            // dev_node()'s folder: this one, no symlink on the way.
+            dev_checked_ = true;
+            dev_ = std::move(dir);
         }
-        ::closedir(d);
         std::sort(out.begin(), out.end());
         return out;
     }

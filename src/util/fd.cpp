@@ -1,6 +1,10 @@
 #include "util/fd.hpp"
 
+#include "util/error.hpp"
+
 #include <algorithm>
+#include <cstddef>
+#include <cstring>
 #include <linux/close_range.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -28,6 +32,39 @@ void close_all_but(std::vector<int> keep) noexcept {
         }
     }
     ::syscall(SYS_close_range, from, ~0U, 0);
+}
+
+std::vector<std::string> dir_names(int dir_fd, const std::string& what) {
+    // struct linux_dirent64 (getdents64(2)): d_ino, d_off, d_reclen,
+    // d_type, then the name, NUL-terminated, the record 8-byte aligned.
+    constexpr size_t kName = 8 + 8 + 2 + 1;
+    alignas(8) char buf[16384];
+    std::vector<std::string> names;
+    for (;;) {
+        const long n = ::syscall(SYS_getdents64, dir_fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            throw_errno("cannot read the folder " + what);
+        }
+        if (n == 0) {
+            return names;
+        }
+        for (long at = 0; at < n;) {
+            unsigned short reclen = 0;
+            std::memcpy(&reclen, buf + at + 16, sizeof reclen);
+            if (reclen <= kName || at + reclen > n) {
+                throw Error("cannot read the folder " + what + ": a malformed directory entry");
+            }
+            const char* name = buf + at + kName;
+            const size_t len = ::strnlen(name, reclen - kName);
+            if (!(len == 1 && name[0] == '.') && !(len == 2 && name[0] == '.' && name[1] == '.')) {
+                names.emplace_back(name, len);
+            }
+            at += reclen;
+        }
+    }
 }
 
 } // namespace husk

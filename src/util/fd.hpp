@@ -1,6 +1,7 @@
 // husk::Fd — a move-only owner of one file descriptor.
 #pragma once
 
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -42,5 +43,13 @@ class Fd {
 /// open would outlive its owner. Async-signal-safe apart from sorting
 /// `keep`; never fails (descriptors that are not open are skipped).
 void close_all_but(std::vector<int> keep) noexcept;
+
+/// The names in the folder open at `dir_fd` (O_RDONLY | O_DIRECTORY), but
+/// "." and "..", in the order the file system gives them: read with
+/// getdents64(2) from the descriptor's offset, which is left at the end
+/// (the descriptor stays open; rewind it to read again). A small folder
+/// costs two system calls; opendir(3) adds an fstat and two fcntl.
+/// @throws husk::Error "cannot read the folder <what>" with errno.
+std::vector<std::string> dir_names(int dir_fd, const std::string& what);
 
 } // namespace husk

@@ -3,6 +3,8 @@
 #include "util/fd.hpp"
 #include "util/file.hpp"
 
+#include "../support/temp_tree.hpp"
+
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -21,24 +23,21 @@ namespace fs = std::filesystem;
 class Layer : public ::testing::Test {
   protected:
     void SetUp() override {
-        char tmpl[] = "/tmp/husk-unit-layer.XXXXXX";
-        ASSERT_NE(::mkdtemp(tmpl), nullptr);
-        dir_ = tmpl;
-        image_ = dir_ + "/image";
-        layer_ = dir_ + "/layer";
-        fs::create_directories(image_ + "/etc");
-        fs::create_directories(image_ + "/usr/lib");
-        fs::create_directories(image_ + "/usr/bin");
-        fs::create_directories(layer_);
-        fs::create_symlink("usr/lib", image_ + "/lib"); // merged /usr
-        file::write(image_ + "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n");
+        tree_.mkdir("image/etc");
+        tree_.mkdir("image/usr/lib");
+        tree_.mkdir("image/usr/bin");
+        tree_.mkdir("layer");
+        tree_.symlink("usr/lib", "image/lib"); // merged /usr
+        tree_.write("image/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n");
+        image_ = (tree_ / "image").string();
+        layer_ = (tree_ / "layer").string();
         image_fd_.reset(::open(image_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
         host_fd_.reset(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
         ASSERT_TRUE(image_fd_);
     }
-    void TearDown() override { fs::remove_all(dir_); }
 
-    std::string dir_, image_, layer_;
+    husk::test::TempTree tree_;
+    std::string image_, layer_;
     Fd image_fd_, host_fd_;
 };
 
