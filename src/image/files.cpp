@@ -22,6 +22,7 @@ enum class Type { Missing, Directory, Link, Other };
 
 struct ImageFiles::Impl {
     Image img;
+    Fd dir_fd; ///< a directory image's root, O_PATH, opened at the first read()
     Fd sqfs_fd;
     std::unique_ptr<Squashfs> sqfs;
 
@@ -126,6 +127,27 @@ std::optional<std::string> ImageFiles::resolve(const std::string& path) {
 }
 
 std::optional<std::string> ImageFiles::read(const std::string& path, size_t limit) {
+    if (!impl_->sqfs) {
+        // One openat2(2) below the image's root where no symlink is on
+        // the way (the usual case); else the walk.
+        if (!impl_->dir_fd) {
+            impl_->dir_fd.reset(::open(impl_->img.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        }
+        path::Probed probed = impl_->dir_fd
+                                  ? path::probe_exact(impl_->dir_fd.get(), path, path::Last::Follow,
+                                                      O_RDONLY | O_NONBLOCK | O_NOCTTY)
+                                  : path::Probed{};
+        if (probed.state == path::Probe::Missing) {
+            return std::nullopt;
+        }
+        if (probed.state == path::Probe::Exact) {
+            struct stat st {};
+            if (::fstat(probed.fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+                return std::nullopt;
+            }
+            return file::read_fd(probed.fd.get(), impl_->img.path + path, limit);
+        }
+    }
     const auto real = resolve(path);
     if (!real) {
         return std::nullopt;

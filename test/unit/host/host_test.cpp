@@ -438,6 +438,13 @@ TEST(ImageFiles, SymlinksResolveInsideTheImage) {
     EXPECT_EQ(files.read("/lib/libx.so.1", 10), "x");
     EXPECT_THROW(files.read("/lib/libx.so.1", 0), Error);
     EXPECT_EQ(files.read("/usr", 10), std::nullopt);
+    // No symlink on the way: one open below the image's root.
+    EXPECT_EQ(files.read("/usr/lib/libx.so.1.2", 10), "x");
+    EXPECT_THROW(files.read("/usr/lib/libx.so.1.2", 0), Error);
+    EXPECT_EQ(files.read("/usr/lib", 10), std::nullopt);
+    EXPECT_EQ(files.read("/usr/lib/missing", 10), std::nullopt);
+    EXPECT_EQ(files.read("/climb", 10), std::nullopt);
+    EXPECT_EQ(files.read("/abs", 10), "x");
 }
 
 } // namespace
