@@ -323,8 +323,11 @@ class RootBuilder {
                     if (op.kind == MountKind::File) {
                         return op.source;
                     }
+                    // image_file: the image's regular file, checked so
                     const std::string text =
-                        image_file < 0 ? "" : read_regular(image_file, op.target);
+                        image_file < 0 ? ""
+                                       : file::read_fd(image_file, op.target + " in the image",
+                                                       kMaxAccountFile);
                     return op.kind == MountKind::Passwd ? merge_passwd(text, p_.account)
                                                         : merge_group(text, p_.account);
                 });

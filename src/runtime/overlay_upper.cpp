@@ -42,6 +42,52 @@ std::vector<size_t> prepare_overlay_upper(const std::vector<MountOp>& mounts, in
             return std::nullopt; // the mount says what is wrong
         }
     };
+    // The image's folders, probed once each (probe_exact(): Exact with
+    // its descriptor, Missing, or Unsure where a symlink is on the way).
+    struct Folder {
+        path::Probe state = path::Probe::Unsure;
+        Fd fd;
+    };
+    std::map<std::string, Folder> folders;
+    // How many leading parts of `parts` are folders of the image with no
+    // symlink on the way, the rest missing; parts.size() when the target
+    // itself is there (a symlink last counts only for Last::NoFollow).
+    // nullopt where a symlink is on the way: resolve_in_root() answers.
+    // One openat2(2) per folder asked first, then one fstatat(2) per
+    // target: /etc/hosts and /etc/resolv.conf share /etc.
+    const auto in_image = [&](const std::vector<std::string>& parts,
+                              path::Last last) -> std::optional<size_t> {
+        for (size_t n = parts.size(); n-- > 0;) {
+            int dir = image_fd;
+            if (n > 0) {
+                auto [it, fresh] = folders.try_emplace(
+                    path::join({parts.begin(), parts.begin() + static_cast<std::ptrdiff_t>(n)}));
+                if (fresh) {
+                    path::Probed p = path::probe_exact(image_fd, it->first, path::Last::Follow,
+                                                       O_PATH | O_DIRECTORY);
+                    it->second = {p.state, std::move(p.fd)};
+                }
+                if (it->second.state == path::Probe::Missing) {
+                    continue; // a shorter folder, then
+                }
+                if (it->second.state != path::Probe::Exact) {
+                    return std::nullopt;
+                }
+                dir = it->second.fd.get();
+            }
+            if (n + 1 < parts.size()) {
+                return n; // parts[n] is missing: its probe said so
+            }
+            struct stat st {};
+            if (::fstatat(dir, parts.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                return S_ISLNK(st.st_mode) && last == path::Last::Follow
+                           ? std::nullopt
+                           : std::optional<size_t>(parts.size());
+            }
+            return errno == ENOENT ? std::optional<size_t>(n) : std::nullopt;
+        }
+        return std::nullopt; // no parts: the root
+    };
     for (size_t index = 0; index < mounts.size(); ++index) {
         const MountOp& op = mounts[index];
         bool generated = contents && (op.kind == MountKind::Passwd || op.kind == MountKind::Group ||
@@ -110,14 +156,23 @@ std::vector<size_t> prepare_overlay_upper(const std::vector<MountOp>& mounts, in
                 break;
             }
         }
+        const path::Last follow =
+            op.kind == MountKind::Symlink ? path::Last::NoFollow : path::Last::Follow;
+        std::optional<size_t> have;
         if (known > 0) {
             missing.assign(parts.begin() + static_cast<std::ptrdiff_t>(known), parts.end());
+        } else if (plain && (have = in_image(parts, follow))) {
+            if (*have == parts.size()) {
+                continue;
+            }
+            at = upper;
+            existing.assign(parts.begin(), parts.begin() + static_cast<std::ptrdiff_t>(*have));
+            missing.assign(parts.begin() + static_cast<std::ptrdiff_t>(*have), parts.end());
+            known = *have;
         } else {
             path::Resolved r;
             try {
-                r = path::resolve_in_root(image_fd, op.target,
-                                          op.kind == MountKind::Symlink ? path::Last::NoFollow
-                                                                        : path::Last::Follow);
+                r = path::resolve_in_root(image_fd, op.target, follow);
             } catch (const Error&) {
                 continue; // the mount itself says what is wrong
             }

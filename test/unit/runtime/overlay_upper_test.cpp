@@ -136,6 +136,31 @@ TEST_F(Layer, ASymlinkOnTheWayLeavesTheGeneratedFileToItsMount) {
     EXPECT_EQ(listing(layer_), "/usr\n/usr/etc\n/usr/etc/ld.so.cache=\n");
 }
 
+TEST_F(Layer, TargetsInTheImagesOwnFoldersAndThroughSymlinks) {
+    tree_.write("image/etc/hosts", "");
+    tree_.symlink("../run/resolv.conf", "image/etc/resolv.conf"); // dangling in the image
+    const std::vector<MountOp> mounts = {
+        op(MountKind::Bind, "/etc/hosts", "/etc/hosts"),             // there: nothing to make
+        op(MountKind::Symlink, "/etc/resolv.conf", "elsewhere"),     // there, as a link
+        op(MountKind::Bind, "/usr/bin/tool", "/bin/sh"),             // missing from /usr/bin
+        op(MountKind::Bind, "/usr/bin/tool2", "/bin/sh"),            // the same folder
+        op(MountKind::Bind, "/etc/resolv.conf", "/etc/resolv.conf"), // followed to /run
+        op(MountKind::Symlink, "/usr/bin/link", "tool"),             // a new link
+        op(MountKind::Bind, "/top", "/bin/sh"),                      // at the root
+    };
+    const std::string before = listing(image_);
+    EXPECT_TRUE(prepare_overlay_upper(mounts, image_fd_.get(), host_fd_.get(), layer_).empty());
+    EXPECT_EQ(listing(layer_), "/run\n"
+                               "/run/resolv.conf=\n"
+                               "/top=\n"
+                               "/usr\n"
+                               "/usr/bin\n"
+                               "/usr/bin/link->tool\n"
+                               "/usr/bin/tool2=\n"
+                               "/usr/bin/tool=\n");
+    EXPECT_EQ(listing(image_), before);
+}
+
 TEST_F(Layer, WithoutContentsOnlyMissingMountPointsAreMade) {
     const std::vector<MountOp> mounts = {op(MountKind::Passwd, "/etc/passwd"),
                                          op(MountKind::File, "/etc/ld.so.cache", "CACHE")};
