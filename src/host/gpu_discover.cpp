@@ -433,8 +433,8 @@ std::string minimum_version(const cdi::Spec& spec) {
 }
 
 /// The libraries of the capabilities `c`, found in the host's linker cache.
-void add_libraries(const HostTree& tree, const std::vector<CachedLibrary>& cache,
-                   const Capabilities& c, const std::string& version, cdi::SpecEdits& edits) {
+void add_libraries(const HostTree& tree, const LinkerCache& cache, const Capabilities& c,
+                   const std::string& version, cdi::SpecEdits& edits) {
     std::vector<std::string> prefixes;
     auto add = [&](bool on, const std::vector<std::string>& group) {
         if (on) {
@@ -449,20 +449,19 @@ void add_libraries(const HostTree& tree, const std::vector<CachedLibrary>& cache
     if (c.compat32) {
         log::info("--gpu: NVIDIA_DRIVER_CAPABILITIES compat32: husk injects no 32-bit libraries");
     }
-    std::set<std::string> done;
+    std::set<std::string, std::less<>> done;
     for (const auto& prefix : prefixes) {
         for (const auto& entry : cache) {
-            const std::string& soname = entry.soname;
             // "libcuda.so.1", not the link "libcuda.so" that development packages add.
-            if (soname.size() <= prefix.size() + 1 ||
-                soname.compare(0, prefix.size(), prefix) != 0 || soname[prefix.size()] != '.' ||
-                done.count(soname) != 0) {
+            if (entry.soname.size() <= prefix.size() + 1 || !entry.soname.starts_with(prefix) ||
+                entry.soname[prefix.size()] != '.' || done.count(entry.soname) != 0) {
                 continue;
             }
             if (entry.path.empty() || entry.path[0] != '/') {
                 continue; // ldconfig writes absolute paths
             }
-            const auto opened = tree.open_file(entry.path);
+            const std::string soname(entry.soname);
+            const auto opened = tree.open_file(std::string(entry.path));
             if (!opened) {
                 continue;
             }
@@ -587,16 +586,16 @@ std::optional<cdi::Spec> discover_nvidia(const DiscoverOptions& o) {
     if (const auto text = tree.read("/proc/driver/nvidia/version")) {
         version = version_from_proc(*text);
     }
-    std::vector<CachedLibrary> cache;
+    LinkerCache cache;
     const std::string cache_path = tree.host("/etc/ld.so.cache");
-    if (const auto bytes = tree.read("/etc/ld.so.cache", kMaxLdCache)) {
-        cache = parse_ld_cache(*bytes, cache_path);
+    if (auto bytes = tree.read("/etc/ld.so.cache", kMaxLdCache)) {
+        cache = parse_ld_cache(std::move(*bytes), cache_path);
     } else {
         log::info("--gpu: no " + cache_path + ": no NVIDIA libraries");
     }
     if (version.empty()) {
         if (const CachedLibrary* l = find_library(cache, "libcuda.so.1")) {
-            if (const auto f = tree.find(l->path, S_IFREG)) {
+            if (const auto f = tree.find(std::string(l->path), S_IFREG)) {
                 version = version_from_name(f->real, "libcuda.so.1");
             }
         }

@@ -466,19 +466,24 @@ void add_to_ld_cache(LdCache& cache,
     }
 }
 
-std::vector<CachedLibrary> parse_ld_cache(std::string_view bytes, const std::string& name) {
-    std::vector<CachedLibrary> out;
-    for (auto& e : read_ld_cache(bytes, name).entries) {
+LinkerCache::LinkerCache(std::string bytes, const std::string& name)
+    : bytes_(std::make_unique<const std::string>(std::move(bytes))) {
+    const CacheView v(*bytes_, name);
+    entries_.reserve(v.size());
+    for (uint64_t i = 0; i < v.size(); ++i) {
+        const auto flags = static_cast<int32_t>(v.field(i, 0));
         // glibc-hwcaps variants are the same sonames again, built for newer CPUs.
-        if (native(e.flags) && (e.hwcap & kHwcapExtension) == 0) {
-            out.push_back({std::move(e.key), std::move(e.value), e.flags});
+        if (native(flags) && (v.hwcap(i) & kHwcapExtension) == 0) {
+            entries_.push_back({v.string(v.field(i, 4)), v.string(v.field(i, 8)), flags});
         }
     }
-    return out;
 }
 
-const CachedLibrary* find_library(const std::vector<CachedLibrary>& cache,
-                                  std::string_view soname) {
+LinkerCache parse_ld_cache(std::string bytes, const std::string& name) {
+    return LinkerCache(std::move(bytes), name);
+}
+
+const CachedLibrary* find_library(const LinkerCache& cache, std::string_view soname) {
     for (const auto& l : cache) {
         if (l.soname == soname) {
             return &l;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -11,11 +12,34 @@
 
 namespace husk::host {
 
-/// One library of the cache.
+/// One library of the cache: views into the bytes of the LinkerCache
+/// that holds it, valid as long as that is.
 struct CachedLibrary {
-    std::string soname; ///< "libmpich.so.12"
-    std::string path;   ///< as ldconfig wrote it: "/lib/x86_64-linux-gnu/libmpich.so.12"
-    int flags = 0;      ///< FLAG_ELF_LIBC6 | FLAG_X8664_LIB64 ... (glibc's ldconfig.h)
+    std::string_view soname; ///< "libmpich.so.12"
+    std::string_view path;   ///< as ldconfig wrote it: "/lib/x86_64-linux-gnu/libmpich.so.12"
+    int flags = 0;           ///< FLAG_ELF_LIBC6 | FLAG_X8664_LIB64 ... (glibc's ldconfig.h)
+};
+
+/// The libraries of this machine in an ld.so.cache, read in place: the
+/// cache's bytes (owned; moving the LinkerCache keeps them where they are)
+/// and, in the cache's order (ldconfig's preference first), each entry's
+/// soname and path as views into them. Nothing is copied per entry: a
+/// host's cache has hundreds to thousands.
+class LinkerCache {
+  public:
+    LinkerCache() = default;
+    /// @throws husk::Error as read_ld_cache().
+    LinkerCache(std::string bytes, const std::string& name);
+
+    std::vector<CachedLibrary>::const_iterator begin() const { return entries_.begin(); }
+    std::vector<CachedLibrary>::const_iterator end() const { return entries_.end(); }
+    size_t size() const { return entries_.size(); }
+    bool empty() const { return entries_.empty(); }
+    const CachedLibrary& operator[](size_t i) const { return entries_[i]; }
+
+  private:
+    std::unique_ptr<const std::string> bytes_;
+    std::vector<CachedLibrary> entries_;
 };
 
 /// Largest cache read (a real one is tens of KiB).
@@ -94,13 +118,13 @@ std::string add_to_ld_cache_file(std::string_view bytes,
                                  const std::vector<std::pair<std::string, std::string>>& libraries,
                                  const std::string& name);
 
-/// The libraries of this machine in an ld.so.cache (read_ld_cache()), in
-/// the cache's order (ldconfig's preference first).
+/// The libraries of this machine in the ld.so.cache `bytes` (glibc-hwcaps
+/// variants, the same sonames built for newer CPUs, left out).
 /// @throws husk::Error as read_ld_cache().
-std::vector<CachedLibrary> parse_ld_cache(std::string_view bytes, const std::string& name);
+LinkerCache parse_ld_cache(std::string bytes, const std::string& name);
 
 /// The first entry for `soname`, or nullptr.
-const CachedLibrary* find_library(const std::vector<CachedLibrary>& cache, std::string_view soname);
+const CachedLibrary* find_library(const LinkerCache& cache, std::string_view soname);
 
 } // namespace husk::host
 

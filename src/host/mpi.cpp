@@ -47,7 +47,7 @@ std::string host_real(const std::string& root, const std::string& path) {
     return path::canonical((root == "/" ? "" : root) + path);
 }
 
-std::vector<CachedLibrary> host_cache(const HostMpiOptions& o) {
+LinkerCache host_cache(const HostMpiOptions& o) {
     const std::string path = (o.host_root == "/" ? "" : o.host_root) + "/etc/ld.so.cache";
     return parse_ld_cache(file::read(path, kMaxLdCache), path);
 }
@@ -134,11 +134,12 @@ void check_mpi_abi(const MpiLibrary& host, const MpiLibrary& image, AbiPolicy po
 }
 
 std::optional<MpiLibrary> find_image_mpi(image::ImageFiles& image, const std::string& shown_image) {
-    const auto bytes = image.read("/etc/ld.so.cache", kMaxLdCache);
+    auto bytes = image.read("/etc/ld.so.cache", kMaxLdCache);
     if (!bytes) {
         return std::nullopt;
     }
-    const auto cache = parse_ld_cache(*bytes, "image " + shown_image + ": /etc/ld.so.cache");
+    const auto cache =
+        parse_ld_cache(std::move(*bytes), "image " + shown_image + ": /etc/ld.so.cache");
     for (MpiFamily f : {MpiFamily::Mpich, MpiFamily::OpenMpi}) {
         for (const auto& soname : mpi_sonames(f)) {
             if (soname.find("cxx") != std::string::npos ||
@@ -149,7 +150,7 @@ std::optional<MpiLibrary> find_image_mpi(image::ImageFiles& image, const std::st
                 continue; // the C library names the family
             }
             if (const CachedLibrary* l = find_library(cache, soname)) {
-                const auto real = image.resolve(l->path);
+                const auto real = image.resolve(std::string(l->path));
                 if (real) {
                     return MpiLibrary{f, soname, *real, version_from_name(*real, soname)};
                 }
@@ -185,7 +186,7 @@ std::optional<MpiLibrary> find_host_mpi(const HostMpiOptions& o, std::optional<M
         const auto& names = mpi_sonames(f);
         for (size_t i = 0; i < (f == MpiFamily::Mpich ? 2U : 1U); ++i) {
             if (const CachedLibrary* l = find_library(cache, names[i])) {
-                const std::string real = host_real(o.host_root, l->path);
+                const std::string real = host_real(o.host_root, std::string(l->path));
                 if (!real.empty()) {
                     return MpiLibrary{f, names[i], real, version_from_name(real, names[i])};
                 }
@@ -221,10 +222,11 @@ ContainerEdits host_mpi_edits(const HostMpiOptions& o, image::ImageFiles& image,
     e.notes.push_back("--mpi=host: the host's " + shown(*on_host) + " replaces the image's " +
                       shown(*in_image));
     const auto cache = host_cache(o); // for the dependencies, also of site libraries
-    const auto image_bytes = image.read("/etc/ld.so.cache", kMaxLdCache);
+    auto image_bytes = image.read("/etc/ld.so.cache", kMaxLdCache);
     const auto image_cache =
-        image_bytes ? parse_ld_cache(*image_bytes, "image " + shown_image + ": /etc/ld.so.cache")
-                    : std::vector<CachedLibrary>{};
+        image_bytes
+            ? parse_ld_cache(std::move(*image_bytes), "image " + shown_image + ": /etc/ld.so.cache")
+            : LinkerCache{};
 
     // The family's libraries the host has, then their dependencies.
     std::deque<std::pair<std::string, std::string>> todo; // soname, host path
@@ -234,7 +236,7 @@ ContainerEdits host_mpi_edits(const HostMpiOptions& o, image::ImageFiles& image,
             continue;
         }
         if (const CachedLibrary* l = find_library(cache, soname)) {
-            const std::string real = host_real(o.host_root, l->path);
+            const std::string real = host_real(o.host_root, std::string(l->path));
             if (!real.empty()) {
                 todo.emplace_back(soname, real);
             }
@@ -251,7 +253,7 @@ ContainerEdits host_mpi_edits(const HostMpiOptions& o, image::ImageFiles& image,
                             OnMissing::Fail, "--mpi=host: " + soname});
         // Over the image's own file too, for programs that find it by RPATH.
         if (const CachedLibrary* mine = find_library(image_cache, soname)) {
-            if (const auto real = image.resolve(mine->path)) {
+            if (const auto real = image.resolve(std::string(mine->path))) {
                 e.mounts.push_back({MountKind::Bind, path, *real, true, OnMissing::Fail,
                                     "--mpi=host: " + soname + " (image's)"});
             }
@@ -261,7 +263,8 @@ ContainerEdits host_mpi_edits(const HostMpiOptions& o, image::ImageFiles& image,
                 continue;
             }
             const CachedLibrary* l = find_library(cache, needed);
-            const std::string real = l != nullptr ? host_real(o.host_root, l->path) : "";
+            const std::string real =
+                l != nullptr ? host_real(o.host_root, std::string(l->path)) : "";
             if (real.empty()) {
                 e.notes.push_back("--mpi=host: " + needed + ", which " + soname +
                                   " needs, is not in the host's linker cache: the image's is used");
@@ -301,10 +304,10 @@ std::vector<std::string> describe_mpi(const HostMpiOptions& o, image::ImageFiles
         in_image = find_image_mpi(image, shown_image);
         out.push_back("image MPI: " + (in_image ? shown(*in_image) + " at " + in_image->path
                                                 : std::string("none in /etc/ld.so.cache")));
-        if (const auto bytes = image.read("/etc/ld.so.cache", kMaxLdCache)) {
-            const auto cache = parse_ld_cache(*bytes, "/etc/ld.so.cache");
+        if (auto bytes = image.read("/etc/ld.so.cache", kMaxLdCache)) {
+            const auto cache = parse_ld_cache(std::move(*bytes), "/etc/ld.so.cache");
             if (const CachedLibrary* l = find_library(cache, "libpmix.so.2")) {
-                const auto real = image.resolve(l->path);
+                const auto real = image.resolve(std::string(l->path));
                 image_pmix = real ? version_from_name(*real, "libpmix.so.2") : "";
                 out.push_back("image PMIx: libpmix.so.2 " + image_pmix);
             }
@@ -319,7 +322,8 @@ std::vector<std::string> describe_mpi(const HostMpiOptions& o, image::ImageFiles
                                               : std::string("none of the image's family")));
         const auto cache = host_cache(o);
         if (const CachedLibrary* l = find_library(cache, "libpmix.so.2")) {
-            host_pmix = version_from_name(host_real(o.host_root, l->path), "libpmix.so.2");
+            host_pmix =
+                version_from_name(host_real(o.host_root, std::string(l->path)), "libpmix.so.2");
             out.push_back("host PMIx: libpmix.so.2 " + host_pmix);
         }
     } catch (const Error& e) {

@@ -26,12 +26,33 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     namespace host = husk::host;
     const std::string_view bytes(reinterpret_cast<const char*>(data), size);
     host::LdCache cache;
+    host::LinkerCache linker;
     try {
         cache = host::read_ld_cache(bytes, "image fuzz: /etc/ld.so.cache");
-        (void)host::parse_ld_cache(bytes, "image fuzz: /etc/ld.so.cache");
+        linker = host::parse_ld_cache(std::string(bytes), "image fuzz: /etc/ld.so.cache");
     } catch (const husk::Error& e) {
         husk::fuzz::expect_one_line("ld_cache", e.what()); // the expected outcome for most inputs
         return 0;
+    }
+    // The in-place reader sees the model's entries of this machine (glibc-hwcaps
+    // variants left out: bit 62 of hwcap), in order.
+    auto in_place = linker.begin();
+    for (const auto& e : cache.entries) {
+        if ((e.flags & 0xff00) != (host::native_ld_cache_flags() & 0xff00) ||
+            (e.flags & 0xff) != (host::native_ld_cache_flags() & 0xff) ||
+            (e.hwcap & (uint64_t{1} << 62)) != 0) {
+            continue;
+        }
+        if (in_place == linker.end() || in_place->soname != e.key || in_place->path != e.value ||
+            in_place->flags != e.flags) {
+            std::fprintf(stderr, "ld_cache: the in-place reader differs from the model\n");
+            std::abort();
+        }
+        ++in_place;
+    }
+    if (in_place != linker.end()) {
+        std::fprintf(stderr, "ld_cache: the in-place reader has more entries than the model\n");
+        std::abort();
     }
     const std::vector<std::pair<std::string, std::string>> libs = {
         {"libcuda.so.1", "/usr/lib/husk-gpu/libcuda.so.1"},

@@ -33,6 +33,21 @@ TEST(LdCache, ParsesThisMachinesEntriesInOrder) {
     EXPECT_EQ(find_library(cache, "libnone.so.1"), nullptr);
 }
 
+TEST(LdCache, EntriesStayValidWhenTheCacheMoves) {
+    LinkerCache cache = parse_ld_cache(make_cache({{"liba.so.1", "/lib/liba.so.1", 0x303},
+                                                   {"libb.so.2", "/lib/libb.so.2", 0x303}}),
+                                       "test");
+    const CachedLibrary* b = find_library(cache, "libb.so.2");
+    ASSERT_NE(b, nullptr);
+    std::vector<LinkerCache> kept;
+    kept.push_back(std::move(cache)); // the views point into bytes that did not move
+    kept.emplace_back();
+    EXPECT_TRUE(kept.back().empty());
+    EXPECT_EQ(find_library(kept.front(), "libb.so.2"), b);
+    EXPECT_EQ(b->path, "/lib/libb.so.2");
+    EXPECT_EQ(kept.front()[0].soname, "liba.so.1");
+}
+
 /// This host's /etc/ld.so.cache, or "" where it has none.
 std::string host_ld_cache() {
     try {
