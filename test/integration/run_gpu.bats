@@ -342,6 +342,20 @@ kind: example.com/y"
     ln -s "$out/dev" "$img/dev"
     ln -sf "$out/ld.so.cache" "$img/etc/ld.so.cache"
     before=$(tree_state "$out" | sha256sum)
+    # the mount-point layer writes nothing through the image's symlinks
+    # either: an /etc that leads out of the image gets no passwd there
+    local etc=$BATS_TEST_TMPDIR/etc-image
+    copy_busybox "$etc"
+    mkdir -p "$out/etc"
+    rm -rf "$etc/etc"
+    ln -s "$out/etc" "$etc/etc"
+    for dev in minimal host; do
+        run gpu --dev=$dev "$etc" -- true
+        echo "$output"
+        [ "$status" -eq 0 ] || [ "$status" -eq 125 ]
+        [ -z "$(ls -A "$out/etc")" ]
+    done
+    before=$(tree_state "$out" | sha256sum)
     for dev in minimal host; do
         run gpu --dev=$dev "$img" -- sh -c 'ls /usr/lib/husk-gpu /dev; /usr/bin/nvidia-smi'
         echo "$output"
