@@ -263,12 +263,11 @@ class HostTree {
                 return std::nullopt;
             }
             if (probed.state == path::Probe::Exact) {
-                struct stat st {};
-                if (::fstat(probed.fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+                auto text = file::read_regular(probed.fd.get(), host(p), limit);
+                if (!text) {
                     log::info("--gpu: skipping " + host(p) + ": not a regular file");
-                    return std::nullopt;
                 }
-                return file::read_fd(probed.fd.get(), host(p), limit);
+                return text;
             }
             const auto f = find(p, S_IFREG);
             if (!f) {

@@ -141,11 +141,7 @@ std::optional<std::string> ImageFiles::read(const std::string& path, size_t limi
             return std::nullopt;
         }
         if (probed.state == path::Probe::Exact) {
-            struct stat st {};
-            if (::fstat(probed.fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-                return std::nullopt;
-            }
-            return file::read_fd(probed.fd.get(), impl_->img.path + path, limit);
+            return file::read_regular(probed.fd.get(), impl_->img.path + path, limit);
         }
     }
     const auto real = resolve(path);

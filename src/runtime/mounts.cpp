@@ -105,13 +105,15 @@ void mount_setattr_fd(int fd, uint64_t set, const std::string& what, bool legacy
     remount_each(fd, set, what, proc);
 }
 
-/// The regular file open for reading at `fd`, whole (at most kMaxAccountFile).
-std::string read_regular(int fd, const std::string& what) {
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+/// The image's regular file open for reading at `fd`, whole (at most
+/// kMaxAccountFile).
+std::string read_image_regular(int fd, const std::string& what) {
+    std::optional<std::string> text =
+        file::read_regular(fd, what + " in the image", kMaxAccountFile);
+    if (!text) {
         throw Error(what + " in the image is not a regular file");
     }
-    return file::read_fd(fd, what + " in the image", kMaxAccountFile);
+    return std::move(*text);
 }
 
 /// The file `target` of the tree at `root_fd` (resolved inside it), whole;
@@ -123,7 +125,7 @@ std::optional<std::string> read_small_file(int root_fd, const std::string& targe
     path::Probed probed =
         path::probe_exact(root_fd, target, path::Last::Follow, O_RDONLY | O_NONBLOCK | O_NOCTTY);
     if (probed.state == path::Probe::Exact) {
-        return read_regular(probed.fd.get(), target);
+        return read_image_regular(probed.fd.get(), target);
     }
     if (probed.state == path::Probe::Missing) {
         return std::nullopt;
@@ -136,7 +138,7 @@ std::optional<std::string> read_small_file(int root_fd, const std::string& targe
     if (!fd) {
         throw_errno("cannot open " + target);
     }
-    return read_regular(fd.get(), target);
+    return read_image_regular(fd.get(), target);
 }
 
 /// The id of the mount that `fd` lies on (statx(2) STATX_MNT_ID, Linux 5.8;

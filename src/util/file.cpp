@@ -33,6 +33,14 @@ std::string read_fd(int fd, const std::string& what, size_t limit) {
     }
 }
 
+std::optional<std::string> read_regular(int fd, const std::string& what, size_t limit) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        return std::nullopt;
+    }
+    return read_fd(fd, what, limit);
+}
+
 std::string read(const std::string& path, size_t limit) {
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) {

@@ -4,6 +4,7 @@
 #include "util/fd.hpp"
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -14,6 +15,11 @@ namespace husk::file {
 /// @throws husk::Error "cannot read <what>" with errno, or "<what> is larger
 ///         than <limit> bytes" when it exceeds `limit`.
 std::string read_fd(int fd, const std::string& what, size_t limit = SIZE_MAX);
+
+/// read_fd() of `fd` where it is a regular file (fstat(2)); nullopt where
+/// it is not (a folder, a FIFO, a device node) or cannot be stat'ed.
+/// @throws husk::Error as read_fd().
+std::optional<std::string> read_regular(int fd, const std::string& what, size_t limit = SIZE_MAX);
 
 /// Opens `path` read-only (O_CLOEXEC) and reads it whole.
 /// @throws husk::Error "cannot open <path>" / "cannot read <path>".

@@ -1,8 +1,10 @@
 #include "util/error.hpp"
+#include "util/fd.hpp"
 #include "util/file.hpp"
 
 #include "../support/temp_tree.hpp"
 
+#include <fcntl.h>
 #include <filesystem>
 #include <gtest/gtest.h>
 
@@ -18,6 +20,19 @@ TEST(File, WriteThenRead) {
     EXPECT_EQ(read(p), "one\ntwo\n");
     write(p, "x");
     EXPECT_EQ(read(p), "x");
+}
+
+TEST(File, ReadRegularReadsOnlyARegularFile) {
+    TempTree t;
+    t.write("f", "text");
+    t.mkdir("d");
+    Fd f(::open((t / "f").c_str(), O_RDONLY | O_CLOEXEC));
+    Fd d(::open((t / "d").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    EXPECT_EQ(read_regular(f.get(), "f"), "text");
+    EXPECT_EQ(read_regular(d.get(), "d"), std::nullopt);
+    EXPECT_EQ(read_regular(-1, "none"), std::nullopt);
+    Fd again(::open((t / "f").c_str(), O_RDONLY | O_CLOEXEC));
+    EXPECT_THROW(read_regular(again.get(), "f", 2), Error); // larger than the limit
 }
 
 TEST(File, LimitAndErrorsNameTheFile) {
