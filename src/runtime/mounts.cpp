@@ -326,12 +326,10 @@ class RootBuilder {
                         return op.source;
                     }
                     // image_file: the image's regular file, checked so
-                    const std::string text =
-                        image_file < 0 ? ""
-                                       : file::read_fd(image_file, op.target + " in the image",
-                                                       kMaxAccountFile);
-                    return op.kind == MountKind::Passwd ? merge_passwd(text, p_.account)
-                                                        : merge_group(text, p_.account);
+                    return account_text(
+                        op, image_file < 0 ? ""
+                                           : file::read_fd(image_file, op.target + " in the image",
+                                                           kMaxAccountFile));
                 });
             std::sort(in_layer_.begin(), in_layer_.end());
         }
@@ -606,13 +604,17 @@ class RootBuilder {
         log::debug("hid " + op.target);
     }
 
+    /// The container's passwd or group (op.kind): the image's `image_text`
+    /// with the user's entry.
+    std::string account_text(const MountOp& op, std::string_view image_text) const {
+        return op.kind == MountKind::Passwd ? merge_passwd(image_text, p_.account)
+                                            : merge_group(image_text, p_.account);
+    }
+
     void account_file(const MountOp& op) {
-        const bool passwd = op.kind == MountKind::Passwd;
-        const std::string image_text =
-            read_small_file(new_root_.get(), op.target, proc_).value_or("");
-        bind_staged(op, passwd ? "passwd" : "group",
-                    passwd ? merge_passwd(image_text, p_.account)
-                           : merge_group(image_text, p_.account));
+        bind_staged(
+            op, op.kind == MountKind::Passwd ? "passwd" : "group",
+            account_text(op, read_small_file(new_root_.get(), op.target, proc_).value_or("")));
     }
 
     /// Writes `bytes` as /files/NAME on the staging tmpfs and binds that on
