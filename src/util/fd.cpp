@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstring>
 #include <linux/close_range.h>
+#include <memory>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -38,10 +39,14 @@ std::vector<std::string> dir_names(int dir_fd, const std::string& what) {
     // struct linux_dirent64 (getdents64(2)): d_ino, d_off, d_reclen,
     // d_type, then the name, NUL-terminated, the record 8-byte aligned.
     constexpr size_t kName = 8 + 8 + 2 + 1;
-    alignas(8) char buf[16384];
+    // On the heap, not the stack: a 16 KiB frame would push every deeper
+    // call onto stack pages the process has not touched yet.
+    constexpr size_t kBuf = 16384;
+    const std::unique_ptr<char[]> owned(new char[kBuf]);
+    char* const buf = owned.get();
     std::vector<std::string> names;
     for (;;) {
-        const long n = ::syscall(SYS_getdents64, dir_fd, buf, sizeof buf);
+        const long n = ::syscall(SYS_getdents64, dir_fd, buf, kBuf);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;

@@ -3,6 +3,7 @@
 #include "util/error.hpp"
 #include "util/fd.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <fcntl.h>
@@ -12,24 +13,32 @@
 
 namespace husk::file {
 
-std::string read_fd(int fd, const std::string& what, size_t limit) {
+std::string read_fd(int fd, const std::string& what, size_t limit, size_t size) {
+    // Read straight into the string: one byte more than `size` asked, so
+    // that a file that grew is read on, and at most one byte over `limit`.
     std::string out;
-    char buf[8192];
+    size_t room = size > 0 && size < limit ? size + 1 : 4096;
     for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
+        const size_t have = out.size();
+        if (const size_t left = limit - std::min(limit, have); left < room) {
+            room = left + 1;
+        }
+        out.resize(have + room);
+        const ssize_t n = ::read(fd, out.data() + have, room);
+        out.resize(have + static_cast<size_t>(std::max<ssize_t>(n, 0)));
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n < 0) {
             throw_errno("cannot read " + what);
         }
-        if (n == 0) {
-            return out;
-        }
-        out.append(buf, static_cast<size_t>(n));
         if (out.size() > limit) {
             throw Error(what + " is larger than " + std::to_string(limit) + " bytes");
         }
+        if (n == 0 || (size > 0 && out.size() == size && static_cast<size_t>(n) < room)) {
+            return out;
+        }
+        room = std::max<size_t>(out.size(), 4096);
     }
 }
 
@@ -38,7 +47,7 @@ std::optional<std::string> read_regular(int fd, const std::string& what, size_t 
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         return std::nullopt;
     }
-    return read_fd(fd, what, limit);
+    return read_fd(fd, what, limit, static_cast<size_t>(st.st_size));
 }
 
 std::string read(const std::string& path, size_t limit) {

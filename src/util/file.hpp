@@ -12,9 +12,12 @@ namespace husk::file {
 
 /// Reads everything from `fd` (retrying on EINTR). `what` names the file in
 /// errors. Does not close `fd`.
+/// `size`: what fstat(2) says of a regular file, 0 where unknown. A read
+/// that ends exactly there, short of the room asked for, is taken as the
+/// end of the file: no further read(2) returns 0 to confirm it.
 /// @throws husk::Error "cannot read <what>" with errno, or "<what> is larger
 ///         than <limit> bytes" when it exceeds `limit`.
-std::string read_fd(int fd, const std::string& what, size_t limit = SIZE_MAX);
+std::string read_fd(int fd, const std::string& what, size_t limit = SIZE_MAX, size_t size = 0);
 
 /// read_fd() of `fd` where it is a regular file (fstat(2)); nullopt where
 /// it is not (a folder, a FIFO, a device node) or cannot be stat'ed.

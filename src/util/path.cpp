@@ -27,6 +27,17 @@ std::vector<std::string> split(std::string_view path) {
     return parts;
 }
 
+size_t depth(std::string_view path) noexcept {
+    size_t n = 0;
+    for (size_t at = 0; at < path.size();) {
+        const size_t end = std::min(path.find('/', at), path.size());
+        const std::string_view part = path.substr(at, end - at);
+        n += !part.empty() && part != ".";
+        at = end + 1;
+    }
+    return n;
+}
+
 std::string canonical(const std::string& path) {
     char* real = ::realpath(path.c_str(), nullptr);
     if (real == nullptr) {

@@ -15,6 +15,10 @@ namespace husk::path {
 /// symlinks, so it is resolved only while walking a real tree).
 std::vector<std::string> split(std::string_view path);
 
+/// How many components split() finds in `path`, without making them:
+/// "/a//b/./c/" -> 3.
+size_t depth(std::string_view path) noexcept;
+
 /// The canonical path of `path` on this host (realpath(3): symlinks, "."
 /// and ".." resolved), or "" when it does not exist or cannot be resolved.
 std::string canonical(const std::string& path);

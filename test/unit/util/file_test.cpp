@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 namespace husk::file {
 namespace {
@@ -33,6 +34,33 @@ TEST(File, ReadRegularReadsOnlyARegularFile) {
     EXPECT_EQ(read_regular(-1, "none"), std::nullopt);
     Fd again(::open((t / "f").c_str(), O_RDONLY | O_CLOEXEC));
     EXPECT_THROW(read_regular(again.get(), "f", 2), Error); // larger than the limit
+}
+
+TEST(File, ReadFdTakesTheSizeAsAHintOnly) {
+    TempTree t;
+    const std::string text(10000, 'x');
+    t.write("f", text);
+    auto read_with = [&](size_t size, size_t limit = SIZE_MAX) {
+        Fd f(::open((t / "f").c_str(), O_RDONLY | O_CLOEXEC));
+        return read_fd(f.get(), "f", limit, size);
+    };
+    EXPECT_EQ(read_with(10000), text);
+    EXPECT_EQ(read_with(0), text);
+    EXPECT_EQ(read_with(10), text);    // grew since the fstat: read on
+    EXPECT_EQ(read_with(50000), text); // shrank: read to the end
+    EXPECT_EQ(read_with(10000, 10000), text);
+    EXPECT_THROW(read_with(10000, 9999), Error);
+    EXPECT_THROW(read_with(0, 9999), Error);
+    EXPECT_THROW(read_with(10, 4096), Error);
+
+    // A pipe, written in pieces: read to its end.
+    int p[2];
+    ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+    Fd rd(p[0]), wr(p[1]);
+    ASSERT_EQ(::write(wr.get(), text.data(), 3000), 3000);
+    ASSERT_EQ(::write(wr.get(), text.data(), 3000), 3000);
+    wr.reset();
+    EXPECT_EQ(read_fd(rd.get(), "pipe"), std::string(6000, 'x'));
 }
 
 TEST(File, LimitAndErrorsNameTheFile) {

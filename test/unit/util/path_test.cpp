@@ -55,6 +55,13 @@ TEST(PathSplit, DropsEmptyAndDotKeepsDotDot) {
     EXPECT_EQ(join({"a", "b"}), "/a/b");
 }
 
+TEST(PathDepth, CountsWhatSplitKeeps) {
+    for (const char* p : {"/a//b/./c/", "a/../b", "/", "", ".", "./", "/usr/lib/x.so", "a", "..",
+                          "//a//", "/./.", "/.a/b."}) {
+        EXPECT_EQ(depth(p), split(p).size()) << p;
+    }
+}
+
 TEST_F(ResolveTest, PlainPath) {
     auto r = resolve_in_root(root.get(), "/usr/lib");
     EXPECT_TRUE(r.missing.empty());
