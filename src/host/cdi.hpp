@@ -178,6 +178,10 @@ QualifiedName parse_qualified_name(std::string_view text);
 struct HookContext {
     /// Where the host's tree is: "/" or a test's fake tree (see gpu.hpp).
     std::string host_root = "/";
+    /// The spec was made a moment ago by discovery (gpu.hpp), from device
+    /// nodes it has just stat'ed itself, never through a symlink: they are
+    /// taken as the spec gives them, without an lstat of each again.
+    bool nodes_discovered = false;
 };
 
 /// The edits of the named devices (`--device`, repeatable), in the order
@@ -190,7 +194,8 @@ struct HookContext {
 /// - device nodes: the host's node at hostPath (else path), below
 ///   ctx.host_root, must exist (lstat) and be a character ("c", "u"),
 ///   block ("b") or fifo ("p") device, of `type`, `major` and `minor` where
-///   the spec gives them; a later node on the same path replaces an earlier.
+///   the spec gives them (unless ctx.nodes_discovered); a later node on
+///   the same path replaces an earlier.
 /// - mounts: type "" or "bind" ("none" with bind or rbind) a bind of
 ///   hostPath below ctx.host_root, read-only with "ro", "readonly" or "rro";
 ///   "tmpfs" a tmpfs; any other type, or an option that is not one of the

@@ -118,7 +118,7 @@ class Builder {
     /// The edits, mounts by depth then symlinks.
     ContainerEdits finish() {
         std::stable_sort(mounts_.begin(), mounts_.end(), [](const Mount& a, const Mount& b) {
-            return path::split(a.target).size() < path::split(b.target).size();
+            return path::depth(a.target) < path::depth(b.target);
         });
         out_.mounts = std::move(mounts_);
         out_.mounts.insert(out_.mounts.end(), symlinks_.begin(), symlinks_.end());
@@ -147,6 +147,12 @@ class Builder {
 
     void node(const SpecDeviceNode& n, const std::string& origin, const std::string& what) {
         const std::string hp = host(n.host_path.empty() ? n.path : n.host_path);
+        auto& nodes = out_.device_nodes;
+        std::erase_if(nodes, [&](const DeviceNode& d) { return d.path == n.path; });
+        if (ctx_.nodes_discovered) {
+            nodes.push_back({n.path, hp, what});
+            return;
+        }
         const std::string head = origin + ": device node " + n.path + ": host node " + hp;
         struct stat st {};
         if (::lstat(hp.c_str(), &st) != 0) {
@@ -177,8 +183,6 @@ class Builder {
                              (n.major ? std::to_string(*n.major) : "*") + ":" +
                              (n.minor ? std::to_string(*n.minor) : "*"));
         }
-        auto& nodes = out_.device_nodes;
-        std::erase_if(nodes, [&](const DeviceNode& d) { return d.path == n.path; });
         nodes.push_back({n.path, hp, what});
     }
 

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <set>
+#include <tuple>
+#include <utility>
 
 namespace husk::host::gpu {
 
@@ -31,7 +33,10 @@ struct Selection {
     std::vector<std::string> by_uuid; ///< for each of `devices`: the entry when it named a UUID
 };
 
-Selection select(const cdi::Spec& spec, const std::vector<std::string>& environ, Vendor vendor) {
+/// The variable that selects the devices ("" when none is set) and its
+/// value, trimmed ("all" when none is set).
+std::pair<std::string, std::string> selection_variable(const std::vector<std::string>& environ,
+                                                       Vendor vendor) {
     // Slurm's SLURM_STEP_GPUS / SLURM_JOB_GPUS name the step's GPUs by
     // their index on the node; its CUDA_VISIBLE_DEVICES counts from 0 where
     // cgroup.conf has ConstrainDevices=yes, so it comes after them.
@@ -41,22 +46,26 @@ Selection select(const cdi::Spec& spec, const std::vector<std::string>& environ,
                                        "SLURM_JOB_GPUS", "CUDA_VISIBLE_DEVICES"}
             : std::vector<std::string>{"ROCR_VISIBLE_DEVICES", "SLURM_STEP_GPUS", "SLURM_JOB_GPUS",
                                        "HIP_VISIBLE_DEVICES"};
-    Selection s;
-    std::optional<std::string> value;
     for (const auto& var : vars) {
         for (const auto& kv : environ) {
             if (kv.size() > var.size() && kv.compare(0, var.size(), var) == 0 &&
                 kv[var.size()] == '=') {
-                value = kv.substr(var.size() + 1);
-                break;
+                return {var, std::string(text::trim(std::string_view(kv).substr(var.size() + 1)))};
             }
         }
-        if (value) {
-            s.variable = var;
-            break;
-        }
     }
-    const std::string v = value ? std::string(text::trim(*value)) : "all";
+    return {"", "all"};
+}
+
+/// Whether a selection's value names devices: not all, none or void.
+bool names_devices(const std::string& v) {
+    return v != "all" && v != "none" && v != "void" && !v.empty();
+}
+
+Selection select(const cdi::Spec& spec, const std::vector<std::string>& environ, Vendor vendor) {
+    Selection s;
+    std::string v;
+    std::tie(s.variable, v) = selection_variable(environ, vendor);
     if (v == "all") {
         for (size_t i = 0; i < spec.devices.size(); ++i) {
             s.devices.push_back(i);
@@ -64,7 +73,7 @@ Selection select(const cdi::Spec& spec, const std::vector<std::string>& environ,
         }
         return s;
     }
-    if (v == "none" || v == "void" || v.empty()) {
+    if (!names_devices(v)) {
         return s;
     }
     s.listed = true;
@@ -144,7 +153,10 @@ std::vector<std::string> selected_devices(const cdi::Spec& spec,
 ContainerEdits gpu_edits(Vendor vendor, const DiscoverOptions& o,
                          const std::vector<std::string>& environ, image::ImageFiles* image) {
     const bool nvidia = vendor == Vendor::Nvidia;
-    std::optional<cdi::Spec> spec = nvidia ? discover_nvidia(o) : discover_amd(o);
+    // The PCI bus order is read only where a device is picked by its name.
+    DiscoverOptions how = o;
+    how.bus_order = o.bus_order && names_devices(selection_variable(environ, vendor).second);
+    std::optional<cdi::Spec> spec = nvidia ? discover_nvidia(how) : discover_amd(how);
     if (!spec) {
         throw Error(nvidia ? "--gpu: no NVIDIA GPU on this node: no /dev/nvidiactl or "
                              "/dev/nvidia0 under " +
@@ -162,7 +174,7 @@ ContainerEdits gpu_edits(Vendor vendor, const DiscoverOptions& o,
     }
     const Selection sel = select(*spec, environ, vendor);
     // The spec's host paths are real host paths, host_root included.
-    const cdi::HookContext ctx{"/"};
+    const cdi::HookContext ctx{"/", /*nodes_discovered=*/true};
     ContainerEdits e;
     if (sel.devices.empty()) {
         // The spec's own edits alone: through a copy whose one device has

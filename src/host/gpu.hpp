@@ -32,6 +32,12 @@ struct DiscoverOptions {
     /// libnvidia-container's), "all", or a list of compute, compat32,
     /// graphics, utility, video, display, ngx.
     std::string capabilities = "compute,utility";
+    /// Whether to read each GPU's PCI bus and UUID from
+    /// /proc/driver/nvidia/gpus (one file per GPU) to name the devices in
+    /// bus order. false where no device is picked by name (every GPU shown,
+    /// or none): the devices are then named in the order of N, without
+    /// annotations. NVIDIA only.
+    bool bus_order = true;
 };
 
 /// The GPU vendor whose driver this node has, by its control device node
@@ -46,9 +52,9 @@ std::optional<Vendor> node_vendor(const std::string& host_root);
 ///   by its index in PCI bus order (from
 ///   /proc/driver/nvidia/gpus/BUS/information, "Device Minor" and "GPU
 ///   UUID", kept as the annotations "bus=BUS" and "uuid=GPU-..."; by N
-///   when that folder is missing, and after the listed ones for a node the
-///   driver does not list), each with its node (type "c", its major and
-///   minor);
+///   when that folder is missing or o.bus_order is false, and after the
+///   listed ones for a node the driver does not list), each with its node
+///   (type "c", its major and minor);
 /// - the spec's own edits: /dev/nvidiactl, nvidia-uvm, nvidia-uvm-tools,
 ///   nvidia-modeset, /dev/nvidia-caps/* where present; the driver's
 ///   libraries for the capabilities, found by soname in the host's

@@ -314,12 +314,22 @@ class HostTree {
     /// The path of the file open on `fd`, as the kernel tells it
     /// (/proc/self/fd), or nullopt.
     static std::optional<std::string> real_path(int fd) {
-        char buf[PATH_MAX];
-        const ssize_t n = ::readlink(path::fd_path(fd).c_str(), buf, sizeof buf);
-        if (n <= 0 || static_cast<size_t>(n) >= sizeof buf) {
-            return std::nullopt;
+        const std::string link = path::fd_path(fd);
+        std::string out(256, '\0');
+        for (;;) {
+            const ssize_t n = ::readlink(link.c_str(), out.data(), out.size());
+            if (n <= 0) {
+                return std::nullopt;
+            }
+            if (static_cast<size_t>(n) < out.size()) {
+                out.resize(static_cast<size_t>(n));
+                return out;
+            }
+            if (out.size() >= PATH_MAX) {
+                return std::nullopt;
+            }
+            out.resize(out.size() * 2);
         }
-        return std::string(buf, static_cast<size_t>(n));
     }
 
     static std::string type_name(mode_t type) {
@@ -535,7 +545,8 @@ std::optional<cdi::Spec> discover_nvidia(const DiscoverOptions& o) {
     }
     std::vector<std::pair<long, std::vector<std::string>>> order; // minor, annotations
     const std::string gpus = "/proc/driver/nvidia/gpus";
-    for (const auto& bus : tree.list(gpus)) { // sorted: "0000:01:00.0" < "0000:02:00.0"
+    for (const auto& bus : o.bus_order ? tree.list(gpus) : std::vector<std::string>{}) {
+        // Sorted: "0000:01:00.0" < "0000:02:00.0".
         const auto info = tree.read(gpus + "/" + bus + "/information");
         if (!info) {
             continue;

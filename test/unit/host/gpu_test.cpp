@@ -295,6 +295,18 @@ TEST_F(GpuNvidiaTree, ByMinorNumberWithoutTheDriversGpuFolder) {
     EXPECT_TRUE(spec->devices[0].annotations.empty());
 }
 
+TEST_F(GpuNvidiaTree, ByMinorNumberWhenTheBusOrderIsNotAsked) {
+    // The driver lists /dev/nvidia1 first (DevicesInBusOrderWithTheirUuids).
+    o.bus_order = false;
+    const auto spec = discover_nvidia(o);
+    ASSERT_TRUE(spec);
+    ASSERT_EQ(spec->devices.size(), 2U);
+    EXPECT_EQ(spec->devices[0].edits.device_nodes.at(0).path, "/dev/nvidia0");
+    EXPECT_EQ(spec->devices[1].edits.device_nodes.at(0).path, "/dev/nvidia1");
+    EXPECT_TRUE(spec->devices[0].annotations.empty());
+    EXPECT_TRUE(spec->devices[1].annotations.empty());
+}
+
 TEST_F(GpuNvidiaTree, AGpuTheDriverDoesNotListComesAfterTheListed) {
     fs::remove_all(t / "proc/driver/nvidia/gpus/0000:02:00.0");
     info("0000:03:00.0", 7, "GPU-77777777-0000-0000-0000-000000000000"); // no /dev/nvidia7
@@ -483,7 +495,8 @@ TEST_F(GpuNvidiaTree, EditsWithNoGpuSelectedHideEveryGpu) {
     EXPECT_TRUE(has(nodes, "/dev/nvidiactl"));
     EXPECT_FALSE(has(nodes, "/dev/nvidia0"));
     EXPECT_FALSE(has(nodes, "/dev/nvidia1"));
-    EXPECT_EQ(e.hidden_device_nodes, (std::vector<std::string>{"/dev/nvidia1", "/dev/nvidia0"}));
+    // No GPU picked by name: the driver's bus order was not read.
+    EXPECT_EQ(e.hidden_device_nodes, (std::vector<std::string>{"/dev/nvidia0", "/dev/nvidia1"}));
     EXPECT_NE(mount_to(e, std::string(kNvidiaLibDir) + "/libcuda.so.1"), nullptr);
     EXPECT_TRUE(e.env.empty());
 }
