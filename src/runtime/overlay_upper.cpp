@@ -227,7 +227,9 @@ std::vector<size_t> prepare_overlay_upper(const std::vector<MountOp>& mounts, in
                 file::write(at, *bytes);
                 written.push_back(index);
             } else {
-                Fd f(::open(at.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
+                // An empty file to bind over: mknod(2) makes it without an
+                // open and a close, and follows no symlink.
+                ::mknod(at.c_str(), S_IFREG | 0644, 0);
             }
         }
     }
