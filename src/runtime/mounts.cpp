@@ -321,7 +321,8 @@ class RootBuilder {
             log::Phase step("mount-point layer", log::Level::Debug);
             in_layer_ = prepare_overlay_upper(
                 p_.mounts, img, old_root_.get(), layer,
-                [this](const MountOp& op, int image_file) -> std::optional<std::string> {
+                [this](const MountOp& op, int image_file,
+                       size_t image_size) -> std::optional<std::string> {
                     if (op.kind == MountKind::File) {
                         return op.source;
                     }
@@ -329,7 +330,7 @@ class RootBuilder {
                     return account_text(
                         op, image_file < 0 ? ""
                                            : file::read_fd(image_file, op.target + " in the image",
-                                                           kMaxAccountFile));
+                                                           kMaxAccountFile, image_size));
                 });
             std::sort(in_layer_.begin(), in_layer_.end());
         }

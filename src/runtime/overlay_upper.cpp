@@ -37,7 +37,7 @@ std::vector<size_t> prepare_overlay_upper(const std::vector<MountOp>& mounts, in
     // The bytes of a generated file the image lacks, or nullopt.
     const auto new_contents = [&contents](const MountOp& op) -> std::optional<std::string> {
         try {
-            return contents(op, -1);
+            return contents(op, -1, 0);
         } catch (const Error&) {
             return std::nullopt; // the mount says what is wrong
         }
@@ -123,7 +123,7 @@ std::vector<size_t> prepare_overlay_upper(const std::vector<MountOp>& mounts, in
                 std::optional<std::string> bytes;
                 if (::fstat(probed.fd.get(), &st) == 0 && S_ISREG(st.st_mode)) {
                     try {
-                        bytes = contents(op, probed.fd.get());
+                        bytes = contents(op, probed.fd.get(), static_cast<size_t>(st.st_size));
                     } catch (const Error&) {
                         // the mount says what is wrong
                     }

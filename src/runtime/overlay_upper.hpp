@@ -29,15 +29,16 @@ namespace husk::runtime {
 /// File) are written into `upper` whole, at their target, instead of an
 /// empty mount point, where no component of the target is a symlink in
 /// the image (so that no folder of `upper` hides an image's symlink such as
-/// /etc -> usr/etc): `contents` gets the op and a descriptor open for
-/// reading of the image's regular file at the target (-1 where the image
-/// has none) and gives the bytes, or nullopt (or throws husk::Error) to
-/// leave the op to its mount, as a symlink on the way does.
+/// /etc -> usr/etc): `contents` gets the op, a descriptor open for reading
+/// of the image's regular file at the target (-1 where the image has none)
+/// and that file's size as fstat(2) gave it (0 for none), and gives the bytes, or nullopt (or
+/// throws husk::Error) to leave the op to its mount, as a symlink on the way does.
 /// @returns the indices into `mounts` of the files written whole: they
 ///          need no mount.
 /// @throws husk::Error when a Symlink mount's link cannot be made, or a
 ///         generated file cannot be written.
-using GeneratedContents = std::function<std::optional<std::string>(const MountOp&, int image_file)>;
+using GeneratedContents =
+    std::function<std::optional<std::string>(const MountOp&, int image_file, size_t image_size)>;
 std::vector<size_t> prepare_overlay_upper(const std::vector<MountOp>& mounts, int image_fd,
                                           int host_root_fd, const std::string& upper,
                                           const GeneratedContents& contents = {});

@@ -11,6 +11,7 @@
 #include <deque>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <optional>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -90,7 +91,17 @@ namespace {
 /// the root or any absolute symlink. When it succeeds the result is the one
 /// the component walk would give. -1 (errno set) otherwise, or on kernels
 /// before 5.6 (ENOSYS).
-/// `resolve`: more RESOLVE_* flags (probe_parts() adds RESOLVE_NO_SYMLINKS).
+/// `rel`: components joined by "/", no empty ones ("." for the root).
+/// `resolve`: more RESOLVE_* flags (probes add RESOLVE_NO_SYMLINKS).
+int open_relative(int root_fd, const std::string& rel, Last last, uint64_t resolve, int flags) {
+    struct open_how how {};
+    how.flags =
+        static_cast<uint64_t>(flags) | O_CLOEXEC | (last == Last::NoFollow ? O_NOFOLLOW : 0);
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | resolve;
+    return static_cast<int>(::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how));
+}
+
+/// open_relative() of split components.
 int open_beneath(int root_fd, const std::vector<std::string>& parts, Last last,
                  uint64_t resolve = 0, int flags = O_PATH) {
     std::string rel = parts.empty() ? "." : parts.front();
@@ -98,11 +109,33 @@ int open_beneath(int root_fd, const std::vector<std::string>& parts, Last last,
         rel += '/';
         rel += parts[i];
     }
-    struct open_how how {};
-    how.flags =
-        static_cast<uint64_t>(flags) | O_CLOEXEC | (last == Last::NoFollow ? O_NOFOLLOW : 0);
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | resolve;
-    return static_cast<int>(::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how));
+    return open_relative(root_fd, rel, last, resolve, flags);
+}
+
+/// The components split() keeps, joined by "/" ("." for none), made in one
+/// pass; nullopt where one is "..".
+std::optional<std::string> relative(std::string_view path) {
+    std::string rel;
+    rel.reserve(path.size());
+    for (size_t at = 0; at < path.size();) {
+        const size_t end = std::min(path.find('/', at), path.size());
+        const std::string_view part = path.substr(at, end - at);
+        at = end + 1;
+        if (part.empty() || part == ".") {
+            continue;
+        }
+        if (part == "..") {
+            return std::nullopt;
+        }
+        if (!rel.empty()) {
+            rel += '/';
+        }
+        rel += part;
+    }
+    if (rel.empty()) {
+        rel = ".";
+    }
+    return rel;
 }
 
 /// probe_exact() of split components that hold no "..".
@@ -240,15 +273,25 @@ Resolved resolve_in_root(int root_fd, std::string_view path, Last last) {
 }
 
 Fd open_beneath(int root_fd, std::string_view path, int flags) {
-    return Fd(open_beneath(root_fd, split(path), Last::Follow, 0, flags));
+    const std::optional<std::string> rel = relative(path);
+    return Fd(rel ? open_relative(root_fd, *rel, Last::Follow, 0, flags)
+                  : open_beneath(root_fd, split(path), Last::Follow, 0, flags));
 }
 
 Probed probe_exact(int root_fd, std::string_view path, Last last, int flags) {
-    const auto parts = split(path);
-    if (std::find(parts.begin(), parts.end(), "..") != parts.end()) {
-        return {};
+    Probed out;
+    const std::optional<std::string> rel = relative(path);
+    if (!rel) {
+        return out;
     }
-    return probe_parts(root_fd, parts, last, flags);
+    const int fd = open_relative(root_fd, *rel, last, RESOLVE_NO_SYMLINKS, flags);
+    if (fd >= 0) {
+        out.state = Probe::Exact;
+        out.fd = Fd(fd);
+    } else if (errno == ENOENT) {
+        out.state = Probe::Missing;
+    }
+    return out;
 }
 
 Fd create_missing(const Resolved& r, Kind last) {

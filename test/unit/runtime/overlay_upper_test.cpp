@@ -85,8 +85,13 @@ TEST_F(Layer, GeneratedFilesAreWrittenWholeAtTheirTargets) {
     std::vector<std::string> asked;
     const auto written = prepare_overlay_upper(
         mounts, image_fd_.get(), host_fd_.get(), layer_,
-        [&](const MountOp& m, int image_file) -> std::optional<std::string> {
+        [&](const MountOp& m, int image_file, size_t size) -> std::optional<std::string> {
             asked.push_back(m.target + (image_file >= 0 ? " (image's)" : ""));
+            struct stat st {};
+            EXPECT_EQ(size, image_file >= 0 && ::fstat(image_file, &st) == 0
+                                ? static_cast<size_t>(st.st_size)
+                                : 0U)
+                << m.target;
             if (m.kind == MountKind::Group) {
                 return std::nullopt;
             }
@@ -126,7 +131,7 @@ TEST_F(Layer, ASymlinkOnTheWayLeavesTheGeneratedFileToItsMount) {
     int asked = 0;
     const auto written =
         prepare_overlay_upper(mounts, image_fd_.get(), host_fd_.get(), layer_,
-                              [&](const MountOp&, int) -> std::optional<std::string> {
+                              [&](const MountOp&, int, size_t) -> std::optional<std::string> {
                                   ++asked;
                                   return "X";
                               });
@@ -171,9 +176,11 @@ TEST_F(Layer, WithoutContentsOnlyMissingMountPointsAreMade) {
 TEST_F(Layer, AContentsThatThrowsLeavesTheOpToItsMount) {
     const std::vector<MountOp> mounts = {op(MountKind::Passwd, "/etc/passwd"),
                                          op(MountKind::Group, "/etc/group")};
-    const auto written = prepare_overlay_upper(
-        mounts, image_fd_.get(), host_fd_.get(), layer_,
-        [](const MountOp&, int) -> std::optional<std::string> { throw Error("unreadable"); });
+    const auto written =
+        prepare_overlay_upper(mounts, image_fd_.get(), host_fd_.get(), layer_,
+                              [](const MountOp&, int, size_t) -> std::optional<std::string> {
+                                  throw Error("unreadable");
+                              });
     EXPECT_TRUE(written.empty());
     // the missing one still gets its (empty) mount point
     EXPECT_EQ(listing(layer_), "/etc\n/etc/group=\n");
