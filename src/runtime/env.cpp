@@ -72,6 +72,17 @@ void Environment::unset_matching(std::string_view glob) {
     reindex();
 }
 
+std::optional<std::string_view> env_value(const std::vector<std::string>& entries,
+                                          std::string_view key) {
+    for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+        const std::string_view e = *it;
+        if (e.size() > key.size() && e[key.size()] == '=' && e.starts_with(key)) {
+            return e.substr(key.size() + 1);
+        }
+    }
+    return std::nullopt;
+}
+
 bool valid_env_name(std::string_view key) {
     if (key.empty()) {
         return false;

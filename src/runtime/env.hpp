@@ -36,6 +36,12 @@ class Environment {
     std::unordered_map<std::string, size_t> index_;
 };
 
+/// The value of `key` in KEY=VALUE `entries` as Environment(entries) would
+/// give it (a later duplicate wins), without building one: a view into
+/// `entries`; nullopt where it is not set.
+std::optional<std::string_view> env_value(const std::vector<std::string>& entries,
+                                          std::string_view key);
+
 /// A file given with --env-file, already read: `name` for messages.
 struct EnvFile {
     std::string name;

@@ -87,8 +87,8 @@ host::HostMpiOptions host_mpi_options(const config::Settings& settings) {
 }
 
 std::string host_root(const std::vector<std::string>& environ) {
-    const std::string v = Environment(environ).get("HUSK_HOST_ROOT").value_or("");
-    return v.empty() ? "/" : v;
+    const std::string_view v = env_value(environ, "HUSK_HOST_ROOT").value_or("");
+    return v.empty() ? "/" : std::string(v);
 }
 
 host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& img,
@@ -124,9 +124,8 @@ host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& i
         log::Phase ph("host stage: --gpu");
         host::gpu::DiscoverOptions o;
         o.host_root = host_root(environ);
-        if (auto caps = Environment(environ).get("NVIDIA_DRIVER_CAPABILITIES");
-            caps && !caps->empty()) {
-            o.capabilities = *caps;
+        if (auto caps = env_value(environ, "NVIDIA_DRIVER_CAPABILITIES"); caps && !caps->empty()) {
+            o.capabilities = std::string(*caps);
         }
         const auto vendor = host::gpu::parse_vendor(*opts.gpu, "--gpu");
         edits.append(host::gpu::gpu_edits(vendor, o, environ, &image_files()));

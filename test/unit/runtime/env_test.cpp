@@ -26,6 +26,16 @@ TEST(Environment, ValueMayContainEquals) {
     EXPECT_EQ(*e.get("OPTS"), "a=b=c");
 }
 
+TEST(Environment, EnvValueAgreesWithEnvironment) {
+    const std::vector<std::string> entries = {"A=1", "AB=2", "B", "A=3=4", "C=", "=5"};
+    const Environment env(entries);
+    for (const char* key : {"A", "AB", "B", "C", "D"}) {
+        const auto v = env_value(entries, key);
+        EXPECT_EQ(v ? std::optional<std::string>(*v) : std::nullopt, env.get(key)) << key;
+    }
+    EXPECT_EQ(env_value(entries, "A"), "3=4");
+}
+
 TEST(Environment, UnsetMatchingUsesGlobs) {
     Environment e({"SLURM_JOB_ID=1", "SLURM_NTASKS=2", "SLURMX=3", "OTHER=4"});
     e.unset_matching("SLURM_*");
