@@ -101,15 +101,20 @@ int open_relative(int root_fd, const std::string& rel, Last last, uint64_t resol
     return static_cast<int>(::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how));
 }
 
-/// open_relative() of split components.
-int open_beneath(int root_fd, const std::vector<std::string>& parts, Last last,
-                 uint64_t resolve = 0, int flags = O_PATH) {
+/// Split components joined as open_relative() takes them.
+std::string joined_relative(const std::vector<std::string>& parts) {
     std::string rel = parts.empty() ? "." : parts.front();
     for (size_t i = 1; i < parts.size(); ++i) {
         rel += '/';
         rel += parts[i];
     }
-    return open_relative(root_fd, rel, last, resolve, flags);
+    return rel;
+}
+
+/// open_relative() of split components.
+int open_beneath(int root_fd, const std::vector<std::string>& parts, Last last,
+                 uint64_t resolve = 0, int flags = O_PATH) {
+    return open_relative(root_fd, joined_relative(parts), last, resolve, flags);
 }
 
 /// The components split() keeps, joined by "/" ("." for none), made in one
@@ -138,11 +143,10 @@ std::optional<std::string> relative(std::string_view path) {
     return rel;
 }
 
-/// probe_exact() of split components that hold no "..".
-Probed probe_parts(int root_fd, const std::vector<std::string>& parts, Last last,
-                   int flags = O_PATH) {
+/// probe_exact() of a relative path as open_relative() takes it.
+Probed probe_relative(int root_fd, const std::string& rel, Last last, int flags = O_PATH) {
     Probed out;
-    const int fd = open_beneath(root_fd, parts, last, RESOLVE_NO_SYMLINKS, flags);
+    const int fd = open_relative(root_fd, rel, last, RESOLVE_NO_SYMLINKS, flags);
     if (fd >= 0) {
         out.state = Probe::Exact;
         out.fd = Fd(fd);
@@ -177,7 +181,7 @@ Resolved resolve_in_root(int root_fd, std::string_view path, Last last) {
             for (size_t n = parts.size() + 1; n-- > 0;) {
                 const std::vector<std::string> head(parts.begin(),
                                                     parts.begin() + static_cast<std::ptrdiff_t>(n));
-                Probed p = probe_parts(root_fd, head, Last::Follow);
+                Probed p = probe_relative(root_fd, joined_relative(head), Last::Follow);
                 if (p.state == Probe::Exact && n < parts.size()) {
                     Resolved r;
                     r.fd = std::move(p.fd);
@@ -279,19 +283,8 @@ Fd open_beneath(int root_fd, std::string_view path, int flags) {
 }
 
 Probed probe_exact(int root_fd, std::string_view path, Last last, int flags) {
-    Probed out;
     const std::optional<std::string> rel = relative(path);
-    if (!rel) {
-        return out;
-    }
-    const int fd = open_relative(root_fd, *rel, last, RESOLVE_NO_SYMLINKS, flags);
-    if (fd >= 0) {
-        out.state = Probe::Exact;
-        out.fd = Fd(fd);
-    } else if (errno == ENOENT) {
-        out.state = Probe::Missing;
-    }
-    return out;
+    return rel ? probe_relative(root_fd, *rel, last, flags) : Probed{};
 }
 
 Fd create_missing(const Resolved& r, Kind last) {

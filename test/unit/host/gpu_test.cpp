@@ -3,6 +3,7 @@
 #include "image/files.hpp"
 #include "util/error.hpp"
 #include "util/path.hpp"
+#include "util/text.hpp"
 
 #include "../support/ld_cache.hpp"
 #include "../support/temp_tree.hpp"
@@ -284,15 +285,21 @@ TEST_F(GpuNvidiaTree, TheSpecIsAValidCdiSpecOfItsVersion) {
     expect_round_trip(*older, false);
 }
 
+/// Each device of `spec` as its node's path and its annotations.
+std::vector<std::string> gpus_of(const cdi::Spec& spec) {
+    std::vector<std::string> out;
+    for (const auto& d : spec.devices) {
+        out.push_back(d.edits.device_nodes.at(0).path + " " + text::join(d.annotations, ","));
+    }
+    return out;
+}
+
 TEST_F(GpuNvidiaTree, ByMinorNumberWithoutTheDriversGpuFolder) {
     fs::remove_all(t / "proc/driver/nvidia/gpus");
     const auto spec = discover_nvidia(o);
     ASSERT_TRUE(spec);
     EXPECT_EQ(spec->version, "0.5.0"); // names that start with a digit, hostPath
-    ASSERT_EQ(spec->devices.size(), 2U);
-    EXPECT_EQ(spec->devices[0].edits.device_nodes.at(0).path, "/dev/nvidia0");
-    EXPECT_EQ(spec->devices[1].edits.device_nodes.at(0).path, "/dev/nvidia1");
-    EXPECT_TRUE(spec->devices[0].annotations.empty());
+    EXPECT_EQ(gpus_of(*spec), (std::vector<std::string>{"/dev/nvidia0 ", "/dev/nvidia1 "}));
 }
 
 TEST_F(GpuNvidiaTree, ByMinorNumberWhenTheBusOrderIsNotAsked) {
@@ -300,11 +307,7 @@ TEST_F(GpuNvidiaTree, ByMinorNumberWhenTheBusOrderIsNotAsked) {
     o.bus_order = false;
     const auto spec = discover_nvidia(o);
     ASSERT_TRUE(spec);
-    ASSERT_EQ(spec->devices.size(), 2U);
-    EXPECT_EQ(spec->devices[0].edits.device_nodes.at(0).path, "/dev/nvidia0");
-    EXPECT_EQ(spec->devices[1].edits.device_nodes.at(0).path, "/dev/nvidia1");
-    EXPECT_TRUE(spec->devices[0].annotations.empty());
-    EXPECT_TRUE(spec->devices[1].annotations.empty());
+    EXPECT_EQ(gpus_of(*spec), (std::vector<std::string>{"/dev/nvidia0 ", "/dev/nvidia1 "}));
 }
 
 TEST_F(GpuNvidiaTree, AGpuTheDriverDoesNotListComesAfterTheListed) {
@@ -312,10 +315,10 @@ TEST_F(GpuNvidiaTree, AGpuTheDriverDoesNotListComesAfterTheListed) {
     info("0000:03:00.0", 7, "GPU-77777777-0000-0000-0000-000000000000"); // no /dev/nvidia7
     const auto spec = discover_nvidia(o);
     ASSERT_TRUE(spec);
-    ASSERT_EQ(spec->devices.size(), 2U);
-    EXPECT_EQ(spec->devices[0].edits.device_nodes.at(0).path, "/dev/nvidia1");
-    EXPECT_EQ(spec->devices[1].edits.device_nodes.at(0).path, "/dev/nvidia0");
-    EXPECT_TRUE(spec->devices[1].annotations.empty());
+    EXPECT_EQ(gpus_of(*spec),
+              (std::vector<std::string>{
+                  "/dev/nvidia1 bus=0000:01:00.0,uuid=GPU-11111111-2222-3333-4444-555555555555",
+                  "/dev/nvidia0 "}));
 }
 
 TEST_F(GpuNvidiaTree, LibrariesByCapability) {
