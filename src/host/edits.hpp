@@ -53,6 +53,12 @@ struct Mount {
     bool exact_source = false;
     /// Bind only: a device node; bound without nodev even when read_only.
     bool device = false;
+    /// A mount point this mount has to make in a writable image (-w) is
+    /// removed again when the container ends, as far as it is still the
+    /// empty file or folder husk made: set by plan() for the host stage's
+    /// mounts, whose mount points are husk's, not for the user's -b binds,
+    /// whose are kept (as ch-run -w keeps them).
+    bool transient_mount_point = false;
 
     bool operator==(const Mount&) const = default;
 };

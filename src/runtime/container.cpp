@@ -10,15 +10,21 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstring>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <memory>
+#include <optional>
 #include <poll.h>
 #include <sched.h>
+#include <string_view>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -109,6 +115,92 @@ void report(int control, const char* text, size_t len, int fd) {
     sys(SYS_sendmsg, control, reinterpret_cast<long>(&msg), MSG_NOSIGNAL);
 }
 
+/// The mount points build_root() made in a -w image for the host stage
+/// (TransientPath), copied out of the heap before init reports, for
+/// init_loop() to remove with raw system calls when the container ends.
+struct TransientList {
+    static constexpr size_t kMax = 256;
+    static constexpr size_t kText = 32768;
+    struct Entry {
+        uint64_t dev, ino;
+        uint32_t type;               ///< S_IFDIR, S_IFREG or S_IFLNK
+        uint32_t path, parent, name; ///< offsets of NUL-terminated strings in `text`
+    };
+    Entry entries[kMax];
+    size_t count;
+    char text[kText];
+    size_t used;
+};
+/// Set only where there are some: then its pages are touched, not before
+/// (a first touch of a page is a page fault, on every start).
+TransientList* g_transient = nullptr;
+
+/// Copies `made` into g_transient; what does not fit is said and left.
+void keep_transient(const std::vector<TransientPath>& made) {
+    if (made.empty()) {
+        return;
+    }
+    static TransientList storage;
+    g_transient = &storage;
+    auto& t = storage;
+    auto add = [&t](std::string_view s) -> std::optional<uint32_t> {
+        if (t.used + s.size() + 1 > TransientList::kText) {
+            return std::nullopt;
+        }
+        const auto at = static_cast<uint32_t>(t.used);
+        std::memcpy(t.text + t.used, s.data(), s.size());
+        t.text[t.used + s.size()] = '\0';
+        t.used += s.size() + 1;
+        return at;
+    };
+    for (size_t i = 0; i < made.size(); ++i) {
+        const std::string_view p = made[i].path;
+        const size_t slash = p.rfind('/');
+        const auto path = add(p);
+        const auto parent = add(slash == 0 ? "/" : p.substr(0, slash));
+        const auto name = add(p.substr(slash + 1));
+        if (t.count == TransientList::kMax || !path || !parent || !name) {
+            log::warn("the mount points husk made in the image from " + made[i].path +
+                      " on are left there when the container ends (too many)");
+            return;
+        }
+        t.entries[t.count++] = {made[i].dev, made[i].ino, made[i].type, *path, *parent, *name};
+    }
+}
+
+/// Removes, newest first, each mount point in g_transient that is still
+/// what build_root() made: unmounted, then unlinked where it is the same
+/// inode, of the same type, an empty file or an empty folder. Its folder is
+/// opened without following a symlink. Raw system calls only.
+void remove_transient() {
+    if (g_transient == nullptr) {
+        return;
+    }
+    const auto& t = *g_transient;
+    for (size_t i = t.count; i-- > 0;) {
+        const auto& e = t.entries[i];
+        sys(SYS_umount2, reinterpret_cast<long>(t.text + e.path), MNT_DETACH | UMOUNT_NOFOLLOW);
+        struct open_how how {};
+        how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+        how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+        const long dir = sys(SYS_openat2, AT_FDCWD, reinterpret_cast<long>(t.text + e.parent),
+                             reinterpret_cast<long>(&how), sizeof how);
+        if (dir < 0) {
+            continue;
+        }
+        struct stat st {};
+        const char* name = t.text + e.name;
+        if (sys(SYS_newfstatat, dir, reinterpret_cast<long>(name), reinterpret_cast<long>(&st),
+                AT_SYMLINK_NOFOLLOW) == 0 &&
+            st.st_dev == e.dev && st.st_ino == e.ino && (st.st_mode & S_IFMT) == e.type &&
+            (e.type != S_IFREG || st.st_size == 0)) {
+            sys(SYS_unlinkat, dir, reinterpret_cast<long>(name),
+                e.type == S_IFDIR ? AT_REMOVEDIR : 0); // a folder not empty stays
+        }
+        sys(SYS_close, dir);
+    }
+}
+
 /// init once it has reported: reaps every orphan until the holder says to
 /// drain ("d": say "e" and end when no process is left), to kill ("k"), or
 /// to pass a signal to all ("s<N>"), or goes away (end of file: kill all).
@@ -125,6 +217,7 @@ void report(int control, const char* text, size_t len, int fd) {
                 // Empty: say so before leaving, so that the holder need
                 // not wait for this exit (the teardown of the namespaces
                 // and mounts this process holds the last references to).
+                remove_transient();
                 report(control, "e", 1, -1);
                 sys(SYS_exit_group, 0);
             }
@@ -148,12 +241,14 @@ void report(int control, const char* text, size_t len, int fd) {
                     continue;
                 }
                 sys(SYS_kill, -1, SIGKILL); // the holder is gone
+                remove_transient();
                 sys(SYS_exit_group, 0);
             }
             if (buf[0] == 'd') {
                 draining = true;
             } else if (buf[0] == 'k') {
                 sys(SYS_kill, -1, SIGKILL);
+                remove_transient();
                 sys(SYS_exit_group, 0);
             } else if (buf[0] == 's') {
                 long sig = 0;
@@ -199,7 +294,7 @@ void report(int control, const char* text, size_t len, int fd) {
         if (!pidns_fd) {
             throw_errno("cannot open the container's PID namespace");
         }
-        build_root(plan, src);
+        keep_transient(build_root(plan, src));
         pidns = pidns_fd.release();
     } catch (const Error& e) {
         std::string why = e.what();

@@ -128,7 +128,8 @@ std::string container_digest(const LaunchPlan& p) {
                     (p.legacy_mounts ? "legacy\n" : "\n") + p.overlay_dir + '\n';
     for (const auto& m : p.mounts) {
         s += std::to_string(static_cast<int>(m.kind)) + ' ' + m.source + ' ' + m.target + ' ' +
-             (m.read_only ? "ro " : "rw ") + std::to_string(static_cast<int>(m.on_missing)) + '\n';
+             (m.read_only ? "ro " : "rw ") + std::to_string(static_cast<int>(m.on_missing)) +
+             (m.transient_mount_point ? " transient\n" : "\n");
     }
     return text::hash_hex(s);
 }

@@ -172,6 +172,9 @@ class RootBuilder {
         : p_(p), src_(src), host_(std::string(kOldRoot) + (src.host == "/" ? "" : src.host)),
           proc_(host_ + "/proc") {}
 
+    /// The mount points build() made in a -w image (build_root()).
+    std::vector<TransientPath> transient() { return std::move(transient_); }
+
     void build() {
         {
             log::Phase ph("mount: staging root");
@@ -373,6 +376,30 @@ class RootBuilder {
         return std::string("does not exist in the image");
     }
 
+    /// Whether what `op` makes below `r` is a mount point to remove at the
+    /// end: op.transient_mount_point, and `r` a folder of a -w image.
+    bool transient_in_image(const MountOp& op, const path::Resolved& r) const {
+        return op.transient_mount_point && p_.root_mode == RootMode::Writable &&
+               mount_id(r.fd.get(), proc_) == root_mount_;
+    }
+
+    /// Records the components of `r.missing` that have just been made in
+    /// the image (each a folder, the last one of type `last`), with the
+    /// inode each was made as, for the container's init to remove.
+    void note_transient(const path::Resolved& r, mode_t last) {
+        std::string at = r.path == "/" ? "" : r.path;
+        for (size_t i = 0; i < r.missing.size(); ++i) {
+            at += "/" + r.missing[i];
+            const path::Probed made = path::probe_exact(new_root_.get(), at, path::Last::NoFollow);
+            struct stat st {};
+            if (made.state != path::Probe::Exact || ::fstat(made.fd.get(), &st) != 0) {
+                break; // not there as made: nothing of it is removed
+            }
+            transient_.push_back(
+                {at, st.st_dev, st.st_ino, i + 1 < r.missing.size() ? S_IFDIR : last});
+        }
+    }
+
     /// Records a tmpfs husk mounted at `target`, where mount points may be made.
     void own_tmpfs(const MountOp& op) {
         Fd fd = reopen(op);
@@ -398,7 +425,12 @@ class RootBuilder {
         std::string why = refused.value_or("");
         if (!refused) {
             try {
-                return Target{path::create_missing(r, kind), joined(r)};
+                const bool transient = transient_in_image(op, r);
+                Target made{path::create_missing(r, kind), joined(r)};
+                if (transient) {
+                    note_transient(r, kind == path::Kind::Directory ? S_IFDIR : S_IFREG);
+                }
+                return made;
             } catch (const Error& e) {
                 why = "cannot be created (" + std::string(e.what()) + ")";
             }
@@ -560,12 +592,17 @@ class RootBuilder {
         }
         std::optional<std::string> refused = refuse_create(op, r);
         if (!refused) {
+            const bool transient = transient_in_image(op, r);
             std::string last = r.missing.back();
             r.missing.pop_back();
             try {
                 Fd parent = r.missing.empty() ? std::move(r.fd)
                                               : path::create_missing(r, path::Kind::Directory);
                 if (::symlinkat(op.source.c_str(), parent.get(), last.c_str()) == 0) {
+                    if (transient) {
+                        r.missing.push_back(last);
+                        note_transient(r, S_IFLNK);
+                    }
                     return;
                 }
                 refused = std::string("cannot be created (") + std::strerror(errno) + ")";
@@ -738,11 +775,12 @@ class RootBuilder {
     const std::string proc_; ///< the host's procfs then
     Fd old_root_;
     Fd new_root_;
-    uint64_t root_mount_ = 0;         ///< mount id of the image's root
-    std::vector<uint64_t> own_tmpfs_; ///< mount ids of tmpfs husk mounted in the root
-    bool new_mount_api_ = true;       ///< open_tree(2) and friends, until ENOSYS says not
-    unsigned files_ = 0;              ///< MountKind::File mounts made so far
-    std::vector<size_t> in_layer_;    ///< p_.mounts written whole in the mount-point layer, sorted
+    uint64_t root_mount_ = 0;              ///< mount id of the image's root
+    std::vector<uint64_t> own_tmpfs_;      ///< mount ids of tmpfs husk mounted in the root
+    std::vector<TransientPath> transient_; ///< mount points made in a -w image, outermost first
+    bool new_mount_api_ = true;            ///< open_tree(2) and friends, until ENOSYS says not
+    unsigned files_ = 0;                   ///< MountKind::File mounts made so far
+    std::vector<size_t> in_layer_; ///< p_.mounts written whole in the mount-point layer, sorted
 };
 
 } // namespace
@@ -780,8 +818,10 @@ bool bind_detached(int source_fd, int target_fd, uint64_t attrs) {
     return true;
 }
 
-void build_root(const LaunchPlan& p, const RootSource& src) {
-    RootBuilder(p, src).build();
+std::vector<TransientPath> build_root(const LaunchPlan& p, const RootSource& src) {
+    RootBuilder b(p, src);
+    b.build();
+    return b.transient();
 }
 
 } // namespace husk::runtime

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <sys/types.h>
+#include <vector>
 
 namespace husk::runtime {
 
@@ -19,6 +21,15 @@ struct RootSource {
     /// Where the SquashFS server's FUSE mount of the image is (its
     /// kServedImage), for a SquashFS image; empty otherwise.
     std::string image_mount;
+};
+
+/// A mount point that build_root() made in a writable image (-w) for a
+/// mount with transient_mount_point.
+struct TransientPath {
+    std::string path; ///< in the container: "/usr/lib/husk-gpu"
+    dev_t dev = 0;    ///< of what was made, as fstat(2) gave them
+    ino_t ino = 0;
+    mode_t type = 0; ///< S_IFDIR, S_IFREG (an empty file) or S_IFLNK
 };
 
 /// Builds the container's root filesystem from `p` and makes it the root of
@@ -39,9 +50,15 @@ struct RootSource {
 /// detach the old root, so no host path stays reachable except through the
 /// binds.
 ///
+/// Under -w, the mount points it made in the image for mounts with
+/// transient_mount_point, each folder and file: the container's init
+/// removes them when the container ends (container.cpp).
+///
+/// @returns those mount points, outermost first: a path in the container
+///          with the device and inode number it was made with.
 /// @throws husk::Error with the failing step, path and errno, and a trail
 ///         "while mounting <what>".
-void build_root(const LaunchPlan& p, const RootSource& src);
+std::vector<TransientPath> build_root(const LaunchPlan& p, const RootSource& src);
 
 /// Sets read-only, nosuid and nodev on the mount at `fd` and every mount below
 /// it, so that no submount of a read-only bind stays writable (the bubblewrap

@@ -34,7 +34,10 @@ std::vector<MountOp> plan_mounts(const RunOptions& opts, const HostFacts& host,
                          "launcher folder " + dir});
         }
     }
-    m.insert(m.end(), edits.mounts.begin(), edits.mounts.end());
+    for (MountOp op : edits.mounts) {
+        op.transient_mount_point = true;
+        m.push_back(std::move(op));
+    }
     const auto devices = host::device_mounts(edits, opts.dev);
     m.insert(m.end(), devices.begin(), devices.end());
     for (const auto& b : host.binds) {

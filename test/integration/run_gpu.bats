@@ -120,6 +120,24 @@ EOF
     cmp "$IMG_DEBIAN/etc/ld.so.cache" "$img/etc/ld.so.cache"
 }
 
+@test "--gpu -w: the mount points husk made in the image are gone when it ends; -b's and the program's stay" {
+    local img=$BATS_TEST_TMPDIR/writable before
+    copy_busybox "$img"
+    before=$(cd "$img" && find . | sort)
+    run -0 gpu -w "$img" -- sh -c 'test -s /usr/bin/nvidia-smi && ls /usr/lib/husk-gpu /lib/firmware/nvidia/*'
+    echo "$output"
+    assert_output_has libcuda.so.1
+    assert_output_has gsp_ga10x.bin
+    [ "$(cd "$img" && find . | sort)" = "$before" ]
+    # A file the program wrote keeps its folders; -b's mount point stays,
+    # as ch-run -w keeps it.
+    run -0 gpu -w -b "$BATS_TEST_TMPDIR:/data" "$img" -- sh -c 'echo x > /usr/lib/husk-gpu/mine'
+    [ -f "$img/usr/lib/husk-gpu/mine" ]
+    [ ! -e "$img/usr/lib/husk-gpu/libcuda.so.1" ]
+    [ ! -e "$img/usr/bin/nvidia-smi" ]
+    [ -d "$img/data" ]
+}
+
 @test "--device: a library mounted under its file name (as nvidia-ctk mounts them) is found by its soname" {
     local app real
     app=$(cuda_app)

@@ -194,6 +194,10 @@ TEST(Plan, EditsComeAfterTheBaseAndBeforeUserBinds) {
     EXPECT_LT(at("/etc/group"), at("/usr/lib/husk-gpu/libcuda.so.1"));
     EXPECT_EQ(find(p, "/usr/lib/husk-gpu/libcuda.so.1")->what,
               "-b /scratch:/usr/lib/husk-gpu/libcuda.so.1:ro");
+    // Under -w, only the host stage's mount points are removed at the end.
+    for (const MountOp& op : p.mounts) {
+        EXPECT_EQ(op.transient_mount_point, op.what == "--gpu: libcuda.so.1") << op.what;
+    }
     // Under the host's /dev, a node the host has at that path is there
     // already; one from elsewhere is bound (warning where /dev lacks it);
     // an unassigned GPU is masked.
