@@ -266,6 +266,11 @@ runtime::RunOptions run_options(const ContainerOptions& o, const PluginArgs& arg
     }
     r.binds = args.mounts;
     r.binds_option = "--container-mounts";
+    // A mount point the image lacks (a --container-mounts destination, the
+    // batch script's path) is made in the mount-point layer of a read-only
+    // root, where enroot makes it in its copy: the image is never written,
+    // and the root stays read-only.
+    r.bind_mount_points = true;
     if (o.mounts) {
         const auto more = parse_mounts(*o.mounts, "--container-mounts");
         r.binds.insert(r.binds.end(), more.begin(), more.end());

@@ -315,21 +315,11 @@ int task_init(spank_t sp) {
         r.gpu = slurm::task_gpu(
             g_args.gpu, [&](const char* name) { return from_env(job_env, name); },
             [&] { return husk::host::gpu::node_vendor(runtime::host_root(env_copy)); });
-        if (!r.binds.empty() && r.root_mode == runtime::RootMode::ReadOnly) {
-            // A mount point the image lacks is made in an overlay's tmpfs
-            // layer (pyxis's containers are writable copies, where enroot
-            // makes them): the image itself is never written.
-            r.root_mode = runtime::RootMode::Overlay;
-        }
         if (step == SLURM_BATCH_SCRIPT && !command.empty() && command[0][0] == '/') {
             // The batch script lives in slurmd's spool: bound where Slurm
-            // will execute it, on a new mount point of an overlay (tmpfs
-            // upper unless named), so the image is not written.
+            // will execute it, on a new mount point.
             husk::BindSpec script{command[0], command[0], true};
             r.binds.insert(r.binds.begin(), script);
-            if (r.root_mode == runtime::RootMode::ReadOnly) {
-                r.root_mode = runtime::RootMode::Overlay;
-            }
         }
         if (!state.empty()) {
             // Recorded before the container exists: the other tasks of this

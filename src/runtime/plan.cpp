@@ -66,7 +66,9 @@ LaunchPlan plan(const RunOptions& opts, const image::Image& image, const HostFac
     p.root_mode = opts.root_mode;
     p.overlay_dir = opts.overlay_dir;
     // Mount points without writing the image, and no writable root either.
-    p.mount_point_layer = edits.needs_new_paths && p.root_mode == RootMode::ReadOnly;
+    p.mount_point_layer =
+        (edits.needs_new_paths || (opts.bind_mount_points && !host.binds.empty())) &&
+        p.root_mode == RootMode::ReadOnly;
     p.mounts = plan_mounts(opts, host, settings, edits);
     p.legacy_mounts = settings.legacy_mounts.value;
 

@@ -33,6 +33,11 @@ struct RunOptions {
     /// How the binds are named in messages: "-b", or the option they came
     /// from ("--container-mounts" for the Slurm plugin).
     std::string binds_option = "-b";
+    /// A bind's destination that a read-only image lacks is made in the
+    /// mount-point layer, as the host stage's are, and the root stays
+    /// read-only (the Slurm plugin's --container-mounts, as pyxis's make
+    /// them). false: such a bind fails unless -w or --overlay (husk run -b).
+    bool bind_mount_points = false;
     RootMode root_mode = RootMode::ReadOnly;
     /// With RootMode::Overlay: a host folder of the user's whose upper/ and
     /// work/ hold the overlay's writable layer, kept after the container

@@ -47,8 +47,11 @@ one_container_per_node() { # output of $ns_per_task for 4 tasks on n1, n2
     mkdir data
     echo hello >data/in
     run -0 srun -n1 --container-image="$IMG_BUSYBOX_SQFS" --container-mounts="$PWD/data:/data:ro" \
-        --container-workdir=/data sh -c 'cat in; pwd; touch x 2>/dev/null || echo read-only'
-    [ "$output" = "$(printf 'hello\n/data\nread-only')" ]
+        --container-workdir=/data sh -c 'cat in; pwd; touch x 2>/dev/null || echo read-only
+            touch /y 2>/dev/null || echo the root too'
+    # /data, which the image lacks, is made in the mount-point layer: the
+    # root stays read-only, as without mounts.
+    [ "$output" = "$(printf 'hello\n/data\nread-only\nthe root too')" ]
     run -0 srun -n1 --container-image="$IMG_BUSYBOX_SQFS" pwd
     [ "$output" = "$PWD" ]
     MY_VAR=from-job run -0 srun -n1 --container-image="$IMG_BUSYBOX_SQFS" sh -c 'echo $MY_VAR $HUSK_CONTAINER_IMAGE'

@@ -223,6 +223,11 @@ TEST(Plan, EditsComeAfterTheBaseAndBeforeUserBinds) {
         EXPECT_FALSE(w.mount_point_layer);
     }
     EXPECT_FALSE(plan(o, dir_image(), h, settings()).mount_point_layer);
+    // The Slurm plugin's binds get theirs in the layer too, without edits.
+    o.bind_mount_points = true;
+    EXPECT_TRUE(plan(o, dir_image(), h, settings()).mount_point_layer);
+    h.binds.clear();
+    EXPECT_FALSE(plan(o, dir_image(), h, settings()).mount_point_layer);
     EXPECT_EQ(Environment(p.env).get("LD_LIBRARY_PATH").value_or(""), "/usr/lib/husk-gpu");
 }
 

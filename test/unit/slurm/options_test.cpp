@@ -169,7 +169,8 @@ TEST(ContainerOptions, BecomeAHuskRun) {
     EXPECT_EQ(r.env, (std::vector<std::string>{"OMP_NUM_THREADS", "PATH"}));
     EXPECT_TRUE(r.fake_root);
     EXPECT_TRUE(r.no_home);
-    EXPECT_EQ(r.root_mode, runtime::RootMode::ReadOnly);
+    EXPECT_EQ(r.root_mode, runtime::RootMode::ReadOnly); // with mount points in the layer
+    EXPECT_TRUE(r.bind_mount_points);
     EXPECT_EQ(r.join, runtime::JoinMode::Always);
     EXPECT_EQ(r.linger, 3u);
     o.writable = true;
