@@ -9,7 +9,9 @@
 #include <climits>
 #include <cstdlib>
 #include <deque>
+#include <optional>
 #include <set>
+#include <string_view>
 #include <sys/stat.h>
 
 namespace husk::host {
@@ -43,13 +45,37 @@ std::string shown(const MpiLibrary& l) {
 }
 
 /// The canonical host path of `path` under `root`.
-std::string host_real(const std::string& root, const std::string& path) {
-    return path::canonical((root == "/" ? "" : root) + path);
+std::string host_real(const std::string& root, std::string_view path) {
+    return path::canonical((root == "/" ? "" : root) + std::string(path));
 }
 
-LinkerCache host_cache(const HostMpiOptions& o) {
-    const std::string path = (o.host_root == "/" ? "" : o.host_root) + "/etc/ld.so.cache";
-    return parse_ld_cache(file::read(path, kMaxLdCache), path);
+/// The host's linker cache, read once, when first asked: a start with
+/// --mpi=host asks it for the MPI library and for its dependencies, and
+/// none when the site config names the libraries.
+class HostCache {
+  public:
+    explicit HostCache(const HostMpiOptions& o) : o_(o) {}
+
+    /// @throws husk::Error for an unreadable or malformed cache.
+    const LinkerCache& get() {
+        if (!cache_) {
+            const std::string path = (o_.host_root == "/" ? "" : o_.host_root) + "/etc/ld.so.cache";
+            cache_ = parse_ld_cache(file::read(path, kMaxLdCache), path);
+        }
+        return *cache_;
+    }
+
+  private:
+    const HostMpiOptions& o_;
+    std::optional<LinkerCache> cache_;
+};
+
+/// The image's linker cache; empty where it has none.
+/// @throws husk::Error for a malformed cache.
+LinkerCache image_cache(image::ImageFiles& image, const std::string& shown_image) {
+    auto bytes = image.read("/etc/ld.so.cache", kMaxLdCache);
+    return bytes ? parse_ld_cache(std::move(*bytes), "image " + shown_image + ": /etc/ld.so.cache")
+                 : LinkerCache{};
 }
 
 std::string soname_major(const std::string& soname) {
@@ -133,13 +159,10 @@ void check_mpi_abi(const MpiLibrary& host, const MpiLibrary& image, AbiPolicy po
     }
 }
 
-std::optional<MpiLibrary> find_image_mpi(image::ImageFiles& image, const std::string& shown_image) {
-    auto bytes = image.read("/etc/ld.so.cache", kMaxLdCache);
-    if (!bytes) {
-        return std::nullopt;
-    }
-    const auto cache =
-        parse_ld_cache(std::move(*bytes), "image " + shown_image + ": /etc/ld.so.cache");
+namespace {
+
+/// find_image_mpi() in the image's cache, already read.
+std::optional<MpiLibrary> image_mpi(const LinkerCache& cache, image::ImageFiles& image) {
     for (MpiFamily f : {MpiFamily::Mpich, MpiFamily::OpenMpi}) {
         for (const auto& soname : mpi_sonames(f)) {
             if (soname.find("cxx") != std::string::npos ||
@@ -160,7 +183,9 @@ std::optional<MpiLibrary> find_image_mpi(image::ImageFiles& image, const std::st
     return std::nullopt;
 }
 
-std::optional<MpiLibrary> find_host_mpi(const HostMpiOptions& o, std::optional<MpiFamily> family) {
+/// find_host_mpi() with the host's cache read at most once.
+std::optional<MpiLibrary> host_mpi(const HostMpiOptions& o, HostCache& host,
+                                   std::optional<MpiFamily> family) {
     if (!o.libraries.empty()) {
         for (const auto& lib : o.libraries) {
             const std::string real = host_real("/", lib);
@@ -178,7 +203,7 @@ std::optional<MpiLibrary> find_host_mpi(const HostMpiOptions& o, std::optional<M
         }
         throw Error("site config mpi_libraries: none is an MPI library of the family wanted");
     }
-    const auto cache = host_cache(o);
+    const LinkerCache& cache = host.get();
     for (MpiFamily f : {MpiFamily::Mpich, MpiFamily::OpenMpi}) {
         if (family && *family != f) {
             continue;
@@ -186,7 +211,7 @@ std::optional<MpiLibrary> find_host_mpi(const HostMpiOptions& o, std::optional<M
         const auto& names = mpi_sonames(f);
         for (size_t i = 0; i < (f == MpiFamily::Mpich ? 2U : 1U); ++i) {
             if (const CachedLibrary* l = find_library(cache, names[i])) {
-                const std::string real = host_real(o.host_root, std::string(l->path));
+                const std::string real = host_real(o.host_root, l->path);
                 if (!real.empty()) {
                     return MpiLibrary{f, names[i], real, version_from_name(real, names[i])};
                 }
@@ -196,17 +221,30 @@ std::optional<MpiLibrary> find_host_mpi(const HostMpiOptions& o, std::optional<M
     return std::nullopt;
 }
 
+} // namespace
+
+std::optional<MpiLibrary> find_image_mpi(image::ImageFiles& image, const std::string& shown_image) {
+    return image_mpi(image_cache(image, shown_image), image);
+}
+
+std::optional<MpiLibrary> find_host_mpi(const HostMpiOptions& o, std::optional<MpiFamily> family) {
+    HostCache host(o);
+    return host_mpi(o, host, family);
+}
+
 ContainerEdits host_mpi_edits(const HostMpiOptions& o, image::ImageFiles& image,
                               const std::string& shown_image) {
-    const auto in_image = find_image_mpi(image, shown_image);
+    const LinkerCache images = image_cache(image, shown_image);
+    const auto in_image = image_mpi(images, image);
     if (!in_image) {
         throw Error("--mpi=host: image " + shown_image +
                     " has no MPI library (libmpi.so.12, libmpich.so.12 or libmpi.so.40) in its "
                     "/etc/ld.so.cache");
     }
-    const auto on_host = find_host_mpi(o, in_image->family);
+    HostCache host(o);
+    const auto on_host = host_mpi(o, host, in_image->family);
     if (!on_host) {
-        const auto other = find_host_mpi(o, std::nullopt);
+        const auto other = host_mpi(o, host, std::nullopt);
         if (other) {
             check_mpi_abi(*other, *in_image, o.policy); // says why, and throws
         }
@@ -221,12 +259,7 @@ ContainerEdits host_mpi_edits(const HostMpiOptions& o, image::ImageFiles& image,
     e.ld_library_path.push_back(kHostMpiDir);
     e.notes.push_back("--mpi=host: the host's " + shown(*on_host) + " replaces the image's " +
                       shown(*in_image));
-    const auto cache = host_cache(o); // for the dependencies, also of site libraries
-    auto image_bytes = image.read("/etc/ld.so.cache", kMaxLdCache);
-    const auto image_cache =
-        image_bytes
-            ? parse_ld_cache(std::move(*image_bytes), "image " + shown_image + ": /etc/ld.so.cache")
-            : LinkerCache{};
+    const LinkerCache& cache = host.get(); // for the dependencies, also of site libraries
 
     // The family's libraries the host has, then their dependencies.
     std::deque<std::pair<std::string, std::string>> todo; // soname, host path
@@ -236,7 +269,7 @@ ContainerEdits host_mpi_edits(const HostMpiOptions& o, image::ImageFiles& image,
             continue;
         }
         if (const CachedLibrary* l = find_library(cache, soname)) {
-            const std::string real = host_real(o.host_root, std::string(l->path));
+            const std::string real = host_real(o.host_root, l->path);
             if (!real.empty()) {
                 todo.emplace_back(soname, real);
             }
@@ -252,7 +285,7 @@ ContainerEdits host_mpi_edits(const HostMpiOptions& o, image::ImageFiles& image,
         e.mounts.push_back({MountKind::Bind, path, std::string(kHostMpiDir) + "/" + soname, true,
                             OnMissing::Fail, "--mpi=host: " + soname});
         // Over the image's own file too, for programs that find it by RPATH.
-        if (const CachedLibrary* mine = find_library(image_cache, soname)) {
+        if (const CachedLibrary* mine = find_library(images, soname)) {
             if (const auto real = image.resolve(std::string(mine->path))) {
                 e.mounts.push_back({MountKind::Bind, path, *real, true, OnMissing::Fail,
                                     "--mpi=host: " + soname + " (image's)"});
@@ -263,8 +296,7 @@ ContainerEdits host_mpi_edits(const HostMpiOptions& o, image::ImageFiles& image,
                 continue;
             }
             const CachedLibrary* l = find_library(cache, needed);
-            const std::string real =
-                l != nullptr ? host_real(o.host_root, std::string(l->path)) : "";
+            const std::string real = l != nullptr ? host_real(o.host_root, l->path) : "";
             if (real.empty()) {
                 e.notes.push_back("--mpi=host: " + needed + ", which " + soname +
                                   " needs, is not in the host's linker cache: the image's is used");
@@ -301,29 +333,26 @@ std::vector<std::string> describe_mpi(const HostMpiOptions& o, image::ImageFiles
     std::optional<MpiLibrary> in_image;
     std::string image_pmix, host_pmix;
     try {
-        in_image = find_image_mpi(image, shown_image);
+        const LinkerCache images = image_cache(image, shown_image);
+        in_image = image_mpi(images, image);
         out.push_back("image MPI: " + (in_image ? shown(*in_image) + " at " + in_image->path
                                                 : std::string("none in /etc/ld.so.cache")));
-        if (auto bytes = image.read("/etc/ld.so.cache", kMaxLdCache)) {
-            const auto cache = parse_ld_cache(std::move(*bytes), "/etc/ld.so.cache");
-            if (const CachedLibrary* l = find_library(cache, "libpmix.so.2")) {
-                const auto real = image.resolve(std::string(l->path));
-                image_pmix = real ? version_from_name(*real, "libpmix.so.2") : "";
-                out.push_back("image PMIx: libpmix.so.2 " + image_pmix);
-            }
+        if (const CachedLibrary* l = find_library(images, "libpmix.so.2")) {
+            const auto real = image.resolve(std::string(l->path));
+            image_pmix = real ? version_from_name(*real, "libpmix.so.2") : "";
+            out.push_back("image PMIx: libpmix.so.2 " + image_pmix);
         }
     } catch (const Error& e) {
         out.push_back(std::string("image MPI: ") + e.what());
     }
     std::optional<MpiLibrary> on_host;
     try {
-        on_host = find_host_mpi(o, in_image ? std::optional(in_image->family) : std::nullopt);
+        HostCache host(o);
+        on_host = host_mpi(o, host, in_image ? std::optional(in_image->family) : std::nullopt);
         out.push_back("host MPI: " + (on_host ? shown(*on_host) + " at " + on_host->path
                                               : std::string("none of the image's family")));
-        const auto cache = host_cache(o);
-        if (const CachedLibrary* l = find_library(cache, "libpmix.so.2")) {
-            host_pmix =
-                version_from_name(host_real(o.host_root, std::string(l->path)), "libpmix.so.2");
+        if (const CachedLibrary* l = find_library(host.get(), "libpmix.so.2")) {
+            host_pmix = version_from_name(host_real(o.host_root, l->path), "libpmix.so.2");
             out.push_back("host PMIx: libpmix.so.2 " + host_pmix);
         }
     } catch (const Error& e) {
