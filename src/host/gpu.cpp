@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <set>
-#include <tuple>
 #include <utility>
 
 namespace husk::host::gpu {
@@ -62,10 +61,11 @@ bool names_devices(const std::string& v) {
     return v != "all" && v != "none" && v != "void" && !v.empty();
 }
 
-Selection select(const cdi::Spec& spec, const std::vector<std::string>& environ, Vendor vendor) {
+/// The devices of `spec` that `chosen` (selection_variable()) selects.
+Selection select(const cdi::Spec& spec, const std::pair<std::string, std::string>& chosen) {
     Selection s;
-    std::string v;
-    std::tie(s.variable, v) = selection_variable(environ, vendor);
+    s.variable = chosen.first;
+    const std::string& v = chosen.second;
     if (v == "all") {
         for (size_t i = 0; i < spec.devices.size(); ++i) {
             s.devices.push_back(i);
@@ -144,7 +144,7 @@ Vendor parse_vendor(const std::string& text, const std::string& what) {
 std::vector<std::string> selected_devices(const cdi::Spec& spec,
                                           const std::vector<std::string>& environ, Vendor vendor) {
     std::vector<std::string> out;
-    for (size_t i : select(spec, environ, vendor).devices) {
+    for (size_t i : select(spec, selection_variable(environ, vendor)).devices) {
         out.push_back(spec.kind + "=" + spec.devices[i].name);
     }
     return out;
@@ -154,8 +154,9 @@ ContainerEdits gpu_edits(Vendor vendor, const DiscoverOptions& o,
                          const std::vector<std::string>& environ, image::ImageFiles* image) {
     const bool nvidia = vendor == Vendor::Nvidia;
     // The PCI bus order is read only where a device is picked by its name.
+    const auto chosen = selection_variable(environ, vendor);
     DiscoverOptions how = o;
-    how.bus_order = o.bus_order && names_devices(selection_variable(environ, vendor).second);
+    how.bus_order = o.bus_order && names_devices(chosen.second);
     std::optional<cdi::Spec> spec = nvidia ? discover_nvidia(how) : discover_amd(how);
     if (!spec) {
         throw Error(nvidia ? "--gpu: no NVIDIA GPU on this node: no /dev/nvidiactl or "
@@ -172,7 +173,7 @@ ContainerEdits gpu_edits(Vendor vendor, const DiscoverOptions& o,
             m.end());
         notes.push_back("--gpu: the image has its own /opt/rocm: the host's is not bound");
     }
-    const Selection sel = select(*spec, environ, vendor);
+    const Selection sel = select(*spec, chosen);
     // The spec's host paths are real host paths, host_root included.
     const cdi::HookContext ctx{"/", /*nodes_discovered=*/true};
     ContainerEdits e;

@@ -315,21 +315,15 @@ class HostTree {
     /// (/proc/self/fd), or nullopt.
     static std::optional<std::string> real_path(int fd) {
         const std::string link = path::fd_path(fd);
-        std::string out(256, '\0');
-        for (;;) {
-            const ssize_t n = ::readlink(link.c_str(), out.data(), out.size());
-            if (n <= 0) {
-                return std::nullopt;
+        try {
+            std::string real = path::read_link(AT_FDCWD, link.c_str(), link);
+            if (!real.empty() && real.size() < PATH_MAX) {
+                return real;
             }
-            if (static_cast<size_t>(n) < out.size()) {
-                out.resize(static_cast<size_t>(n));
-                return out;
-            }
-            if (out.size() >= PATH_MAX) {
-                return std::nullopt;
-            }
-            out.resize(out.size() * 2);
+        } catch (const Error&) {
+            // the caller says, at -v, that it cannot tell the real path
         }
+        return std::nullopt;
     }
 
     static std::string type_name(mode_t type) {

@@ -31,8 +31,9 @@ namespace husk::runtime {
 /// the image (so that no folder of `upper` hides an image's symlink such as
 /// /etc -> usr/etc): `contents` gets the op, a descriptor open for reading
 /// of the image's regular file at the target (-1 where the image has none)
-/// and that file's size as fstat(2) gave it (0 for none), and gives the bytes, or nullopt (or
-/// throws husk::Error) to leave the op to its mount, as a symlink on the way does.
+/// and that file's size as fstat(2) gave it (0 for none), and gives the
+/// bytes, or nullopt (or throws husk::Error) to leave the op to its mount,
+/// as a symlink on the way does.
 /// @returns the indices into `mounts` of the files written whole: they
 ///          need no mount.
 /// @throws husk::Error when a Symlink mount's link cannot be made, or a

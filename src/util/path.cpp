@@ -61,16 +61,10 @@ std::string join(const std::vector<std::string>& parts) {
     return out;
 }
 
-namespace {
-
-constexpr int kMaxSymlinks = 40; // path_resolution(7)
-
-std::string read_link(int fd, const std::string& where) {
-    // readlinkat(2) with an empty path reads the symlink that an O_PATH|O_NOFOLLOW
-    // descriptor refers to (Linux >= 2.6.39), so the link read is the one opened.
+std::string read_link(int dir_fd, const char* name, const std::string& where) {
     std::string buf(256, '\0');
     for (;;) {
-        ssize_t n = ::readlinkat(fd, "", buf.data(), buf.size());
+        ssize_t n = ::readlinkat(dir_fd, name, buf.data(), buf.size());
         if (n < 0) {
             throw_errno("cannot read symlink " + where);
         }
@@ -82,9 +76,9 @@ std::string read_link(int fd, const std::string& where) {
     }
 }
 
-} // namespace
-
 namespace {
+
+constexpr int kMaxSymlinks = 40; // path_resolution(7)
 
 /// The fast path: one openat2(2) with RESOLVE_BENEATH, which fails (EXDEV)
 /// on exactly the walks the slow path has to look at closely: a ".." above
@@ -251,7 +245,10 @@ Resolved resolve_in_root(int root_fd, std::string_view path, Last last) {
             if (++links > kMaxSymlinks) {
                 throw Error("too many symlinks while resolving " + shown, ELOOP);
             }
-            std::string target = read_link(child.get(), join(names) + "/" + name);
+            // An empty name reads the symlink that the O_PATH|O_NOFOLLOW
+            // descriptor refers to (Linux >= 2.6.39): the link read is the
+            // one opened.
+            std::string target = read_link(child.get(), "", join(names) + "/" + name);
             if (!target.empty() && target[0] == '/') {
                 dirs.resize(1);
                 names.clear();

@@ -26,6 +26,11 @@ std::string canonical(const std::string& path);
 /// Joins components into an absolute path: {"a","b"} -> "/a/b", {} -> "/".
 std::string join(const std::vector<std::string>& parts);
 
+/// The text of the symlink `name` below `dir_fd` (readlinkat(2); "" for
+/// the link an O_PATH|O_NOFOLLOW `dir_fd` itself is), however long.
+/// @throws husk::Error "cannot read symlink <where>" with errno.
+std::string read_link(int dir_fd, const char* name, const std::string& where);
+
 /// The result of resolve_in_root().
 struct Resolved {
     /// O_PATH descriptor of the deepest component that exists (the whole path

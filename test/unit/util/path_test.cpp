@@ -62,6 +62,24 @@ TEST(PathDepth, CountsWhatSplitKeeps) {
     }
 }
 
+TEST(PathReadLink, ReadsATextOfAnyLengthAndNamesTheLinkInErrors) {
+    TempTree t;
+    const std::string long_target(1000, 'x');
+    t.symlink(long_target, "long");
+    t.symlink("usr/lib", "lib");
+    const Fd dir(::open(t.root().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    EXPECT_EQ(read_link(dir.get(), "long", "long"), long_target);
+    const Fd lib(::openat(dir.get(), "lib", O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    EXPECT_EQ(read_link(lib.get(), "", "lib"), "usr/lib");
+    try {
+        read_link(dir.get(), "missing", "the missing link");
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.err(), ENOENT);
+        EXPECT_NE(std::string(e.what()).find("the missing link"), std::string::npos);
+    }
+}
+
 TEST_F(ResolveTest, PlainPath) {
     auto r = resolve_in_root(root.get(), "/usr/lib");
     EXPECT_TRUE(r.missing.empty());
