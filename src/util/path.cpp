@@ -1,7 +1,6 @@
 #include "util/path.hpp"
 
 #include "util/error.hpp"
-#include "util/text.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -18,24 +17,32 @@
 
 namespace husk::path {
 
-std::vector<std::string> split(std::string_view path) {
-    std::vector<std::string> parts;
-    for (auto part : text::split(path, '/', text::Empty::Drop)) {
-        if (part != ".") {
-            parts.emplace_back(part);
+namespace {
+
+/// Calls `fn` with each component of `path` that split() keeps (not empty,
+/// not "."), in order, as a view into `path`.
+template <class Fn> void each_part(std::string_view path, Fn fn) {
+    for (size_t at = 0; at < path.size();) {
+        const size_t end = std::min(path.find('/', at), path.size());
+        const std::string_view part = path.substr(at, end - at);
+        at = end + 1;
+        if (!part.empty() && part != ".") {
+            fn(part);
         }
     }
+}
+
+} // namespace
+
+std::vector<std::string> split(std::string_view path) {
+    std::vector<std::string> parts;
+    each_part(path, [&parts](std::string_view part) { parts.emplace_back(part); });
     return parts;
 }
 
 size_t depth(std::string_view path) noexcept {
     size_t n = 0;
-    for (size_t at = 0; at < path.size();) {
-        const size_t end = std::min(path.find('/', at), path.size());
-        const std::string_view part = path.substr(at, end - at);
-        n += !part.empty() && part != ".";
-        at = end + 1;
-    }
+    each_part(path, [&n](std::string_view) { ++n; });
     return n;
 }
 
@@ -116,25 +123,16 @@ int open_beneath(int root_fd, const std::vector<std::string>& parts, Last last,
 std::optional<std::string> relative(std::string_view path) {
     std::string rel;
     rel.reserve(path.size());
-    for (size_t at = 0; at < path.size();) {
-        const size_t end = std::min(path.find('/', at), path.size());
-        const std::string_view part = path.substr(at, end - at);
-        at = end + 1;
-        if (part.empty() || part == ".") {
-            continue;
-        }
-        if (part == "..") {
-            return std::nullopt;
-        }
-        if (!rel.empty()) {
-            rel += '/';
-        }
+    bool climbs = false;
+    each_part(path, [&](std::string_view part) {
+        climbs = climbs || part == "..";
+        rel += rel.empty() ? "" : "/";
         rel += part;
+    });
+    if (climbs) {
+        return std::nullopt;
     }
-    if (rel.empty()) {
-        rel = ".";
-    }
-    return rel;
+    return rel.empty() ? "." : rel;
 }
 
 /// probe_exact() of a relative path as open_relative() takes it.
