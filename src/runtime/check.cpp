@@ -2,7 +2,7 @@
 
 #include "runtime/idmap.hpp"
 #include "runtime/launch.hpp"
-#include "runtime/mounts.hpp"
+#include "runtime/mount_attrs.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 
