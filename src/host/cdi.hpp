@@ -208,9 +208,12 @@ struct HookContext {
 ///   are interpreted, never run: `create-symlinks --link TARGET::LINK`
 ///   (symlink edits, after the mounts, a later one on the same path
 ///   replacing an earlier), `update-ldcache --folder DIR` (DIR appended to
-///   ld_library_path, once); `enable-cuda-compat` (husk does not set up
-///   CUDA's forward-compatibility libraries), `disable-device-node-modification`
-///   (the driver cannot make nodes in a user namespace anyway),
+///   ld_library_path, once); `chmod --mode OCTAL --path P` (the folders
+///   husk makes are the user's own, the container's only user; the host's
+///   and the image's are never changed), `enable-cuda-compat` (husk does
+///   not set up CUDA's forward-compatibility libraries),
+///   `disable-device-node-modification` (the driver cannot make nodes in a
+///   user namespace anyway),
 ///   `update-application-profile` (EGL cannot open the hidden nodes) and
 ///   `noop`: a note. Any other hook is refused.
 /// - additionalGids, intelRdt and netDevices: a note each (husk runs as the

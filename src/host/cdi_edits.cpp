@@ -235,7 +235,7 @@ class Builder {
     void hook(const SpecHook& h, const std::string& origin, const std::string& what) {
         static const std::string kRefused =
             "husk does not run hooks, and interprets only nvidia-cdi-hook's and nvidia-ctk "
-            "hook's create-symlinks, update-ldcache, enable-cuda-compat, "
+            "hook's create-symlinks, update-ldcache, chmod, enable-cuda-compat, "
             "disable-device-node-modification, update-application-profile and noop";
         const size_t slash = h.path.rfind('/');
         const std::string base = h.path.substr(slash == std::string::npos ? 0 : slash + 1);
@@ -264,14 +264,19 @@ class Builder {
             refuse(h, origin, "no hook named; " + kRefused);
         }
         const std::string sub = h.args[i++];
-        // Each subcommand's flags: the slices it reads, the strings it ignores.
-        std::vector<std::string> slices, ignored;
+        // Each subcommand's flags: the slices it reads, the strings it reads
+        // (the last one given wins), the strings it ignores.
+        std::vector<std::string> slices, strings, ignored;
         if (sub == "create-symlinks") {
             slices = {"link"};
             ignored = {"container-spec"};
         } else if (sub == "update-ldcache") {
             slices = {"folder"};
             ignored = {"ldconfig-path", "container-spec"};
+        } else if (sub == "chmod") {
+            slices = {"path"};
+            strings = {"mode"};
+            ignored = {"container-spec"};
         } else if (sub == "enable-cuda-compat") {
             ignored = {"host-driver-version", "host-cuda-version", "cuda-compat-container-root",
                        "container-spec"};
@@ -296,7 +301,9 @@ class Builder {
                 a.resize(eq);
             }
             const bool slice = std::find(slices.begin(), slices.end(), a) != slices.end();
-            if (!slice && std::find(ignored.begin(), ignored.end(), a) == ignored.end()) {
+            const bool string = std::find(strings.begin(), strings.end(), a) != strings.end();
+            if (!slice && !string &&
+                std::find(ignored.begin(), ignored.end(), a) == ignored.end()) {
                 refuse(h, origin, "unknown flag " + quote(h.args[i]) + " of " + sub);
             }
             if (!inline_value) {
@@ -304,6 +311,10 @@ class Builder {
                     refuse(h, origin, "flag " + quote(h.args[i]) + " without its value");
                 }
                 value = h.args[++i];
+            }
+            if (string) {
+                values[a] = {value};
+                continue;
             }
             if (!slice) {
                 continue;
@@ -345,6 +356,30 @@ class Builder {
                 }
             }
             note(hw + ": its folders' libraries go into the container's ld.so.cache");
+        } else if (sub == "chmod") {
+            // nvidia-ctk 1.13 to 1.17 write "--mode 755 --path /dev/dri" (and
+            // /dev/nvidia-caps) for the folders of nested device nodes: a
+            // workaround for crun under rootless podman. Checked as the hook
+            // checks its flags.
+            const auto& mode = values["mode"];
+            if (mode.empty() || mode.back().empty()) {
+                refuse(h, origin, "chmod without a --mode");
+            }
+            unsigned long bits = 0;
+            for (const char c : mode.back()) {
+                bits = c >= '0' && c <= '7' && bits <= 07777 ? bits * 8 + (c - '0') : ~0UL;
+            }
+            if (bits > 07777) {
+                refuse(h, origin, "--mode " + quote(mode.back()) + " is not an octal file mode");
+            }
+            for (const auto& p : values["path"]) {
+                if (p.empty()) {
+                    refuse(h, origin, "an empty --path");
+                }
+            }
+            note(hw + ": nothing done: the folders husk makes for device nodes are the "
+                      "user's own, the container's only user; the host's and the image's are "
+                      "never changed");
         } else if (sub == "enable-cuda-compat") {
             note(hw + ": nothing done: husk does not set up CUDA's forward-compatibility "
                       "libraries");

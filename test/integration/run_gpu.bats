@@ -278,6 +278,15 @@ devices:
     deviceNodes:
     - path: /dev/nvidia1
       hostPath: $FAKE_NVIDIA/dev/nvidia1
+    - path: /dev/dri/renderD128
+      hostPath: $FAKE_NVIDIA/dev/nvidia1
+    hooks:
+    - hookName: createContainer
+      path: /usr/bin/nvidia-cdi-hook
+      args: [nvidia-cdi-hook, create-symlinks, --link, ../renderD128::/dev/dri/by-path/pci-0000:3b:00.0-render]
+    - hookName: createContainer
+      path: /usr/bin/nvidia-cdi-hook
+      args: [nvidia-cdi-hook, chmod, --mode, \"755\", --path, /dev/dri]
 containerEdits:
   env:
   - NVIDIA_VISIBLE_DEVICES=void
@@ -297,6 +306,14 @@ containerEdits:
     assert_output_lacks nvidia0
     assert_output_has nvidiactl
     assert_output_has NVIDIA_VISIBLE_DEVICES=void
+    # nvidia-ctk 1.13 to 1.17 add a chmod hook for /dev/dri: nothing to do,
+    # the folder is the user's own.
+    run -0 husk run -v --dev=minimal --device nvidia.com/gpu=1 "$IMG_BUSYBOX" -- \
+        sh -c 'test -c /dev/dri/renderD128 && test -c /dev/dri/by-path/pci-0000:3b:00.0-render &&
+               test -r /dev/dri && test -x /dev/dri && echo dri-ok'
+    echo "$output"
+    assert_output_has dri-ok
+    [[ "$output" == *"nvidia.com/gpu=1 ($HUSK_CDI_SPEC_DIRS/nvidia.yaml): hook chmod: nothing done"* ]]
     run -0 husk cdi list
     assert_output_has "nvidia.com/gpu=0  $HUSK_CDI_SPEC_DIRS/nvidia.yaml"
 }

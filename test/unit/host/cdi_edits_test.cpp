@@ -236,6 +236,9 @@ TEST(CdiEdits, HooksWithNothingToDoLeaveANote) {
              {"nvidia-cdi-hook", "enable-cuda-compat", "--host-driver-version=570.86.15"},
              {"nvidia-cdi-hook", "disable-device-node-modification"},
              {"nvidia-cdi-hook", "update-application-profile"},
+             {"nvidia-cdi-hook", "chmod", "--mode", "755", "--path", "/dev/dri", "--path",
+              "/dev/nvidia-caps"},
+             {"nvidia-ctk", "hook", "chmod", "--mode=0755", "--path=/dev/dri"},
              {"nvidia-ctk", "hook", "enable-cuda-compat", "--host-driver-version", "570"}}) {
         SCOPED_TRACE(args[1]);
         const ContainerEdits e = hook_edits("/usr/bin/" + args[0], args);
@@ -256,10 +259,25 @@ TEST(CdiEdits, OtherHooksAreRefused) {
             << msg;
         EXPECT_NE(msg.find(expected), std::string::npos) << msg;
     };
-    refused("/usr/bin/nvidia-cdi-hook",
-            {"nvidia-cdi-hook", "chmod", "--mode", "755", "--path", "/dev/dri"},
-            "hook /usr/bin/nvidia-cdi-hook chmod --mode 755 --path /dev/dri: husk does not run "
+    refused("/usr/bin/nvidia-cdi-hook", {"nvidia-cdi-hook", "mount-everything", "--path", "/"},
+            "hook /usr/bin/nvidia-cdi-hook mount-everything --path /: husk does not run "
             "hooks, and interprets only");
+    // chmod's flags, checked as the hook checks them.
+    refused("/usr/bin/nvidia-cdi-hook", {"nvidia-cdi-hook", "chmod", "--path", "/dev/dri"},
+            "chmod without a --mode");
+    refused("/usr/bin/nvidia-cdi-hook", {"nvidia-cdi-hook", "chmod", "--mode", "", "--path", "/x"},
+            "chmod without a --mode");
+    refused("/usr/bin/nvidia-cdi-hook",
+            {"nvidia-cdi-hook", "chmod", "--mode", "u+rwx", "--path", "/dev/dri"},
+            "--mode \"u+rwx\" is not an octal file mode");
+    refused("/usr/bin/nvidia-cdi-hook",
+            {"nvidia-cdi-hook", "chmod", "--mode", "17777", "--path", "/dev/dri"},
+            "--mode \"17777\" is not an octal file mode");
+    refused("/usr/bin/nvidia-cdi-hook", {"nvidia-cdi-hook", "chmod", "--mode", "755", "--path="},
+            "an empty --path");
+    refused("/usr/bin/nvidia-cdi-hook",
+            {"nvidia-cdi-hook", "chmod", "--mode", "755", "--recursive"},
+            "unknown flag \"--recursive\" of chmod");
     refused("/usr/bin/vendor-hook", {"vendor-hook", "setup"}, "husk does not run hooks");
     refused("/usr/bin/nvidia-ctk", {"nvidia-ctk", "cdi", "generate"}, "husk does not run hooks");
     refused("/usr/bin/nvidia-cdi-hook", {"nvidia-cdi-hook"}, "no hook named");
