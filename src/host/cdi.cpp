@@ -313,7 +313,10 @@ Registry Registry::load(const std::vector<std::string>& dirs, bool strict) {
             try {
                 spec = parse_spec(file::read(p, kMaxSpecBytes), p);
             } catch (const Error& e) {
-                trouble(e.what());
+                r.unreadable.emplace_back(shown(e.what(), std::string::npos));
+                if (!strict) {
+                    log::warn(r.unreadable.back() + " (skipped)");
+                }
                 continue;
             }
             spec.priority = static_cast<int>(d);

@@ -143,13 +143,20 @@ struct Registry {
     std::vector<Spec> specs;
     /// The folders read (load()'s `dirs`), for messages.
     std::vector<std::string> dirs = {};
+    /// One line per spec file that did not parse, naming the file and the
+    /// reason; those files are skipped, as CDI's reference implementation
+    /// skips them, so that one vendor's broken or newer spec does not take
+    /// the node's other devices away. device_edits() names them when a
+    /// device asked for is not found.
+    std::vector<std::string> unreadable = {};
 
     /// Reads the folders: regular files (symlinks followed), at most
-    /// kMaxSpecBytes each. A file that does not parse is an error when
-    /// `strict` (husk run --device: the user asked for a device) and a
-    /// warning, and skipped, otherwise (husk cdi list). `priority` is the
-    /// folder's index.
-    /// @throws husk::Error naming the file, or the folder when one that
+    /// kMaxSpecBytes each. A file that does not parse goes to
+    /// `unreadable`, and is also said in a warning unless `strict` (husk
+    /// run --device, which warns only when its devices are found
+    /// elsewhere). `priority` is the folder's index.
+    /// @throws husk::Error naming the file: two specs of one folder naming
+    ///         a device, when `strict`; naming the folder when one that
     ///         exists cannot be read (either way).
     static Registry load(const std::vector<std::string>& dirs, bool strict);
 
@@ -223,7 +230,8 @@ struct HookContext {
 /// not nodes of the edits) are listed in hidden_device_nodes.
 /// @throws husk::Error, one line: an unknown name ("--device K=n: no such
 ///         device; K offers: a, b", or "--device K=n: no CDI spec of the node
-///         offers kind K (specs read from DIRS; kinds offered: ...)"), a node
+///         offers kind K (specs read from DIRS; kinds offered: ...)", either
+///         followed by "; skipped: " and registry.unreadable), a node
 ///         that does not match, a refused hook or mount, each naming the
 ///         spec file and the device.
 ContainerEdits device_edits(const Registry& registry, const std::vector<std::string>& names,

@@ -409,6 +409,11 @@ ContainerEdits device_edits(const Registry& registry, const std::vector<std::str
             selected.push_back(r);
         }
     };
+    // Where a device is missing, a spec that could not be read may be why.
+    std::string skipped;
+    if (!registry.unreadable.empty()) {
+        skipped = "; skipped: " + text::join(registry.unreadable, "; ");
+    }
     for (const auto& text : names) {
         const QualifiedName q = parse_qualified_name(text);
         const std::string kind = q.kind();
@@ -421,7 +426,8 @@ ContainerEdits device_edits(const Registry& registry, const std::vector<std::str
             throw line_error(
                 "--device " + text + ": no CDI spec of the node offers kind " + kind + " (" + from +
                 "kinds offered: " +
-                (index.kind_order.empty() ? "none" : text::join(index.kind_order, ", ")) + ")");
+                (index.kind_order.empty() ? "none" : text::join(index.kind_order, ", ")) + ")" +
+                skipped);
         }
         if (std::find(kinds_used.begin(), kinds_used.end(), kind) == kinds_used.end()) {
             kinds_used.push_back(kind);
@@ -439,7 +445,7 @@ ContainerEdits device_edits(const Registry& registry, const std::vector<std::str
                 offered.push_back(registry.specs[r.spec].devices[r.device].name);
             }
             throw line_error("--device " + text + ": no such device; " + kind +
-                             " offers: " + text::join(offered, ", "));
+                             " offers: " + text::join(offered, ", ") + skipped);
         }
     }
     Builder b(ctx);

@@ -119,6 +119,9 @@ host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& i
             }
             throw;
         }
+        for (const auto& u : registry.unreadable) {
+            log::warn(u + " (skipped)");
+        }
     }
     if (opts.gpu) {
         log::Phase ph("host stage: --gpu");

@@ -332,10 +332,20 @@ containerEdits:
     assert_husk_error "$HUSK_CDI_SPEC_DIRS/a.json" /usr/local/bin/evil
     run -125 husk run --device not-qualified "$IMG_BUSYBOX" -- true
     assert_husk_error "--device not-qualified"
+    # A spec that does not parse is skipped, as CDI's reference skips it: the
+    # other specs' devices work, with a warning; its own are named missing,
+    # with the reason.
     spec bad.yaml "cdiVersion: 9.9.9
-kind: example.com/y"
-    run -125 husk run --device example.com/x=one "$IMG_BUSYBOX" -- true
-    assert_husk_error "$HUSK_CDI_SPEC_DIRS/bad.yaml" 9.9.9
+kind: example.com/y
+devices: [{name: one, containerEdits: {env: [Y=1]}}]"
+    spec ok.json '{"cdiVersion": "0.5.0", "kind": "example.com/z", "devices": [
+        {"name": "one", "containerEdits": {"env": ["Z=1"]}}]}'
+    run -0 husk run --device example.com/z=one "$IMG_BUSYBOX" -- sh -c 'echo Z=$Z'
+    assert_output_has Z=1
+    [[ "$output" == *"husk: warning: $HUSK_CDI_SPEC_DIRS/bad.yaml: "*9.9.9*" (skipped)"* ]]
+    run -125 husk run --device example.com/y=one "$IMG_BUSYBOX" -- true
+    assert_husk_error "--device example.com/y=one: no CDI spec of the node offers kind" \
+        "skipped: $HUSK_CDI_SPEC_DIRS/bad.yaml" 9.9.9
 }
 
 @test "--dev=host: a device not assigned is hidden, the assigned one works" {

@@ -623,23 +623,43 @@ TEST(CdiRegistry, TwoSpecsOfOneFolderNamingADeviceConflict) {
     EXPECT_EQ(device_edits(r, {"v.com/gpu=2"}, {}).env, std::vector<std::string>{"FROM=b"});
 }
 
-TEST(CdiRegistry, ABadSpecFailsWhenStrictAndIsSkippedOtherwise) {
+TEST(CdiRegistry, ABadSpecIsSkippedAndNamedWhenADeviceIsNotFound) {
     test::TempTree t;
     t.write("etc/a.json", device_spec("v.com/gpu", {"0"}, "A=1"));
     t.write("etc/bad.yaml", "cdiVersion: 0.5.0\nkind: v.com/x\nfoo: 1\n");
     const std::string etc = (t / "etc").string();
-    try {
-        Registry::load({etc}, true);
-        ADD_FAILURE() << "loaded";
-    } catch (const Error& e) {
-        EXPECT_EQ(std::string(e.what()), etc + "/bad.yaml: foo: unknown field (cdiVersion 0.5.0 "
-                                               "has cdiVersion, kind, devices, containerEdits)");
-    }
+    const std::string why = etc + "/bad.yaml: foo: unknown field (cdiVersion 0.5.0 has "
+                                  "cdiVersion, kind, devices, containerEdits)";
+    // husk run --device: kept for the caller, no warning yet.
     testing::internal::CaptureStderr();
-    const Registry r = Registry::load({etc}, false);
-    EXPECT_NE(testing::internal::GetCapturedStderr().find("bad.yaml: foo: unknown field"),
-              std::string::npos);
+    Registry r = Registry::load({etc}, true);
+    EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+    EXPECT_EQ(r.unreadable, std::vector<std::string>{why});
     EXPECT_EQ(r.device_names(), std::vector<std::string>{"v.com/gpu=0"});
+    // The other specs' devices are there; one that is not names the file.
+    EXPECT_EQ(device_edits(r, {"v.com/gpu=0"}, {}).env, std::vector<std::string>{"A=1"});
+    try {
+        device_edits(r, {"v.com/x=a"}, {});
+        ADD_FAILURE() << "applied";
+    } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()),
+                  "--device v.com/x=a: no CDI spec of the node offers kind v.com/x (specs "
+                  "read from " +
+                      etc + "; kinds offered: v.com/gpu); skipped: " + why);
+    }
+    try {
+        device_edits(r, {"v.com/gpu=1"}, {});
+        ADD_FAILURE() << "applied";
+    } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()),
+                  "--device v.com/gpu=1: no such device; v.com/gpu offers: 0; skipped: " + why);
+    }
+    // husk cdi list: a warning now.
+    testing::internal::CaptureStderr();
+    r = Registry::load({etc}, false);
+    EXPECT_NE(testing::internal::GetCapturedStderr().find("husk: warning: " + why + " (skipped)"),
+              std::string::npos);
+    EXPECT_EQ(r.unreadable, std::vector<std::string>{why});
     EXPECT_TRUE(Registry::load({(t / "none").string()}, true).specs.empty());
     // A folder that is there but cannot be read is an error either way.
     t.symlink("loop", "loop");
