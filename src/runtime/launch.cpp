@@ -91,9 +91,31 @@ std::string host_root(const std::vector<std::string>& environ) {
     return v.empty() ? "/" : std::string(v);
 }
 
+namespace {
+
+/// NVIDIA_DRIVER_CAPABILITIES as assemble_env() will give it to the
+/// command, nullopt when unset.
+std::optional<std::string> driver_capabilities(const RunOptions& opts, const image::Image& img,
+                                               const HostFacts& host) {
+    EnvInputs in;
+    in.host = host.environ;
+    if (img.config) {
+        in.image = img.config->env;
+    }
+    in.files = host.env_files;
+    in.cli = opts.env;
+    in.unset = opts.unset_env;
+    if (const auto v = env_value(assemble_env(in), "NVIDIA_DRIVER_CAPABILITIES")) {
+        return std::string(*v);
+    }
+    return std::nullopt;
+}
+
+} // namespace
+
 host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& img,
-                                   const config::Settings& settings,
-                                   const std::vector<std::string>& environ) {
+                                   const config::Settings& settings, const HostFacts& host) {
+    const std::vector<std::string>& environ = host.environ;
     host::ContainerEdits edits;
     std::optional<image::ImageFiles> files;
     auto image_files = [&]() -> image::ImageFiles& {
@@ -127,8 +149,8 @@ host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& i
         log::Phase ph("host stage: --gpu");
         host::gpu::DiscoverOptions o;
         o.host_root = host_root(environ);
-        if (auto caps = env_value(environ, "NVIDIA_DRIVER_CAPABILITIES"); caps && !caps->empty()) {
-            o.capabilities = std::string(*caps);
+        if (auto caps = driver_capabilities(opts, img, host); caps && !caps->empty()) {
+            o.capabilities = std::move(*caps);
         }
         const auto vendor = host::gpu::parse_vendor(*opts.gpu, "--gpu");
         edits.append(host::gpu::gpu_edits(vendor, o, environ, &image_files()));
@@ -198,8 +220,7 @@ Prepared prepare(const RunOptions& opts, const config::Settings& settings,
     {
         log::Phase ph("plan");
         const HostFacts host = gather_host_facts(opts, settings, who);
-        out.plan =
-            plan(opts, img, host, settings, collect_edits(opts, img, settings, host.environ));
+        out.plan = plan(opts, img, host, settings, collect_edits(opts, img, settings, host));
         out.join = detect_join(opts, host.environ);
     }
     out.node = NodeContext{settings.runtime_dir.value, opts.linger.value_or(settings.linger.value)};

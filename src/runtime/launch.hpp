@@ -34,13 +34,17 @@ std::string host_root(const std::vector<std::string>& environ);
 
 /// The host stage: the container edits of every host injection `opts` and
 /// `settings` ask for, in this order: the site's devices and --device
-/// (CDI specs of settings.cdi_spec_dirs), --gpu (discovered, selected by `environ`'s
-/// CUDA_VISIBLE_DEVICES and the like), --mpi=host; for plan().
+/// (CDI specs of settings.cdi_spec_dirs), --gpu (discovered; its GPUs
+/// selected by the host's CUDA_VISIBLE_DEVICES and the like, in
+/// host.environ, its library groups by NVIDIA_DRIVER_CAPABILITIES as the
+/// command will see it: the host's, the image config's Env, --env-file, -e,
+/// as libnvidia-container reads it from the container's environment),
+/// --mpi=host; for plan().
 /// @throws husk::Error from a generator (an unknown device, no GPU, an ABI
-///         mismatch, a missing MPI).
+///         mismatch, a missing MPI), or assemble_env()'s (a malformed -e or
+///         --env-file line) under --gpu.
 host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& img,
-                                   const config::Settings& settings,
-                                   const std::vector<std::string>& environ);
+                                   const config::Settings& settings, const HostFacts& host);
 
 /// A launch decided and ready to start: the plan, the node's context and,
 /// for a task of a job step, the container it joins.

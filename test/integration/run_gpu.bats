@@ -189,6 +189,29 @@ containerEdits:
     assert_husk_error NVIDIA_DRIVER_CAPABILITIES
 }
 
+@test "--gpu: NVIDIA_DRIVER_CAPABILITIES as the command sees it: the image config's Env, then -e" {
+    # CUDA images declare what they need in their config (NGC's: "compute,
+    # utility,video"); the container's value wins over the host's, as the
+    # environment's order has it, and libnvidia-container reads it there.
+    local img=$BATS_TEST_TMPDIR/img
+    copy_busybox "$img"
+    mkdir -p "$img/.husk"
+    printf '%s\n' '{"config":{"Env":["NVIDIA_DRIVER_CAPABILITIES=utility"]}}' >"$img/.husk/config.json"
+    NVIDIA_DRIVER_CAPABILITIES=compute run -0 gpu "$img" -- sh -c \
+        'ls /usr/lib/husk-gpu; echo "caps=$NVIDIA_DRIVER_CAPABILITIES"'
+    echo "$output"
+    assert_output_has libnvidia-ml.so.1
+    assert_output_lacks libcuda.so.1
+    assert_output_has caps=utility
+    run -0 gpu -e NVIDIA_DRIVER_CAPABILITIES=compute "$img" -- ls /usr/lib/husk-gpu
+    assert_output_has libcuda.so.1
+    assert_output_lacks libnvidia-ml.so.1
+    # --unset-env leaves the default, compute and utility
+    run -0 gpu --unset-env NVIDIA_DRIVER_CAPABILITIES "$img" -- ls /usr/lib/husk-gpu
+    assert_output_has libcuda.so.1
+    assert_output_has libnvidia-ml.so.1
+}
+
 @test "--gpu on a node without a GPU: one line, exit 125" {
     HUSK_HOST_ROOT=$BATS_TEST_TMPDIR run -125 husk run --gpu "$IMG_BUSYBOX" -- true
     assert_husk_error "--gpu" "no NVIDIA GPU"
