@@ -41,6 +41,9 @@ class Environment {
 /// `entries`; nullopt where it is not set.
 std::optional<std::string_view> env_value(const std::vector<std::string>& entries,
                                           std::string_view key);
+/// Not of a temporary: the view would outlive it.
+std::optional<std::string_view> env_value(std::vector<std::string>&& entries,
+                                          std::string_view key) = delete;
 
 /// A file given with --env-file, already read: `name` for messages.
 struct EnvFile {

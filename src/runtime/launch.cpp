@@ -97,15 +97,9 @@ namespace {
 /// command, nullopt when unset.
 std::optional<std::string> driver_capabilities(const RunOptions& opts, const image::Image& img,
                                                const HostFacts& host) {
-    EnvInputs in;
-    in.host = host.environ;
-    if (img.config) {
-        in.image = img.config->env;
-    }
-    in.files = host.env_files;
-    in.cli = opts.env;
-    in.unset = opts.unset_env;
-    if (const auto v = env_value(assemble_env(in), "NVIDIA_DRIVER_CAPABILITIES")) {
+    // Held here: env_value()'s view points into it.
+    const std::vector<std::string> env = assemble_env(env_inputs(opts, img, host));
+    if (const auto v = env_value(env, "NVIDIA_DRIVER_CAPABILITIES")) {
         return std::string(*v);
     }
     return std::nullopt;
@@ -141,9 +135,7 @@ host::ContainerEdits collect_edits(const RunOptions& opts, const image::Image& i
             }
             throw;
         }
-        for (const auto& u : registry.unreadable) {
-            log::warn(u + " (skipped)");
-        }
+        registry.warn_unreadable();
     }
     if (opts.gpu) {
         log::Phase ph("host stage: --gpu");

@@ -85,16 +85,9 @@ LaunchPlan plan(const RunOptions& opts, const image::Image& image, const HostFac
     }
     p.account.shell = "/bin/sh";
 
-    EnvInputs in;
-    in.host = host.environ;
-    if (image.config) {
-        in.image = image.config->env;
-    }
+    EnvInputs in = env_inputs(opts, image, host);
     in.image.insert(in.image.end(), edits.env.begin(), edits.env.end());
     in.home = p.account.home;
-    in.files = host.env_files;
-    in.cli = opts.env;
-    in.unset = opts.unset_env;
     p.env = assemble_env(in);
     if (!edits.ld_library_path.empty()) {
         Environment env(p.env);
@@ -136,6 +129,18 @@ LaunchPlan plan(const RunOptions& opts, const image::Image& image, const HostFac
         p.cwd = host.cwd.empty() ? p.cwd_fallback : host.cwd;
     }
     return p;
+}
+
+EnvInputs env_inputs(const RunOptions& opts, const image::Image& image, const HostFacts& host) {
+    EnvInputs in;
+    in.host = host.environ;
+    if (image.config) {
+        in.image = image.config->env;
+    }
+    in.files = host.env_files;
+    in.cli = opts.env;
+    in.unset = opts.unset_env;
+    return in;
 }
 
 } // namespace husk::runtime

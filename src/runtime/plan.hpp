@@ -97,4 +97,10 @@ struct LaunchPlan {
 LaunchPlan plan(const RunOptions& opts, const image::Image& image, const HostFacts& host,
                 const config::Settings& settings, const host::ContainerEdits& edits = {});
 
+/// What the command's environment is made of (assemble_env()'s inputs):
+/// host.environ, the image config's Env, host.env_files, -e and
+/// --unset-env. plan() adds the generated edits' env after the image's and
+/// HOME; the host stage reads NVIDIA_DRIVER_CAPABILITIES from it.
+EnvInputs env_inputs(const RunOptions& opts, const image::Image& image, const HostFacts& host);
+
 } // namespace husk::runtime

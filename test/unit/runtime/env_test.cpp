@@ -36,6 +36,14 @@ TEST(Environment, EnvValueAgreesWithEnvironment) {
     EXPECT_EQ(env_value(entries, "A"), "3=4");
 }
 
+// env_value() of a temporary does not compile: its view would dangle.
+template <typename V> constexpr bool kEnvValueTakes = requires(V&& v) {
+    env_value(std::forward<V>(v), "A");
+};
+static_assert(kEnvValueTakes<std::vector<std::string>&>);
+static_assert(kEnvValueTakes<const std::vector<std::string>&>);
+static_assert(!kEnvValueTakes<std::vector<std::string>>);
+
 TEST(Environment, UnsetMatchingUsesGlobs) {
     Environment e({"SLURM_JOB_ID=1", "SLURM_NTASKS=2", "SLURMX=3", "OTHER=4"});
     e.unset_matching("SLURM_*");
