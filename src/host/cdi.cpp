@@ -314,9 +314,6 @@ Registry Registry::load(const std::vector<std::string>& dirs, bool strict) {
                 spec = parse_spec(file::read(p, kMaxSpecBytes), p);
             } catch (const Error& e) {
                 r.unreadable.emplace_back(shown(e.what(), std::string::npos));
-                if (!strict) {
-                    log::warn(r.unreadable.back() + " (skipped)");
-                }
                 continue;
             }
             spec.priority = static_cast<int>(d);
@@ -334,7 +331,16 @@ Registry Registry::load(const std::vector<std::string>& dirs, bool strict) {
             }
         }
     }
+    if (!strict) {
+        r.warn_unreadable();
+    }
     return r;
+}
+
+void Registry::warn_unreadable() const {
+    for (const auto& u : unreadable) {
+        log::warn(u + " (skipped)");
+    }
 }
 
 std::vector<std::string> Registry::device_names() const {

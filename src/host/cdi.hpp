@@ -152,13 +152,16 @@ struct Registry {
 
     /// Reads the folders: regular files (symlinks followed), at most
     /// kMaxSpecBytes each. A file that does not parse goes to
-    /// `unreadable`, and is also said in a warning unless `strict` (husk
-    /// run --device, which warns only when its devices are found
+    /// `unreadable`, and warn_unreadable() says so unless `strict` (husk
+    /// run --device, which calls it only when its devices are found
     /// elsewhere). `priority` is the folder's index.
     /// @throws husk::Error naming the file: two specs of one folder naming
     ///         a device, when `strict`; naming the folder when one that
     ///         exists cannot be read (either way).
     static Registry load(const std::vector<std::string>& dirs, bool strict);
+
+    /// A warning for each of `unreadable`: "FILE: REASON (skipped)".
+    void warn_unreadable() const;
 
     /// Every fully qualified device name the specs offer, sorted.
     std::vector<std::string> device_names() const;

@@ -12,11 +12,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <map>
 #include <set>
 #include <string>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <system_error>
 #include <vector>
 
 namespace husk::host::cdi {
@@ -365,12 +367,11 @@ class Builder {
             if (mode.empty() || mode.back().empty()) {
                 refuse(h, origin, "chmod without a --mode");
             }
-            unsigned long bits = 0;
-            for (const char c : mode.back()) {
-                bits = c >= '0' && c <= '7' && bits <= 07777 ? bits * 8 + (c - '0') : ~0UL;
-            }
-            if (bits > 07777) {
-                refuse(h, origin, "--mode " + quote(mode.back()) + " is not an octal file mode");
+            const std::string& m = mode.back();
+            unsigned bits = 0;
+            const auto [end, ec] = std::from_chars(m.data(), m.data() + m.size(), bits, 8);
+            if (ec != std::errc() || end != m.data() + m.size() || bits > 07777) {
+                refuse(h, origin, "--mode " + quote(m) + " is not an octal file mode");
             }
             for (const auto& p : values["path"]) {
                 if (p.empty()) {
