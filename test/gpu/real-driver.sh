@@ -100,6 +100,11 @@ check() {
         failures=$((failures + 1))
     fi
 }
+# skip WHY: a check that cannot run here
+skip() {
+    n=$((n + 1))
+    echo "ok $n - # SKIP $1"
+}
 # conditions, on the output ($1)
 lists_all="[ \"\$(grep -c '^GPU [0-9]*: ' <<<\"\$1\")\" = $gpus ]"
 if [ "$fake" = 1 ]; then
@@ -118,7 +123,7 @@ if [ -f "$img.sqfs" ]; then
     check "cuda-probe on every GPU (SquashFS image, read-only)" "$probes_all" -- \
         "$husk" run "${dev[@]}" --gpu "$img.sqfs" -- "${probe[@]}"
 else
-    echo "ok $((n += 1)) - # SKIP no $img.sqfs"
+    skip "no $img.sqfs"
 fi
 check "CUDA_VISIBLE_DEVICES=0: one GPU inside" "$probes_one" -- \
     env CUDA_VISIBLE_DEVICES=0 "$husk" run "${dev[@]}" --gpu "$img" -- "${probe[@]}"
@@ -126,15 +131,14 @@ check "CUDA_VISIBLE_DEVICES=0 --dev=minimal: only /dev/nvidia0" \
     "grep -qx nvidia0 <<<\"\$1\" && ! grep -q '^nvidia[1-9]' <<<\"\$1\" && grep -qx nvidiactl <<<\"\$1\"" -- \
     env CUDA_VISIBLE_DEVICES=0 "$husk" run --dev=minimal --gpu "$img" -- ls /dev
 
-mkdir -p "$tmp/husk-cdi"
-if "$husk" cdi generate --gpu >"$tmp/husk-cdi/nvidia.yaml" 2>"$tmp/err"; then
-    check "--device nvidia.com/gpu=all from husk cdi generate --gpu" "$probes_all" -- \
-        env HUSK_CDI_SPEC_DIRS="$tmp/husk-cdi" "$husk" run "${dev[@]}" --device nvidia.com/gpu=all "$img" -- "${probe[@]}"
-else
-    n=$((n + 1)); failures=$((failures + 1))
-    echo "not ok $n - husk cdi generate --gpu"
-    sed 's/^/#   /' "$tmp/err"
-fi
+# husk cdi generate --gpu's spec, then --device from it
+from_husk_spec() {
+    mkdir -p "$tmp/husk-cdi" &&
+        "$husk" cdi generate --gpu >"$tmp/husk-cdi/nvidia.yaml" &&
+        HUSK_CDI_SPEC_DIRS="$tmp/husk-cdi" "$husk" run "${dev[@]}" --device nvidia.com/gpu=all \
+            "$img" -- "${probe[@]}"
+}
+check "--device nvidia.com/gpu=all from husk cdi generate --gpu" "$probes_all" -- from_husk_spec
 if [ "$fake" = 0 ] && command -v nvidia-ctk >/dev/null; then
     mkdir -p "$tmp/ctk"
     if nvidia-ctk cdi generate --output="$tmp/ctk/nvidia.yaml" >"$tmp/err" 2>&1; then
@@ -142,18 +146,15 @@ if [ "$fake" = 0 ] && command -v nvidia-ctk >/dev/null; then
             "$probes_all" -- \
             env HUSK_CDI_SPEC_DIRS="$tmp/ctk" "$husk" run --device nvidia.com/gpu=all "$img" -- "${probe[@]}"
     else
-        n=$((n + 1))
-        echo "ok $n - # SKIP nvidia-ctk cdi generate failed: $(tail -1 "$tmp/err")"
+        skip "nvidia-ctk cdi generate failed: $(tail -1 "$tmp/err")"
     fi
 else
-    n=$((n + 1))
-    echo "ok $n - # SKIP no nvidia-ctk"
+    skip "no nvidia-ctk"
 fi
 if [ "$fake" = 0 ] && ls /etc/cdi/*.* /var/run/cdi/*.* >/dev/null 2>&1; then
     check "husk cdi list reads the node's own specs" "[ -n \"\$1\" ]" -- "$husk" cdi list
 else
-    n=$((n + 1))
-    echo "ok $n - # SKIP no spec in /etc/cdi or /var/run/cdi"
+    skip "no spec in /etc/cdi or /var/run/cdi"
 fi
 
 echo "1..$n"
